@@ -1,0 +1,74 @@
+"""The chest X-ray downloader's structured caption (`files/captions/<key>.txt`).
+
+Header lines, then `=== FINDINGS ===`, `=== IMPRESSION ===`, `=== STRUCTURED LABELS ===`
+(one `Label: positive|negative|uncertain` line per annotated label; not-annotated labels are
+left out, as the seed does for blank CheXpert cells) and `=== METADATA ===`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from unimed_kedro.captions.text import clean_report_text, join_names, label_states
+from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE, UNCERTAIN
+
+STATE_WORDS = {POSITIVE: "positive", NEGATIVE: "negative", UNCERTAIN: "uncertain"}
+
+
+def structured_caption(row: Mapping, *, source_title: str, params: Mapping,
+                       union: Mapping[str, str], redactions: list[str]) -> str:
+    findings, impression = _sections(row, params, union, redactions)
+    header = [
+        f"SOURCE: {source_title}",
+        f"PATIENT_ID: {str(row['patient_id']).split(':', 1)[1]}",
+        f"STUDY_ID: {row['study_id']}",
+        f"VIEW_POSITION: {row['view']}",
+        f"IMAGE_ID: {row['sample_id'].split('-', 1)[1]}",
+    ]
+    blocks = [
+        "\n".join(header),
+        f"=== FINDINGS ===\n{findings}",
+        f"=== IMPRESSION ===\n{impression}",
+        "=== STRUCTURED LABELS ===\n" + "\n".join(_label_lines(row, union)),
+        "=== METADATA ===\n" + "\n".join(_metadata_lines(row, source_title)),
+    ]
+    return "\n\n".join(blocks) + "\n"
+
+
+def _sections(row: Mapping, params: Mapping, union: Mapping[str, str],
+              redactions: list[str]) -> tuple[str, str]:
+    findings = clean_report_text(row.get("report_findings"), redactions)
+    impression = clean_report_text(row.get("report_impression"), redactions)
+    if findings or impression:
+        return findings or params["missing_text"], impression or params["missing_text"]
+    positives = label_states(row, union)["positive"]
+    if positives:
+        names = join_names(positives)
+        return (params["findings_template"].format(findings=names),
+                params["impression_template"].format(findings=names))
+    if row.get(f"{LABEL_PREFIX}no_finding") == POSITIVE:
+        return params["normal_findings"], params["normal_impression"]
+    return params["missing_text"], params["missing_text"]
+
+
+def _label_lines(row: Mapping, union: Mapping[str, str]) -> list[str]:
+    lines = []
+    for key, display in union.items():
+        value = row.get(f"{LABEL_PREFIX}{key}")
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            lines.append(f"{display}: {STATE_WORDS[value]}")
+    return lines or ["(no labels annotated)"]
+
+
+def _metadata_lines(row: Mapping, source_title: str) -> list[str]:
+    age = row.get("age")
+    known_age = age is not None and not (isinstance(age, float) and math.isnan(age))
+    return [
+        f"Patient Age: {int(age) if known_age else 'unknown'}",
+        f"Patient Sex: {row.get('sex') or 'unknown'}",
+        f"View: {row['view']}",
+        f"Official Split: {row.get('official_split') or 'none'}",
+        f"Dataset: {source_title}",
+        f"License: {row['license']}",
+    ]

@@ -1,0 +1,81 @@
+"""Caption text for one sample: from the report, from shipped captions, or from labels.
+
+Templates and vocabularies come from `parameters_caption.yml` / `parameters_vocabulary.yml`;
+every random choice uses a generator seeded by (seed, sample_id), so a caption depends only
+on its own sample.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Mapping, Sequence
+
+from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE, UNCERTAIN
+
+
+def sample_rng(seed: int, sample_id: str) -> random.Random:
+    return random.Random(f"{seed}:{sample_id}")
+
+
+def clean_report_text(text: str | None, redactions: Sequence[str]) -> str | None:
+    """Drop anonymisation tokens and tidy the whitespace they leave behind."""
+    if not text:
+        return None
+    for token in redactions:
+        text = text.replace(token, " ")
+    text = re.sub(r"\s+([.,;:])", r"\1", " ".join(text.split()))
+    text = re.sub(r"([.,;:])(?:\s*[.,;:])+", r"\1", text).strip(" -")
+    return text if re.search(r"[A-Za-z]{2}", text) else None
+
+
+def report_caption(findings: str | None, impression: str | None,
+                   redactions: Sequence[str]) -> str | None:
+    parts = [clean_report_text(t, redactions) for t in (findings, impression)]
+    parts = [p if p.endswith(".") else p + "." for p in parts if p]
+    return " ".join(parts) or None
+
+
+def label_states(row: Mapping, union: Mapping[str, str]) -> dict[str, list[str]]:
+    """Display names grouped by state: positive / uncertain / negative (not-annotated out)."""
+    states: dict[str, list[str]] = {"positive": [], "uncertain": [], "negative": []}
+    names = {POSITIVE: "positive", UNCERTAIN: "uncertain", NEGATIVE: "negative"}
+    for key, display in union.items():
+        if key == "no_finding":
+            continue
+        value = row.get(f"{LABEL_PREFIX}{key}")
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            states[names[value]].append(display)
+    return states
+
+
+def join_names(names: Sequence[str]) -> str:
+    names = [n.lower() for n in names]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def label_caption(row: Mapping, rng: random.Random, params: Mapping,
+                  union: Mapping[str, str]) -> str:
+    """UniMed-style template caption from the harmonised labels."""
+    templates = params["templates"]
+    view = params["view_phrases"].get(row.get("view") or "UNKNOWN", "") or "frontal"
+    states = label_states(row, union)
+    findings = states["positive"] + [templates["uncertain"].format(label=n.lower())
+                                     for n in states["uncertain"]]
+    if findings:
+        text = rng.choice(templates["positive"]).format(view=view, findings=join_names(findings))
+        negatives = states["negative"]
+        if negatives:
+            picked = rng.sample(negatives, min(len(negatives), templates["max_negatives"]))
+            text += templates["negative_suffix"].format(negatives=join_names(sorted(picked)))
+    elif states["negative"] or _is_normal(row):
+        text = rng.choice(templates["normal"]).format(view=view)
+    else:
+        text = rng.choice(templates["unlabelled"]).format(view=view)
+    text = " ".join(text.split())
+    return text[0].upper() + text[1:]
+
+
+def _is_normal(row: Mapping) -> bool:
+    return row.get(f"{LABEL_PREFIX}no_finding") == POSITIVE

@@ -1,0 +1,9 @@
+"""Kedro datasets of this project, one class per module (as in kedro-datasets)."""
+
+from unimed_kedro.datasets.files_layout_dataset import FilesLayoutDataset
+from unimed_kedro.datasets.image_chunk_store_dataset import ImageChunkStoreDataset
+from unimed_kedro.datasets.raw_source_dataset import RawSourceDataset
+from unimed_kedro.datasets.webdataset_dataset import WebDatasetDataset
+
+__all__ = ["FilesLayoutDataset", "ImageChunkStoreDataset", "RawSourceDataset",
+           "WebDatasetDataset"]

@@ -1,0 +1,39 @@
+"""The chest X-ray downloader's folder layout (Images/, captions/, metadata/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from kedro.io import AbstractDataset
+from kedro_datasets._typing import TablePreview
+
+from unimed_kedro.engine.jobs import ChunkJob, run_job
+from unimed_kedro.writers.files_layout import write_master_index
+
+MASTER_INDEX = Path("metadata") / "master_index.csv"
+
+
+class FilesLayoutDataset(AbstractDataset[ChunkJob, pd.DataFrame]):
+    """Saving a `ChunkJob` writes images and captions chunk by chunk, then the master index
+    (CSV and SQLite); loading returns the master index."""
+
+    def __init__(self, *, path: str, metadata: dict[str, Any] | None = None):
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def save(self, data: ChunkJob) -> None:
+        write_master_index(run_job(data, self._path), self._path)
+
+    def load(self) -> pd.DataFrame:
+        return pd.read_csv(self._path / MASTER_INDEX)
+
+    def _exists(self) -> bool:
+        return (self._path / MASTER_INDEX).is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}
+
+    def preview(self, nrows: int = 10) -> TablePreview:
+        return TablePreview(self.load().head(nrows).to_dict(orient="split"))

@@ -1,0 +1,54 @@
+"""WebDataset shards of a collection, one folder per split with open_clip's `sizes.json`."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from kedro.io import AbstractDataset
+from kedro_datasets._typing import TablePreview
+
+from unimed_kedro.engine.jobs import ChunkJob, run_job
+from unimed_kedro.writers.atomic import atomic_write_bytes
+
+SIZES = "sizes.json"
+
+
+class WebDatasetDataset(AbstractDataset[ChunkJob, dict[str, list[Path]]]):
+    """Saving a `ChunkJob` of shard tasks writes the missing shards and every split's
+    `sizes.json`; loading returns `{split: [shard paths]}`."""
+
+    def __init__(self, *, path: str, metadata: dict[str, Any] | None = None):
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def save(self, data: ChunkJob) -> None:
+        sizes: dict[str, dict[str, int]] = defaultdict(dict)
+        for row in run_job(data, self._path):
+            split, name = row["shard"].split("/", 1)
+            sizes[split][name] = row["samples"]
+        folders = {d.name for d in self._path.iterdir() if d.is_dir() and d.name[0] != "."}
+        for split in sorted(folders | set(sizes)):
+            body = json.dumps(dict(sorted(sizes.get(split, {}).items())), indent=1)
+            atomic_write_bytes(self._path / split / SIZES, body.encode() + b"\n")
+
+    def load(self) -> dict[str, list[Path]]:
+        return {d.name: sorted(d.glob("*.tar")) for d in sorted(self._path.iterdir())
+                if (d / SIZES).is_file()}
+
+    def _exists(self) -> bool:
+        return any(self._path.glob(f"*/{SIZES}"))
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}
+
+    def preview(self) -> TablePreview:
+        """Shards and sample counts per split, for kedro-viz."""
+        rows = [[split, name, count]
+                for split in sorted(p.name for p in self._path.iterdir() if p.is_dir())
+                if (self._path / split / SIZES).is_file()
+                for name, count in json.loads((self._path / split / SIZES).read_text()).items()]
+        return TablePreview({"columns": ["split", "shard", "samples"],
+                             "index": list(range(len(rows))), "data": rows})

@@ -1,0 +1,61 @@
+"""Execution backends for chunk tasks.
+
+Results come back as they finish (small metadata rows, never pixels), so the caller can
+commit each chunk at once. `local` uses a process pool on all cores; `inline` runs in the
+calling process (debugging, tiny inputs).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+
+def worker_count(executor: dict) -> int:
+    workers = int(executor.get("workers") or 0)
+    return workers if workers > 0 else (os.cpu_count() or 1)
+
+
+def map_tasks(fn: Callable, tasks: list, out_dir: Path, executor: dict, *,
+              desc: str, unit: str) -> Iterator[tuple[Any, Any]]:
+    """Yield `(task, fn(task, out_dir))` for every task, in completion order."""
+    kind = executor.get("kind", "local")
+    total = sum(len(t.payload) if hasattr(t.payload, "__len__") else 1 for t in tasks)
+    with tqdm(total=total, desc=desc, unit=unit, disable=not tasks, leave=False) as bar:
+        if kind == "inline" or len(tasks) <= 1 or worker_count(executor) == 1:
+            results = ((t, fn(t, out_dir)) for t in tasks)
+        elif kind == "local":
+            results = _process_pool(fn, tasks, out_dir, executor)
+        else:
+            raise ValueError(f"executor.kind must be 'local' or 'inline', got {kind!r}")
+        for task, result in results:
+            bar.update(len(task.payload) if hasattr(task.payload, "__len__") else 1)
+            yield task, result
+
+
+def _process_pool(fn: Callable, tasks: list, out_dir: Path, executor: dict
+                  ) -> Iterator[tuple[Any, Any]]:
+    workers = min(worker_count(executor), len(tasks))
+    context = multiprocessing.get_context(executor.get("mp_context", "spawn"))
+    # Keep at most 2 tasks per worker queued so memory does not grow with the task list.
+    pending: dict = {}
+    queue = iter(tasks)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for task in queue:
+            pending[pool.submit(fn, task, out_dir)] = task
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                task = pending.pop(future)
+                yield task, future.result()
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending[pool.submit(fn, nxt, out_dir)] = nxt

@@ -1,0 +1,88 @@
+"""Per-sample normalisation, run one chunk per task in worker processes.
+
+Each raw file is read once: hashed, decoded (at reduced size where possible), validated,
+resized and re-encoded, then appended to the chunk's tar. Only metadata rows travel back to
+the parent; a bad file becomes a row with its reason, never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from unimed_kedro.imaging import quality
+from unimed_kedro.imaging.decode import open_image
+from unimed_kedro.imaging.resize import resize_short_side
+from unimed_kedro.writers.tar import TarShardWriter
+
+# Failures a broken or hostile file raises inside Pillow's decoders.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
+                 Image.DecompressionBombError)
+# Bump when a change to this package alters output bytes: finished chunks are rebuilt.
+OUTPUT_VERSION = 1
+INDEX_COLUMNS = ["sample_id", "status", "detail", "sha256", "raw_bytes", "orig_width",
+                 "orig_height", "orig_mode", "orig_format", "width", "height", "chunk", "offset",
+                 "stored_bytes", "image_ext"]
+FORMATS = {"jpeg": ("JPEG", "jpg"), "webp": ("WEBP", "webp"), "png": ("PNG", "png")}
+
+
+@dataclass(frozen=True)
+class NormalizeChunk:
+    """(sample_id, source, raw_file) triples and the normalize params."""
+
+    samples: list[tuple[str, str, str]]
+    options: dict
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
+def encode(image: Image.Image, options: dict) -> bytes:
+    fmt, _ = FORMATS[options.get("format", "jpeg")]
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, quality=int(options.get("quality", 95)))
+    return buffer.getvalue()
+
+
+def process_one(raw_file: str, source: str, options: dict) -> tuple[bytes | None, dict]:
+    """Returns (encoded bytes or None, metadata row without the sample id)."""
+    try:
+        data = Path(raw_file).read_bytes()
+    except FileNotFoundError:
+        return None, {"status": "missing_file", "detail": f"{raw_file} disappeared after ingest"}
+    row = {"sha256": hashlib.sha256(data).hexdigest(), "raw_bytes": len(data)}
+    try:
+        image, original = open_image(data, short_side=options["image_size"],
+                                     mode=options.get("color_mode", "L"))
+        image = resize_short_side(image, options["image_size"], options.get("resample",
+                                                                            "lanczos"))
+    except DECODE_ERRORS as err:
+        return None, {**row, "status": "corrupt_image", "detail":
+                      f"cannot decode {Path(raw_file).name}: {type(err).__name__}: {err}"}
+    row.update(original, width=image.width, height=image.height)
+    failed = quality.check(image, original, len(data),
+                           quality.thresholds(options.get("validation", {}), source))
+    if failed:
+        return None, {**row, "status": failed[0], "detail": failed[1]}
+    return encode(image, options), {**row, "status": "ok", "detail": None}
+
+
+def normalize_chunk(task, out_dir: Path) -> tuple[list[dict], list[str]]:
+    """Chunk function for `engine.run_job`: writes `<task.key>.tar` of encoded images."""
+    chunk: NormalizeChunk = task.payload
+    _, ext = FORMATS[chunk.options.get("format", "jpeg")]
+    relpath = f"{task.key}.tar"
+    rows = []
+    with TarShardWriter(out_dir / relpath) as tar:
+        for sample_id, source, raw_file in chunk.samples:
+            encoded, row = process_one(raw_file, source, chunk.options)
+            row["sample_id"] = sample_id
+            if encoded is not None:
+                offset, size = tar.add(f"{sample_id}.{ext}", encoded)
+                row.update(chunk=relpath, offset=offset, stored_bytes=size, image_ext=ext)
+            rows.append(row)
+    return rows, [relpath]

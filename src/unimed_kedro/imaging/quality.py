@@ -1,0 +1,52 @@
+"""Image validation: the downloader seed's checks, with thresholds from params per source.
+
+Checks run cheapest-first on what the decode already produced: resolution on the original
+size, contrast on the histogram of the resized 8-bit image, then the file size bounds.
+Each failed check names the reason code that lands in the rejects table.
+"""
+
+from __future__ import annotations
+
+from PIL import Image
+
+DEFAULTS = {"min_side": 256, "min_bytes": 0, "max_bytes": 50_000_000, "min_std": 4.0,
+            "min_dynamic_range": 32}
+
+
+def thresholds(validation: dict, source: str) -> dict:
+    """`validation.default` overlaid with `validation.per_source[source]`."""
+    per_source = (validation.get("per_source") or {}).get(source) or {}
+    return {**DEFAULTS, **(validation.get("default") or {}), **per_source}
+
+
+def histogram_stats(image: Image.Image) -> tuple[float, int]:
+    """Standard deviation and 1st-99th percentile spread of an 8-bit image's luminance."""
+    hist = (image if image.mode == "L" else image.convert("L")).histogram()
+    total = sum(hist) or 1
+    mean = sum(i * n for i, n in enumerate(hist)) / total
+    var = sum(n * (i - mean) ** 2 for i, n in enumerate(hist)) / total
+    cumulative, low, high = 0, None, 255
+    for value, count in enumerate(hist):
+        cumulative += count
+        if low is None and cumulative >= 0.01 * total:
+            low = value
+        if cumulative >= 0.99 * total:
+            high = value
+            break
+    return var**0.5, high - (low or 0)
+
+
+def check(image: Image.Image, original: dict, raw_bytes: int, limits: dict
+          ) -> tuple[str, str] | None:
+    """None when the image passes, else (reason, detail naming what was expected)."""
+    short = min(original["orig_width"], original["orig_height"])
+    if short < limits["min_side"]:
+        return "too_small", (f"shorter side {short}px, expected >= {limits['min_side']}px")
+    std, spread = histogram_stats(image)
+    if std < limits["min_std"] or spread < limits["min_dynamic_range"]:
+        return "low_contrast", (f"intensity std {std:.1f} / 1-99% range {spread}, expected "
+                                f">= {limits['min_std']} / >= {limits['min_dynamic_range']}")
+    if not limits["min_bytes"] <= raw_bytes <= limits["max_bytes"]:
+        return "bad_file_size", (f"{raw_bytes} bytes, expected {limits['min_bytes']}.."
+                                 f"{limits['max_bytes']}")
+    return None

@@ -1,0 +1,99 @@
+"""Export nodes: plan the shards, describe the writing jobs, account for every record."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import pandas as pd
+
+from unimed_kedro.datasets.image_chunk_store_dataset import ImageChunkStore
+from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, chunked, fingerprint
+from unimed_kedro.schema import rejects_frame
+from unimed_kedro.sources import adapter
+from unimed_kedro.writers.files_layout import FilesChunk, write_files_chunk
+from unimed_kedro.writers.webdataset import ShardSpec, write_shard
+
+log = logging.getLogger(__name__)
+# Bump when the writers' output format changes: existing shards are rebuilt.
+WRITER_VERSION = 1
+
+
+def _redistributable(source: str) -> bool:
+    return adapter(source).INFO.redistributable
+
+
+def build_shard_index(samples: pd.DataFrame, params: dict
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Key, shard and position of every exported sample; samples held back by the licence
+    filter become rejects. Order within a split is a seeded shuffle that does not move when
+    other samples are added."""
+    allowed = samples["source"].map(_redistributable) | (not params["redistributable_only"])
+    excluded = samples[~allowed]
+    rejects = rejects_frame(
+        {"source": r.source, "sample_id": r.sample_id, "file": r.raw_relpath, "row": None,
+         "stage": "export", "reason": "license_excluded",
+         "detail": f"licence '{r.license}' does not allow redistribution"}
+        for r in excluded.itertuples())
+    kept = samples[allowed].copy()
+    kept["key"] = kept["sample_id"]
+    kept["order"] = [hashlib.sha256(f"{params['seed']}:{s}".encode()).hexdigest()
+                     for s in kept["sample_id"]]
+    kept = kept.sort_values(["split", "order"], kind="stable").reset_index(drop=True)
+    position = kept.groupby("split").cumcount()
+    number = position // int(params["shard_maxcount"])
+    kept["webdataset_shard"] = [f"{s}/{params['collection']}-{s}-{n:06d}.tar"
+                                for s, n in zip(kept["split"], number)]
+    return kept.drop(columns=["order"]), rejects
+
+
+def plan_webdataset(shard_index: pd.DataFrame, store: ImageChunkStore, params: dict,
+                    executor: dict) -> ChunkJob:
+    tasks = []
+    for shard, part in shard_index.groupby("webdataset_shard", sort=True):
+        rows = part.to_dict("records")
+        tasks.append(ChunkTask(shard.replace("/", "_").removesuffix(".tar"),
+                               ShardSpec(shard, rows, str(store.path)),
+                               fingerprint(WRITER_VERSION, rows)))
+    return ChunkJob(tasks, write_shard, executor, "webdataset", "samples")
+
+
+def plan_files(shard_index: pd.DataFrame, store: ImageChunkStore, params: dict,
+               executor: dict) -> ChunkJob:
+    rows = shard_index.sort_values("key", kind="stable").to_dict("records")
+    tasks = [ChunkTask(f"files-{i:06d}", FilesChunk(part, str(store.path)),
+                       fingerprint(WRITER_VERSION, part))
+             for i, part in enumerate(chunked(rows, int(params["files_chunk_size"])))]
+    return ChunkJob(tasks, write_files_chunk, executor, "files layout", "samples")
+
+
+def collect_rejects(*tables: pd.DataFrame) -> pd.DataFrame:
+    merged = pd.concat([t for t in tables if len(t)] or [tables[0]], ignore_index=True)
+    return merged.sort_values(["source", "stage", "file", "row", "sample_id"],
+                              kind="stable", na_position="first").reset_index(drop=True)
+
+
+def statistics(records: pd.DataFrame, shard_index: pd.DataFrame, rejects: pd.DataFrame
+               ) -> dict:
+    """Counts per source and split, rejects by reason, and the conservation check:
+    raw records = exported + rejected, per source."""
+    sources = sorted(set(records["source"]) | set(rejects["source"]))
+    per_source = {}
+    for source in sources:
+        kept = int(records["source"].eq(source).sum())
+        rejected = rejects[rejects["source"].eq(source)]
+        ingest = int(rejected["stage"].eq("ingest").sum())
+        exported = int(shard_index["source"].eq(source).sum())
+        per_source[source] = {
+            "raw_records": kept + ingest, "exported": exported, "rejected": len(rejected),
+            "rejected_by_reason": rejected["reason"].value_counts().sort_index().to_dict(),
+            "patients": int(shard_index.loc[shard_index["source"].eq(source),
+                                            "patient_id"].nunique()),
+            "conserved": kept + ingest == exported + len(rejected),
+        }
+        if not per_source[source]["conserved"]:
+            log.error("%s: %d raw records but %d exported + %d rejected", source,
+                      kept + ingest, exported, len(rejected))
+    splits = shard_index["split"].value_counts().reindex(["train", "val", "test"])
+    return {"sources": per_source, "splits": splits.fillna(0).astype(int).to_dict(),
+            "exported": len(shard_index), "rejected": len(rejects)}

@@ -1,0 +1,36 @@
+"""Ingest pipeline: one namespaced node per source, then the merge."""
+
+from __future__ import annotations
+
+import warnings
+
+from kedro.pipeline import Node, Pipeline
+
+from unimed_kedro.pipelines.ingest.nodes import ingest_source, merge_tables
+
+
+def create_pipeline(sources: list[str], **kwargs) -> Pipeline:
+    per_source = [
+        Pipeline(
+            [Node(ingest_source, inputs=["raw", "params:vocabulary"],
+                  outputs=["manifest", "ingest_rejects"], name="ingest")],
+            namespace=source,
+            parameters={"params:vocabulary": "params:vocabulary"},
+        )
+        for source in sources
+    ]
+    # The merge reads the namespaced outputs by their dotted names on purpose; Kedro's
+    # warning about dots targets hand-written names that clash with namespaces.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="One or more dataset names contain")
+        merge = _merge(sources)
+    return sum(per_source, Pipeline([])) + merge
+
+
+def _merge(sources: list[str]) -> Pipeline:
+    return Pipeline([
+        Node(merge_tables, inputs=[f"{s}.manifest" for s in sources], outputs="records",
+             name="merge_manifests"),
+        Node(merge_tables, inputs=[f"{s}.ingest_rejects" for s in sources],
+             outputs="ingest_rejects", name="merge_ingest_rejects"),
+    ])

@@ -1,0 +1,129 @@
+"""CheXpert-v1.0-small as Stanford (and Kaggle) distribute it.
+
+Layout: `train.csv`, `valid.csv`, `train/patientNNNNN/studyN/viewK_{frontal,lateral}.jpg`.
+`Path` cells carry the dataset folder as a prefix (`CheXpert-v1.0-small/train/...`), which
+Kaggle copies rename, so the first component is dropped whatever it is called. Labels are
+1.0 / 0.0 / -1.0 (uncertain) / blank (not annotated). UniMed's caption CSV, when present,
+adds its pre-generated captions to the frontal rows it lists.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import logging
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from unimed_kedro.sources.common import (
+    LayoutError,
+    Rejects,
+    finish,
+    harmonise,
+    check_exists,
+    check_inside,
+    normalise_sex,
+    normalise_view,
+    open_text,
+    parse_age,
+    parse_label,
+    read_csv_rows,
+)
+from unimed_kedro.sources.info import SourceInfo
+
+log = logging.getLogger(__name__)
+
+INFO = SourceInfo(
+    name="chexpert",
+    title="CheXpert-v1.0-small",
+    license="Stanford University School of Medicine CheXpert Dataset Research Use Agreement",
+    redistributable=False,
+    citation="Irvin J. et al. CheXpert: A Large Chest Radiograph Dataset with Uncertainty "
+    "Labels and Expert Comparison. AAAI 2019.",
+    patient_note="patient = the patientNNNNN folder",
+)
+SPLIT_FILES = {"train.csv": "train", "valid.csv": "val"}
+META_COLUMNS = ["Path", "Sex", "Age", "Frontal/Lateral", "AP/PA"]
+LABEL_COLUMNS = [
+    "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion",
+    "Edema", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion",
+    "Pleural Other", "Fracture", "Support Devices",
+]
+UNIMED_CAPTIONS = "chexpert_with_captions_only_frontal_view.csv"
+_PATH_RE = re.compile(r"^(train|valid)/(patient\d+)/(study\d+)/(view\d+_(frontal|lateral))\.jpg$")
+
+
+def read(root: Path, vocab: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    present = [name for name in SPLIT_FILES if (root / name).is_file()]
+    if not present:
+        raise LayoutError(f"{root}: expected train.csv and/or valid.csv (CheXpert layout)")
+    rejects = Rejects(INFO.name)
+    captions = _unimed_captions(root / UNIMED_CAPTIONS)
+    records = []
+    for name in present:
+        for line, row in read_csv_rows(root / name, META_COLUMNS + LABEL_COLUMNS, rejects, root):
+            record = _record(root, name, line, row, vocab, rejects)
+            if record is not None:
+                record["source_captions"] = captions.get(record["raw_relpath"])
+                records.append(record)
+    return finish(records, rejects, list(vocab["labels"]["union"]))
+
+
+def _relpath(cell: str) -> str:
+    parts = Path(cell.strip()).parts
+    return str(Path(*parts[1:])) if parts and parts[0] not in ("train", "valid") else cell.strip()
+
+
+def _record(root: Path, file: str, line: int, row: dict, vocab: dict,
+            rejects: Rejects) -> dict | None:
+    rel = _relpath(row["Path"])
+    match = _PATH_RE.match(rel)
+    sample_id = "chexpert-" + "_".join(match.groups()[1:4]) if match else None
+    where = {"file": file, "row": line, "sample_id": sample_id}
+    path = check_inside(root, rel, rejects, **where)
+    if path is None:
+        return None
+    try:
+        if match is None:
+            raise ValueError(f"column 'Path': expected <split>/patientN/studyN/viewN_<frontal|"
+                             f"lateral>.jpg, got {row['Path']!r}")
+        labels = {c: parse_label(row[c], c) for c in LABEL_COLUMNS}
+        age = parse_age(row["Age"], "Age")
+    except ValueError as err:
+        rejects.add("bad_csv_row", str(err), **where)
+        return None
+    if not check_exists(path, root, rejects, **where):
+        return None
+    _, patient, study, _, _ = match.groups()
+    view_cell = row["AP/PA"] or row["Frontal/Lateral"]
+    return {
+        "sample_id": sample_id, "source": INFO.name, "patient_id": f"chexpert:{patient}",
+        "study_id": f"{patient}_{study}", "raw_file": str(path),
+        "raw_relpath": rel, "view": normalise_view(view_cell, vocab["views"]),
+        "sex": normalise_sex(row["Sex"]), "age": age, "official_split": SPLIT_FILES[file],
+        "license": INFO.license, "report_findings": None, "report_impression": None,
+        **harmonise(labels, vocab["labels"]["sources"][INFO.name]),
+        "_file": file, "_row": line,
+    }
+
+
+def _unimed_captions(path: Path) -> dict[str, list[str]]:
+    """UniMed's `chexpert_with_captions_only_frontal_view.csv`: column 0 a Python-literal
+    list of image paths, column 2 a list of captions. A bad line is logged and skipped: it
+    is an annotation, not a raw image record."""
+    if not path.is_file():
+        return {}
+    out: dict[str, list[str]] = {}
+    with open_text(path) as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        for fields in reader:
+            try:
+                files, captions = ast.literal_eval(fields[0]), ast.literal_eval(fields[2])
+                out[_relpath(files[0])] = [str(c).strip() for c in captions if str(c).strip()]
+            except (ValueError, SyntaxError, IndexError, TypeError):
+                log.warning("%s line %d: expected ['<path>'] and ['<caption>', ...]; skipped",
+                            path, reader.line_num)
+    return out

@@ -1,0 +1,44 @@
+"""Atomic file writes: readers never see a half-written file, a killed run leaves none.
+
+Every writer creates `<name>.tmp-<pid>` next to the target and renames it into place;
+`remove_stale_temporaries` sweeps leftovers of killed runs before a new run starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+TMP_MARK = ".tmp-"
+
+
+@contextmanager
+def atomic_open(path: Path) -> Iterator[BinaryIO]:
+    """Open a temporary file for writing; rename it over `path` only on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_open(path) as handle:
+        handle.write(data)
+
+
+def remove_stale_temporaries(root: Path) -> int:
+    """Delete temporaries left by killed runs under `root`; returns how many."""
+    count = 0
+    for tmp in root.rglob(f"*{TMP_MARK}*"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            count += 1
+    return count
