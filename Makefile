@@ -1,0 +1,40 @@
+# Quickstart: `make cxr` builds the chest X-ray collection from generated sample data;
+# `make test` runs the whole test suite. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?= -n 2
+
+# No telemetry or update checks: runs stay offline and quiet.
+export DO_NOT_TRACK := 1
+export KEDRO_DISABLE_TELEMETRY := 1
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: install install-test sample cxr test bench clean
+
+$(BIN)/kedro: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+install: $(BIN)/kedro
+
+install-test: install
+	$(BIN)/pip install --quiet -e ".[test]"
+
+sample: install
+	$(BIN)/python -m unimed_kedro.sampledata --out data/01_raw
+
+cxr: sample
+	$(BIN)/kedro run --pipelines cxr
+
+test: install-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python benchmarks/normalize_throughput.py
+
+clean:
+	rm -rf data/02_intermediate/* data/03_primary/* data/04_feature/* data/05_model_input/* data/08_reporting/*
+	git checkout -- data

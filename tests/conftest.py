@@ -1,0 +1,50 @@
+"""Shared fixtures: the project's own configuration and small images made on the fly."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+PROJECT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+
+def load_conf(name: str) -> dict:
+    return yaml.safe_load((PROJECT / "conf" / "base" / name).read_text())
+
+
+@pytest.fixture(scope="session")
+def vocabulary() -> dict:
+    return load_conf("parameters_vocabulary.yml")["vocabulary"]
+
+
+@pytest.fixture(scope="session")
+def cxr_params() -> dict:
+    return load_conf("parameters_cxr.yml")["cxr"]
+
+
+def radiograph(width: int = 400, height: int = 480, seed: int = 0) -> np.ndarray:
+    """A chest-film-like 8-bit array: dark background, two bright lung-field ellipses."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    image = np.full((height, width), 40.0)
+    for cx in (0.3, 0.7):
+        inside = ((xx - cx * width) / (0.18 * width)) ** 2 + ((yy - 0.5 * height) / (0.35 * height)) ** 2 < 1
+        image[inside] = 170
+    image += rng.normal(0, 12, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def encode(array: np.ndarray, fmt: str = "JPEG", mode: str | None = None, **kwargs) -> bytes:
+    image = Image.fromarray(array, mode=mode) if mode else Image.fromarray(array)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
