@@ -43,8 +43,7 @@ def radiograph(width: int = 400, height: int = 480, seed: int = 0) -> np.ndarray
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def encode(array: np.ndarray, fmt: str = "JPEG", mode: str | None = None, **kwargs) -> bytes:
-    image = Image.fromarray(array, mode=mode) if mode else Image.fromarray(array)
+def encode(array: np.ndarray, fmt: str = "JPEG", **kwargs) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **kwargs)
+    Image.fromarray(array).save(buffer, format=fmt, **kwargs)
     return buffer.getvalue()

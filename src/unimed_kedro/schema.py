@@ -7,8 +7,10 @@ exported + rejected = raw records, per source.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -42,6 +44,11 @@ def make_sample_id(source: str, *parts: str) -> str:
     """`<source>-<parts joined by _>`, lower-cased, every other character folded to `_`."""
     stem = "_".join(_ID_UNSAFE.sub("_", str(p).lower()).strip("_") for p in parts)
     return f"{source}-{stem}"
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN and pandas' NA all mean "not recorded" (parquet turns None into NaN)."""
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def label_columns(union: Iterable[str]) -> list[str]:

@@ -7,11 +7,10 @@ left out, as the seed does for blank CheXpert cells) and `=== METADATA ===`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 from unimed_kedro.captions.text import clean_report_text, join_names, label_states
-from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE, UNCERTAIN
+from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE, UNCERTAIN, is_missing
 
 STATE_WORDS = {POSITIVE: "positive", NEGATIVE: "negative", UNCERTAIN: "uncertain"}
 
@@ -56,19 +55,18 @@ def _label_lines(row: Mapping, union: Mapping[str, str]) -> list[str]:
     lines = []
     for key, display in union.items():
         value = row.get(f"{LABEL_PREFIX}{key}")
-        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+        if not is_missing(value):
             lines.append(f"{display}: {STATE_WORDS[value]}")
     return lines or ["(no labels annotated)"]
 
 
 def _metadata_lines(row: Mapping, source_title: str) -> list[str]:
-    age = row.get("age")
-    known_age = age is not None and not (isinstance(age, float) and math.isnan(age))
+    age, sex, official = row.get("age"), row.get("sex"), row.get("official_split")
     return [
-        f"Patient Age: {int(age) if known_age else 'unknown'}",
-        f"Patient Sex: {row.get('sex') or 'unknown'}",
+        f"Patient Age: {'unknown' if is_missing(age) else int(age)}",
+        f"Patient Sex: {'unknown' if is_missing(sex) else sex}",
         f"View: {row['view']}",
-        f"Official Split: {row.get('official_split') or 'none'}",
+        f"Official Split: {'none' if is_missing(official) else official}",
         f"Dataset: {source_title}",
         f"License: {row['license']}",
     ]

@@ -7,12 +7,11 @@ on its own sample.
 
 from __future__ import annotations
 
-import math
 import random
 import re
 from collections.abc import Mapping, Sequence
 
-from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE, UNCERTAIN
+from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE, UNCERTAIN, is_missing
 
 
 def sample_rng(seed: int, sample_id: str) -> random.Random:
@@ -21,7 +20,7 @@ def sample_rng(seed: int, sample_id: str) -> random.Random:
 
 def clean_report_text(text: str | None, redactions: Sequence[str]) -> str | None:
     """Drop anonymisation tokens and tidy the whitespace they leave behind."""
-    if not text:
+    if is_missing(text) or not str(text).strip():
         return None
     for token in redactions:
         text = text.replace(token, " ")
@@ -45,7 +44,7 @@ def label_states(row: Mapping, union: Mapping[str, str]) -> dict[str, list[str]]
         if key == "no_finding":
             continue
         value = row.get(f"{LABEL_PREFIX}{key}")
-        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+        if not is_missing(value):
             states[names[value]].append(display)
     return states
 
@@ -59,7 +58,7 @@ def label_caption(row: Mapping, rng: random.Random, params: Mapping,
                   union: Mapping[str, str]) -> str:
     """UniMed-style template caption from the harmonised labels."""
     templates = params["templates"]
-    view = params["view_phrases"].get(row.get("view") or "UNKNOWN", "") or "frontal"
+    view = params["view_phrases"].get(row.get("view"), "") or "frontal"
     states = label_states(row, union)
     findings = states["positive"] + [templates["uncertain"].format(label=n.lower())
                                      for n in states["uncertain"]]

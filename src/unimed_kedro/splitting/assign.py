@@ -59,6 +59,17 @@ def fold_plan(ratios: dict[str, float], splits: tuple[str, ...]) -> list[str]:
     return plan
 
 
+def _pool_rare(y: np.ndarray, folds: int) -> np.ndarray:
+    """Classes too small to spread over the folds are pooled, so stratification degrades
+    gracefully instead of failing on small sources."""
+    values, counts = np.unique(y, return_counts=True)
+    rare = set(values[counts < folds].tolist())
+    pooled = np.array(["rare" if v in rare else v for v in y.tolist()], dtype=object)
+    if np.unique(pooled, return_counts=True)[1].max() < folds:
+        pooled[:] = "all"
+    return pooled
+
+
 def assign_free(groups: np.ndarray, y: np.ndarray, ratios: dict, splits: tuple[str, ...],
                 seed: int) -> np.ndarray:
     """Split name per row for rows whose groups may go to any of `splits`."""
@@ -68,6 +79,7 @@ def assign_free(groups: np.ndarray, y: np.ndarray, ratios: dict, splits: tuple[s
     if len(plan) == 1:
         out[:] = plan[0]
     elif len(unique) >= len(plan):
+        y = _pool_rare(y, len(plan))
         cv = StratifiedGroupKFold(n_splits=len(plan), shuffle=True, random_state=seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)

@@ -7,11 +7,10 @@ Each sample is `<key>.jpg` (the normalised image; `.webp`/`.png` if so configure
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from unimed_kedro.schema import LABEL_PREFIX
+from unimed_kedro.schema import LABEL_PREFIX, is_missing
 from unimed_kedro.writers.tar import TarShardWriter, read_member
 
 
@@ -28,7 +27,7 @@ class ShardSpec:
 
 
 def _clean(value):
-    if isinstance(value, float) and math.isnan(value):
+    if is_missing(value):
         return None
     return value.item() if hasattr(value, "item") else value
 

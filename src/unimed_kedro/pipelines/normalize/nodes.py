@@ -58,4 +58,6 @@ def join_normalized(captioned: pd.DataFrame, store: ImageChunkStore
     if len(bad):
         log.info("normalize: %d images rejected %s", len(bad),
                  bad["status"].value_counts().sort_index().to_dict())
-    return merged[ok].reset_index(drop=True), rejects
+    integers = ["raw_bytes", "orig_width", "orig_height", "width", "height", "offset",
+                "stored_bytes"]
+    return merged[ok].astype({c: "int64" for c in integers}).reset_index(drop=True), rejects
