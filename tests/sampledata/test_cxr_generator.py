@@ -8,6 +8,7 @@ written files. The quirk tests pin the official-layout details the readers must 
 from __future__ import annotations
 
 import ast
+import contextlib
 import csv
 import gzip
 import hashlib
@@ -26,6 +27,7 @@ from PIL import Image
 from unimed_kedro.sampledata import generate_cxr
 from unimed_kedro.sampledata import cxr
 from unimed_kedro.sampledata.__main__ import main
+from unimed_kedro.sampledata.cxr import MARKER
 
 SOURCES = ("chexpert", "nih", "mimic", "openi")
 MIN_SIDE = {"chexpert": 256, "nih": 512, "mimic": 512, "openi": 256}
@@ -35,10 +37,22 @@ IMAGE_SUFFIXES = {".jpg", ".png"}
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Two independent runs with the same seed."""
+    """Two independent runs with the same seed (a generation takes seconds, so only two):
+    the API into an empty folder, and the CLI with --force over a folder holding a stale
+    file and an edited CSV, which --force must wipe."""
     first, second = tmp_path_factory.mktemp("run_a"), tmp_path_factory.mktemp("run_b")
-    return {"root": first, "expected": generate_cxr(first, seed=0),
-            "root_b": second, "expected_b": generate_cxr(second, seed=0)}
+    stale = second / "openi" / "ecgen-radiology" / "999.xml"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("left by an older run")
+    (second / "CheXpert-v1.0-small").mkdir()
+    (second / "CheXpert-v1.0-small" / "train.csv").write_text("edited\n")
+    for folder in ("openi", "CheXpert-v1.0-small"):  # generated earlier, so marked
+        (second / folder / MARKER).write_text("older run\n")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = main(["--out", str(second), "--seed", "0", "--force"])
+    return {"root": first, "expected": generate_cxr(first, seed=0), "root_b": second,
+            "cli_status": status, "cli_lines": out.getvalue().splitlines()}
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -172,9 +186,17 @@ READERS = {"chexpert": _read_chexpert, "nih": _read_nih, "mimic": _read_mimic,
 # ---------------------------------------------------------------- generic properties
 def test_two_runs_are_byte_identical(generated: dict) -> None:
     first, second = _tree(generated["root"]), _tree(generated["root_b"])
-    assert first == second
-    assert generated["expected"] == generated["expected_b"]
+    assert first == second  # also: --force removed the stale file and the edited CSV
     assert len(first) > 100
+
+
+def test_cli_prints_one_line_per_source(generated: dict) -> None:
+    assert generated["cli_status"] == 0
+    lines = generated["cli_lines"]
+    assert len(lines) == 5 and [line.split()[0] for line in lines[:4]] == list(SOURCES)
+    for line, (key, exp) in zip(lines, generated["expected"].items()):
+        assert f"{exp['records']} records, {exp['patients']} patients" in line, key
+        assert f"expected rejects {sum(exp['rejects'].values())} " in line
 
 
 def test_layouts_present(generated: dict) -> None:
@@ -456,25 +478,32 @@ def test_openi_quirks(generated: dict) -> None:
 
 
 # ---------------------------------------------------------------- CLI
-def test_cli_overwrites_and_force_cleans(generated: dict, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
-    stale = tmp_path / "openi" / "ecgen-radiology" / "999.xml"
+def test_cli_without_force_deletes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    calls = []
+
+    def fake(out_root: Path, *, seed: int) -> dict:
+        calls.append((out_root, seed))
+        return {key: {"records": 1, "rejects": {}, "patients": 1} for key in SOURCES}
+
+    monkeypatch.setattr("unimed_kedro.sampledata.__main__.generate_cxr", fake)
+    stale = tmp_path / "chest_xray8" / "old.png"
     stale.parent.mkdir(parents=True)
-    stale.write_text("left by an older run")
-    (tmp_path / "CheXpert-v1.0-small").mkdir()
-    (tmp_path / "CheXpert-v1.0-small" / "train.csv").write_text("edited\n")
-    assert main(["--out", str(tmp_path), "--seed", "0"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines[:4]] == list(SOURCES)
-    expected = generated["expected"]["chexpert"]
-    assert f"{expected['records']} records, {expected['patients']} patients" in lines[0]
-    assert stale.exists()  # without --force files are overwritten, nothing is deleted
-    tree = _tree(tmp_path)
-    tree.pop("openi/ecgen-radiology/999.xml")
-    assert tree == _tree(generated["root"])
-    assert main(["--out", str(tmp_path), "--force"]) == 0
-    assert not stale.exists()
-    assert _tree(tmp_path) == _tree(generated["root"])
+    stale.write_bytes(b"x")
+    (stale.parent / MARKER).write_text("older run\n")
+    assert main(["--out", str(tmp_path), "--seed", "3"]) == 0
+    assert calls == [(tmp_path, 3)] and stale.exists()
+    assert len(capsys.readouterr().out.splitlines()) == 5
+
+
+def test_cli_refuses_folders_holding_real_data(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    real = tmp_path / "CheXpert-v1.0-small" / "train.csv"
+    real.parent.mkdir(parents=True)
+    real.write_text("Path,Sex\n")
+    assert main(["--out", str(tmp_path), "--force"]) == 2
+    assert real.read_text() == "Path,Sex\n" and len(list(tmp_path.rglob("*"))) == 2
+    assert "CheXpert-v1.0-small" in capsys.readouterr().err
 
 
 def test_gzip_bytes_do_not_depend_on_clock(tmp_path: Path) -> None:

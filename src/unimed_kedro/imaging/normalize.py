@@ -53,7 +53,7 @@ def process_one(raw_file: str, source: str, options: dict) -> tuple[bytes | None
     try:
         data = Path(raw_file).read_bytes()
     except FileNotFoundError:
-        return None, {"status": "missing_file", "detail": f"{raw_file} disappeared after ingest"}
+        return None, {"status": "missing_file", "detail": f"{Path(raw_file).name} disappeared after ingest"}
     row = {"sha256": hashlib.sha256(data).hexdigest(), "raw_bytes": len(data)}
     try:
         image, original = open_image(data, short_side=options["image_size"],

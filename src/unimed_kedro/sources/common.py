@@ -161,7 +161,7 @@ def check_inside(root: Path, relpath: str, rejects: Rejects, *, file: str,
     Checked before anything else so a hostile path is never opened."""
     path = resolve_inside(root, relpath)
     if path is None:
-        rejects.add("outside_raw_root", f"path {relpath!r} points outside {root}",
+        rejects.add("outside_raw_root", f"path {relpath!r} points outside {root.name}/",
                     file=file, row=row, sample_id=sample_id)
     return path
 
@@ -170,7 +170,7 @@ def check_exists(path: Path, root: Path, rejects: Rejects, *, file: str, row: in
                  sample_id: str | None) -> bool:
     if path.is_file():
         return True
-    rejects.add("missing_file", f"image {os.path.relpath(path, root)!r} not found under {root}",
+    rejects.add("missing_file", f"image {os.path.relpath(path, root)!r} not found in {root.name}/",
                 file=file, row=row, sample_id=sample_id)
     return False
 

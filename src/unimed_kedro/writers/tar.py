@@ -37,9 +37,12 @@ class TarShardWriter:
         info.size, info.mtime, info.mode = len(data), 0, 0o444
         info.uid = info.gid = 0
         info.uname = info.gname = ""
-        assert self._tar is not None, "use TarShardWriter as a context manager"
-        self._tar.addfile(info, io.BytesIO(data))
-        return info.offset_data, info.size
+        tar = self._tar
+        assert tar is not None, "use TarShardWriter as a context manager"
+        # addfile() works on a copy of `info`, so the data offset is computed here
+        offset = tar.offset + len(info.tobuf(tar.format, tar.encoding, tar.errors))
+        tar.addfile(info, io.BytesIO(data))
+        return offset, info.size
 
 
 def read_member(path: Path, offset: int, size: int) -> bytes:

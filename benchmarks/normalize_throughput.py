@@ -1,0 +1,368 @@
+"""Throughput of the CXR normalize+export path, as ratios to baselines timed in the same run.
+
+Why: absolute images/s depend on the machine (cores, CPU, disk, page cache), so a number
+alone says little. Each run times, on the same generated CheXpert-small-like files and with
+the page cache warmed, (a) the best single-process Pillow loop (the per-core limit, see
+/work/shared/reference/performance-limits.md), (b) a naive seed-style loop, and (c) the
+real `kedro run --pipelines cxr` end to end on all cores, and reports each as a multiple of
+(a). Peak RSS is the summed RSS of the measured process tree, sampled every 0.05 s.
+
+    python benchmarks/normalize_throughput.py [--n 2000] [--workdir benchmarks/out] [--skip-kedro]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import multiprocessing
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import PIL
+import psutil
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+DATASET = "CheXpert-v1.0-small"
+HEADER = ("Path,Sex,Age,Frontal/Lateral,AP/PA,No Finding,Enlarged Cardiomediastinum,"
+          "Cardiomegaly,Lung Opacity,Lung Lesion,Edema,Consolidation,Pneumonia,Atelectasis,"
+          "Pneumothorax,Pleural Effusion,Pleural Other,Fracture,Support Devices").split(",")
+ROW_TAIL = ["Female", "60", "Frontal", "PA", "", "", "1.0"] + [""] * 11
+SIZE, BASE_SIDE, NOISE_SIGMA = 1024, 1100, 1.0   # generated films: ~210-240 KB at q95
+SHORT_SIDE, QUALITY = 512, 95                     # as conf/base/parameters_cxr.yml
+SAMPLE_INTERVAL = 0.05
+QUIET_ENV = {"DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1", "DVC_NO_ANALYTICS": "1"}
+# Plain log lines with millisecond timestamps (Kedro's rich default has 1 s resolution and
+# wraps at 80 columns), so time per node can be read from the log.
+LOGGING_YML = """\
+version: 1
+disable_existing_loggers: false
+formatters:
+  plain: {format: "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+handlers:
+  console: {class: logging.StreamHandler, level: INFO, formatter: plain, stream: ext://sys.stdout}
+loggers:
+  kedro: {level: INFO}
+root: {handlers: [console]}
+"""
+
+_BASE: np.ndarray | None = None  # the base film, set in each generator worker
+
+
+# --- input generation (untimed) -------------------------------------------------------
+
+def base_radiograph() -> np.ndarray:
+    """pydicom-data's RG1_UNCI.dcm (MONOCHROME1, uint16) as an 8-bit ~1100 px film."""
+    try:
+        import pydicom
+        from pydicom.data import get_testdata_file
+
+        pixels = pydicom.dcmread(get_testdata_file("RG1_UNCI.dcm")).pixel_array
+        pixels = pixels.max() - pixels.astype(np.float32)  # MONOCHROME1: bright = low
+    except Exception:  # pydicom-data missing: a smooth synthetic chest-like film instead
+        yy, xx = np.mgrid[0:1955, 0:1841].astype(np.float32)
+        lungs = sum(np.exp(-(((xx - cx) / 330) ** 2 + ((yy - 980) / 620) ** 2) ** 2)
+                    for cx in (560, 1280))
+        rng = np.random.default_rng(0)
+        pixels = 900 + 2200 * (1 - lungs) + rng.normal(0, 60, xx.shape).astype(np.float32)
+    low, high = np.percentile(pixels, [0.5, 99.5])
+    film = Image.fromarray(np.clip((pixels - low) * (255 / (high - low)), 0, 255)
+                           .astype(np.uint8))
+    scale = BASE_SIDE / min(film.size)
+    film = film.resize((round(film.width * scale), round(film.height * scale)),
+                       Image.Resampling.LANCZOS)
+    return np.asarray(film)
+
+
+def relpaths(n: int) -> list[str]:
+    """CheXpert-style paths, 1-3 frontal views per patient, patients numbered in order."""
+    rng = np.random.default_rng(0)
+    paths: list[str] = []
+    patient = 0
+    while len(paths) < n:
+        patient += 1
+        for k in range(min(int(rng.integers(1, 4)), n - len(paths))):
+            paths.append(f"train/patient{patient:05d}/study{k // 2 + 1}/"
+                         f"view{k % 2 + 1}_frontal.jpg")
+    return paths
+
+
+def _init_worker(base: np.ndarray) -> None:
+    global _BASE
+    _BASE = base
+
+
+def _write_film(job: tuple[int, str]) -> None:
+    """One film: a seeded random 1024 crop of the base plus mild noise, JPEG q95."""
+    index, path = job
+    rng = np.random.default_rng(index)
+    top = int(rng.integers(0, _BASE.shape[0] - SIZE + 1))
+    left = int(rng.integers(0, _BASE.shape[1] - SIZE + 1))
+    crop = _BASE[top:top + SIZE, left:left + SIZE].astype(np.float32)
+    crop += rng.normal(0, NOISE_SIGMA, crop.shape).astype(np.float32)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.clip(crop, 0, 255).astype(np.uint8)).save(path, "JPEG",
+                                                                 quality=QUALITY)
+
+
+def generate(raw: Path, n: int) -> list[Path]:
+    """`raw/CheXpert-v1.0-small/{train.csv,train/...}` with n films; reused if complete."""
+    root = raw / DATASET
+    rels = relpaths(n)
+    files = [root / rel for rel in rels]
+    if (root / "train.csv").is_file() and sum(1 for _ in root.rglob("*.jpg")) == n:
+        return files
+    shutil.rmtree(raw, ignore_errors=True)
+    context = multiprocessing.get_context("fork")  # the module may not be importable by name
+    with context.Pool(os.cpu_count(), _init_worker, (base_radiograph(),)) as pool:
+        pool.map(_write_film, [(i, str(f)) for i, f in enumerate(files)], chunksize=16)
+    with open(root / "train.csv", "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(HEADER)
+        writer.writerows([f"{DATASET}/{rel}", *ROW_TAIL] for rel in rels)
+    return files
+
+
+def warm_page_cache(files: list[Path]) -> int:
+    """One untimed read pass so every method starts from the page cache; returns bytes."""
+    return sum(len(f.read_bytes()) for f in files)
+
+
+# --- measurement ----------------------------------------------------------------------
+
+def busy_cpu_seconds() -> tuple[float, float]:
+    """(CPU seconds the whole machine was busy, CPU seconds of this process and its
+    waited-for descendants), so outside load = difference over a measurement."""
+    machine = psutil.cpu_times()
+    busy = machine.user + machine.nice + machine.system + machine.irq + machine.softirq
+    own = os.times()
+    return busy, own.user + own.system + own.children_user + own.children_system
+
+
+class Monitor:
+    """Peak summed RSS of a process and all its descendants (sampled in a thread), and the
+    CPU other processes used meanwhile (in cores: above ~0.15 the figures are skewed)."""
+
+    def __init__(self, pid: int) -> None:
+        self.peak = 0
+        self.outside_cores = 0.0
+        self._root = psutil.Process(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        total = 0
+        try:
+            for proc in [self._root, *self._root.children(recursive=True)]:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:  # a child that exited between listing and reading
+                    pass
+        except psutil.Error:
+            pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            self._stop.wait(SAMPLE_INTERVAL)
+
+    def __enter__(self) -> Monitor:
+        self.peak = self._sample()
+        self._cpu, self._start = busy_cpu_seconds(), time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._sample())
+        (busy0, own0), (busy1, own1) = self._cpu, busy_cpu_seconds()
+        wall = time.perf_counter() - self._start
+        self.outside_cores = max(0.0, (busy1 - busy0) - (own1 - own0)) / wall
+
+
+def result(images: int, seconds: float, monitor: Monitor, **extra: object) -> dict:
+    return {"images": images, "wall_s": seconds, "images_per_s": images / seconds,
+            "peak_rss_mb": monitor.peak / 2**20,
+            "outside_load_cores": round(monitor.outside_cores, 3), **extra}
+
+
+def encode_jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=QUALITY)
+    return buffer.getvalue()
+
+
+def shrink(image: Image.Image) -> Image.Image:
+    """Shorter side to SHORT_SIDE with LANCZOS, only if still larger."""
+    scale = SHORT_SIDE / min(image.size)
+    if scale >= 1:
+        return image
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def pillow_best(path: Path) -> bytes:
+    """DCT-scaled decode (`draft`): 1024 px JPEGs come out of libjpeg at 512 px."""
+    with Image.open(path) as image:
+        image.draft("L", (SHORT_SIDE, SHORT_SIDE))
+        return encode_jpeg(shrink(image.convert("L")))
+
+
+def naive_seed(path: Path) -> bytes:
+    """As the seed converters did: full decode, LANCZOS from full size."""
+    return encode_jpeg(shrink(Image.open(path).convert("L")))
+
+
+def time_loop(process: Callable[[Path], bytes], files: list[Path], shard: Path) -> dict:
+    """One process: every file through `process`, appended to one USTAR tar shard."""
+    shard.parent.mkdir(parents=True, exist_ok=True)
+    with Monitor(os.getpid()) as monitor:
+        start = time.perf_counter()
+        with tarfile.open(shard, "w", format=tarfile.USTAR_FORMAT) as tar:
+            for index, path in enumerate(files):
+                data = process(path)
+                info = tarfile.TarInfo(f"{index:06d}.jpg")
+                info.size, info.mtime = len(data), 0
+                tar.addfile(info, io.BytesIO(data))
+        seconds = time.perf_counter() - start
+    shard.unlink()
+    return result(len(files), seconds, monitor)
+
+
+# --- the real pipeline ----------------------------------------------------------------
+
+def kedro_executable() -> Path:
+    for venv in (Path(sys.prefix), REPO / ".venv"):
+        if (venv / "bin" / "kedro").is_file():
+            return venv / "bin" / "kedro"
+    raise FileNotFoundError("no kedro in this interpreter's venv nor in .venv; `make install`")
+
+
+def prepare_project(workdir: Path) -> Path:
+    """A throwaway project: the repo's conf/ and pyproject.toml; code from the venv install.
+    An empty src/ exists only because Kedro's bootstrap requires the source_dir; logging.yml
+    (outside conf/) is the benchmark's log format."""
+    project = workdir / "project"
+    shutil.rmtree(project, ignore_errors=True)
+    shutil.copytree(REPO / "conf", project / "conf")
+    shutil.copy2(REPO / "pyproject.toml", project / "pyproject.toml")
+    (project / "src").mkdir()
+    (project / "data").mkdir()
+    (project / "logging.yml").write_text(LOGGING_YML)
+    return project
+
+
+def time_kedro(project: Path, raw: Path, n: int, log_path: Path) -> dict:
+    """Wall clock of the whole `kedro run --pipelines cxr` subprocess, from a fresh data/."""
+    shutil.rmtree(project / "data", ignore_errors=True)
+    (project / "data").mkdir()
+    command = [str(kedro_executable()), "run", "--pipelines", "cxr",
+               "--params", f"raw_root={raw.resolve()}"]
+    env = {**os.environ, **QUIET_ENV, "KEDRO_LOGGING_CONFIG": str(project / "logging.yml")}
+    with open(log_path, "wb") as log:
+        started_at, start = datetime.now(), time.perf_counter()
+        process = subprocess.Popen(command, cwd=project, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+        with Monitor(process.pid) as monitor:
+            code = process.wait()
+        seconds = time.perf_counter() - start
+    if code != 0:
+        tail = log_path.read_text(errors="replace").splitlines()[-30:]
+        raise RuntimeError(f"kedro run failed ({code}); see {log_path}:\n" + "\n".join(tail))
+    stats = json.loads((project / "data/08_reporting/cxr/statistics.json").read_text())
+    exported = int(stats["exported"])
+    assert exported == n, f"kedro exported {exported} of {n} images ({stats['rejected']} rejected)"
+    return result(exported, seconds, monitor, exported=exported,
+                  **phases(log_path, started_at, seconds))
+
+
+_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \S+ \S+: (.*)$")
+
+
+def phases(log_path: Path, started_at: datetime, wall: float) -> dict:
+    """From the log: startup (launch to the first dataset load), seconds per node (previous
+    node's completion to this one's, so loads and saves count), and shutdown."""
+    stamps: list[tuple[datetime, str]] = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        if match := _LINE.match(line):
+            when = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
+            stamps.append((when, match.group(2)))
+    loads = [t for t, message in stamps if message.startswith("Loading data from")]
+    if not loads:
+        return {}
+    nodes, previous = {}, loads[0]
+    for when, message in stamps:
+        if message.startswith("Completed node: "):
+            nodes[message.removeprefix("Completed node: ").strip()] = round(
+                (when - previous).total_seconds(), 3)
+            previous = when
+    startup = (loads[0] - started_at).total_seconds()
+    return {"startup_s": round(startup, 3), "node_seconds": nodes,
+            "shutdown_s": round(wall - (previous - started_at).total_seconds(), 3)}
+
+
+# --- report ---------------------------------------------------------------------------
+
+def table(methods: dict[str, dict]) -> str:
+    base = methods["pillow-best"]["images_per_s"]
+    lines = ["| method | images/s | × pillow-best | wall s | peak RSS MB |",
+             "|---|---:|---:|---:|---:|"]
+    for name, m in methods.items():
+        lines.append(f"| {name} | {m['images_per_s']:.1f} | {m['images_per_s'] / base:.2f} "
+                     f"| {m['wall_s']:.2f} | {m['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=2000, help="number of generated images")
+    parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / "out")
+    parser.add_argument("--skip-kedro", action="store_true", help="only the in-process loops")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    workdir = args.workdir.resolve()
+    raw = workdir / f"raw-{args.n}"
+    files = generate(raw, args.n)
+    total_bytes = warm_page_cache(files)
+    shards = workdir / f"shards-{args.n}"
+    methods = {"pillow-best": time_loop(pillow_best, files, shards / "pillow-best.tar"),
+               "naive-seed": time_loop(naive_seed, files, shards / "naive-seed.tar")}
+    if not args.skip_kedro:
+        methods["unimed-kedro"] = time_kedro(prepare_project(workdir), raw, args.n,
+                                             workdir / f"kedro-{args.n}.log")
+    base = methods["pillow-best"]["images_per_s"]
+    for m in methods.values():
+        m["ratio_to_pillow_best"] = m["images_per_s"] / base
+    results = {"n": args.n, "cpu_count": os.cpu_count(), "mean_input_kb": total_bytes
+               / args.n / 1024, "python": platform.python_version(), "pillow": PIL.__version__,
+               "methods": methods}
+    (workdir / f"results-{args.n}.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"{args.n} images of {results['mean_input_kb']:.0f} KB (1024² L JPEG q95), "
+          f"{os.cpu_count()} CPUs\n\n{table(methods)}")
+    for name, m in methods.items():
+        if m["outside_load_cores"] > 0.15:
+            print(f"warning: {name}: other processes used {m['outside_load_cores']:.2f} "
+                  f"cores meanwhile; rerun on a quiet machine")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+"""Deterministic raw sample data in the official dataset layouts, for the Quickstart and
+the tests (`python -m unimed_kedro.sampledata --out data/01_raw`)."""
+
+from unimed_kedro.sampledata.cxr import generate_cxr
+
+__all__ = ["generate_cxr"]

@@ -1,0 +1,70 @@
+"""Builds the `cxr` collection once per test session from generated sample data, with the
+real `kedro` command in a copy of this project, so tests read what a user would get."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT
+from unimed_kedro.sampledata import generate_cxr
+
+KEDRO = Path(sys.executable).with_name("kedro")
+
+
+@dataclass
+class Build:
+    project: Path
+    raw: Path
+    expected: dict
+    log: str
+
+    @property
+    def out(self) -> Path:
+        return self.project / "data" / "05_model_input" / "cxr"
+
+    @property
+    def reports(self) -> Path:
+        return self.project / "data" / "08_reporting" / "cxr"
+
+    def statistics(self) -> dict:
+        return json.loads((self.reports / "statistics.json").read_text())
+
+
+def project_copy(target: Path) -> Path:
+    target.mkdir(parents=True)
+    shutil.copytree(PROJECT / "conf", target / "conf", ignore=shutil.ignore_patterns("local"))
+    (target / "conf" / "local").mkdir()
+    shutil.copy(PROJECT / "pyproject.toml", target / "pyproject.toml")
+    (target / "src").mkdir()  # Kedro checks it exists; the package itself is installed
+    shutil.copy(PROJECT / ".telemetry", target / ".telemetry")
+    return target
+
+
+def kedro_run(project: Path, *args: str) -> str:
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1",
+           "COLUMNS": "200"}
+    result = subprocess.run([str(KEDRO), "run", *args], cwd=project, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def build(root: Path, flag: str = "--pipelines") -> Build:
+    raw = root / "raw"
+    expected = generate_cxr(raw, seed=0)
+    project = project_copy(root / "project")
+    log = kedro_run(project, flag, "cxr", "--params", f"raw_root={raw}")
+    return Build(project, raw, expected, log)
+
+
+@pytest.fixture(scope="session")
+def cxr_build(tmp_path_factory) -> Build:
+    return build(tmp_path_factory.mktemp("cxr-a"))

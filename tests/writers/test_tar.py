@@ -1,0 +1,42 @@
+import tarfile
+
+from unimed_kedro.writers.atomic import remove_stale_temporaries
+from unimed_kedro.writers.tar import TarShardWriter, read_member
+
+
+def test_offsets_point_at_member_data(tmp_path):
+    path = tmp_path / "a.tar"
+    payloads = {"k1.jpg": b"x" * 700, "k1.json": b"{}", "k2.jpg": b"y" * 513}
+    with TarShardWriter(path) as tar:
+        where = {name: tar.add(name, data) for name, data in payloads.items()}
+    for name, data in payloads.items():
+        assert read_member(path, *where[name]) == data
+    with tarfile.open(path) as tar:
+        assert [m.name for m in tar.getmembers()] == list(payloads)
+        assert {(m.mtime, m.uid, m.gid, m.uname, m.mode) for m in tar.getmembers()} == {
+            (0, 0, 0, "", 0o444)}
+
+
+def test_same_members_same_bytes(tmp_path):
+    for name in ("a.tar", "b.tar"):
+        with TarShardWriter(tmp_path / name) as tar:
+            tar.add("k.txt", b"caption")
+    assert (tmp_path / "a.tar").read_bytes() == (tmp_path / "b.tar").read_bytes()
+
+
+def test_failed_write_leaves_no_file(tmp_path):
+    path = tmp_path / "a.tar"
+    try:
+        with TarShardWriter(path) as tar:
+            tar.add("k.txt", b"caption")
+            raise RuntimeError("killed")
+    except RuntimeError:
+        pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stale_temporaries_are_swept(tmp_path):
+    (tmp_path / "x.tar.tmp-123").write_bytes(b"partial")
+    (tmp_path / "keep.tar").write_bytes(b"done")
+    assert remove_stale_temporaries(tmp_path) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.tar"]
