@@ -22,8 +22,8 @@ def clean_report_text(text: str | None, redactions: Sequence[str]) -> str | None
     """Drop anonymisation tokens and tidy the whitespace they leave behind."""
     if is_missing(text) or not str(text).strip():
         return None
-    for token in redactions:
-        text = text.replace(token, " ")
+    for token in redactions:  # "x-XXXX" -> "x": the joining hyphen goes with the token
+        text = re.sub(rf"[-/]?{re.escape(token)}", " ", str(text))
     text = re.sub(r"\s+([.,;:])", r"\1", " ".join(text.split()))
     text = re.sub(r"([.,;:])(?:\s*[.,;:])+", r"\1", text).strip(" -")
     return text if re.search(r"[A-Za-z]{2}", text) else None

@@ -1,0 +1,71 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, fingerprint, run_job
+from unimed_kedro.writers.atomic import atomic_write_bytes
+
+
+def write_numbers(task, out_dir: Path):
+    """Chunk function: one file per task; fails on request to simulate a crash."""
+    if "fail" in task.payload:
+        raise RuntimeError("worker died")
+    rel = f"{task.key}.txt"
+    atomic_write_bytes(out_dir / rel, " ".join(map(str, task.payload)).encode())
+    (out_dir / "calls.log").open("a").write(task.key + "\n")
+    return [{"key": task.key, "n": len(task.payload)}], [rel]
+
+
+def _job(payloads, executor=None):
+    tasks = [ChunkTask(f"c{i}", p, fingerprint(p)) for i, p in enumerate(payloads)]
+    return ChunkJob(tasks, write_numbers, executor or {"kind": "inline"})
+
+
+def _calls(out: Path) -> list[str]:
+    return (out / "calls.log").read_text().split() if (out / "calls.log").exists() else []
+
+
+def test_rows_in_task_order_and_markers(tmp_path):
+    rows = run_job(_job([[1, 2], [3], [4, 5, 6]]), tmp_path)
+    assert rows == [{"key": "c0", "n": 2}, {"key": "c1", "n": 1}, {"key": "c2", "n": 3}]
+    marker = json.loads((tmp_path / ".chunks" / "c1.json").read_text())
+    assert marker["outputs"] == ["c1.txt"] and marker["rows"] == [{"key": "c1", "n": 1}]
+
+
+def test_finished_chunks_are_not_redone_after_a_crash(tmp_path):
+    with pytest.raises(RuntimeError):
+        run_job(_job([[1], [2], ["fail"]]), tmp_path)
+    assert _calls(tmp_path) == ["c0", "c1"]
+    run_job(_job([[1], [2], [3]]), tmp_path)
+    assert _calls(tmp_path) == ["c0", "c1", "c2"]
+
+
+def test_changed_input_rebuilds_only_that_chunk_and_stale_chunks_go(tmp_path):
+    run_job(_job([[1], [2], [3]]), tmp_path)
+    run_job(_job([[1], [20]]), tmp_path)
+    assert _calls(tmp_path) == ["c0", "c1", "c2", "c1"]
+    assert (tmp_path / "c1.txt").read_text() == "20"
+    assert not (tmp_path / "c2.txt").exists() and not (tmp_path / ".chunks" / "c2.json").exists()
+
+
+def test_deleted_output_is_rebuilt(tmp_path):
+    run_job(_job([[1], [2]]), tmp_path)
+    (tmp_path / "c0.txt").unlink()
+    run_job(_job([[1], [2]]), tmp_path)
+    assert _calls(tmp_path) == ["c0", "c1", "c0"]
+
+
+def test_process_pool_gives_the_same_outputs(tmp_path):
+    payloads = [[i, i + 1] for i in range(6)]
+    inline = run_job(_job(payloads), tmp_path / "a")
+    pooled = run_job(_job(payloads, {"kind": "local", "workers": 2}), tmp_path / "b")
+    assert inline == pooled
+    for i in range(6):
+        assert (tmp_path / "a" / f"c{i}.txt").read_bytes() == (
+            tmp_path / "b" / f"c{i}.txt").read_bytes()
+
+
+def test_unknown_executor_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="executor.kind"):
+        run_job(_job([[1], [2]], {"kind": "spark", "workers": 2}), tmp_path)

@@ -1,0 +1,89 @@
+import numpy as np
+import pandas as pd
+
+from unimed_kedro.splitting.assign import assign_splits, connected_groups, fold_plan
+from unimed_kedro.splitting.report import check_no_leakage, split_report
+
+PARAMS = {"seed": 42, "ratios": {"train": 0.8, "val": 0.1, "test": 0.1},
+          "use_official_split": True, "keep_official_val": True}
+
+
+def _frame(n_patients=60, per_patient=3, source="nih", official=None, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(n_patients):
+        for k in range(per_patient):
+            rows.append({"sample_id": f"{source}-{p}_{k}", "source": source,
+                         "patient_id": f"{source}:{p}", "sha256": f"{source}{p}{k}",
+                         "official_split": official(p) if official else None,
+                         "label_mass": float(rng.random() < 0.2),
+                         "label_edema": float(rng.random() < 0.5)})
+    return pd.DataFrame(rows)
+
+
+def test_fold_plan():
+    assert fold_plan({"train": 0.8, "val": 0.1, "test": 0.1}, ("train", "val", "test")) == (
+        ["test", "val"] + ["train"] * 8)
+    assert fold_plan({"train": 0.8, "val": 0.1, "test": 0.1}, ("train", "val")) == (
+        ["val"] + ["train"] * 8)
+
+
+def test_connected_groups_join_patients_and_duplicates():
+    groups = connected_groups([pd.Series(["a", "a", "b", "c"]), pd.Series(["x", "y", "y", "z"])])
+    assert groups[0] == groups[1] == groups[2] != groups[3]
+
+
+def test_patient_level_ratios_and_determinism():
+    frame = _frame()
+    labels = ["label_mass", "label_edema"]
+    first = assign_splits(frame, labels, PARAMS)
+    assert (first == assign_splits(frame, labels, PARAMS)).all()
+    frame["split"] = first
+    check_no_leakage(frame)
+    shares = frame["split"].value_counts(normalize=True)
+    assert abs(shares["train"] - 0.8) < 0.05 and abs(shares["test"] - 0.1) < 0.05
+    other = assign_splits(frame, labels, {**PARAMS, "seed": 7})
+    assert (other != first).any()
+
+
+def test_duplicate_image_pulls_groups_together():
+    frame = _frame(n_patients=30)
+    frame.loc[5, "sha256"] = frame.loc[80, "sha256"]  # same bytes for two patients
+    frame["split"] = assign_splits(frame, ["label_mass"], PARAMS)
+    check_no_leakage(frame)
+    assert frame.loc[5, "split"] == frame.loc[80, "split"]
+
+
+def test_official_splits_are_honoured():
+    frame = _frame(official=lambda p: "test" if p % 5 == 0 else "train")
+    split = assign_splits(frame, ["label_mass"], PARAMS)
+    official_test = frame["official_split"].eq("test").to_numpy()
+    assert (split[official_test] == "test").all()
+    assert not (split[~official_test] == "test").any()
+    assert (split[~official_test] == "val").any()
+
+
+def test_tiny_sources_still_split():
+    frame = _frame(n_patients=4, source="openi")
+    split = assign_splits(frame, ["label_mass"], PARAMS)
+    assert pd.Series(split).groupby(frame["patient_id"]).nunique().max() == 1
+
+
+def test_leakage_check_raises():
+    frame = pd.DataFrame({"patient_id": ["a", "a"], "sha256": ["1", "2"],
+                          "split": ["train", "test"]})
+    try:
+        check_no_leakage(frame)
+    except AssertionError as err:
+        assert "patient_id" in str(err)
+    else:
+        raise AssertionError("leak not detected")
+
+
+def test_split_report_counts():
+    frame = _frame(n_patients=20)
+    frame["split"] = assign_splits(frame, ["label_mass"], PARAMS)
+    report = split_report(frame, ["label_mass"])
+    total = report[report["source"].eq("all")]
+    assert total["samples"].sum() == len(frame)
+    assert set(report.columns) >= {"source", "split", "samples", "patients", "label_mass"}
