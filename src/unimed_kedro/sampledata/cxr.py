@@ -227,6 +227,10 @@ def _encode(pixels: np.ndarray, fmt: str, *, mode: str = "L", dpi: int | None = 
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
+    """Unchanged files are left alone, so their mtimes (part of the pipeline's chunk
+    fingerprints) survive a regeneration and a second `make cxr` rebuilds nothing."""
+    if path.is_file() and path.read_bytes() == data:
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
 
