@@ -69,3 +69,11 @@ def test_process_pool_gives_the_same_outputs(tmp_path):
 def test_unknown_executor_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="executor.kind"):
         run_job(_job([[1], [2]], {"kind": "spark", "workers": 2}), tmp_path)
+
+
+def test_dask_local_cluster_gives_the_same_outputs(tmp_path):
+    payloads = [[i, i + 1] for i in range(4)]
+    inline = run_job(_job(payloads), tmp_path / "a")
+    on_dask = run_job(_job(payloads, {"kind": "dask", "workers": 2}), tmp_path / "b")
+    assert inline == on_dask
+    assert sorted(p.name for p in (tmp_path / "b").glob("*.txt")) == [f"c{i}.txt" for i in range(4)]

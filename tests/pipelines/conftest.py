@@ -3,6 +3,7 @@ real `kedro` command in a copy of this project, so tests read what a user would 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -34,6 +35,13 @@ class Build:
     def reports(self) -> Path:
         return self.project / "data" / "08_reporting" / "cxr"
 
+    def digests(self) -> dict[str, str]:
+        """sha256 of every exported and reported file, by path inside the project. The data
+        card is left out: it records the command line and code revision on purpose."""
+        return {str(p.relative_to(self.project)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for root in (self.out, self.reports) for p in sorted(root.rglob("*"))
+                if p.is_file() and not p.name.startswith("datacard.")}
+
     def statistics(self) -> dict:
         return json.loads((self.reports / "statistics.json").read_text())
 
@@ -57,11 +65,12 @@ def kedro_run(project: Path, *args: str) -> str:
     return result.stdout + result.stderr
 
 
-def build(root: Path, flag: str = "--pipelines") -> Build:
+def build(root: Path, flag: str = "--pipelines", params: str = "") -> Build:
     raw = root / "raw"
     expected = generate_cxr(raw, seed=0)
     project = project_copy(root / "project")
-    log = kedro_run(project, flag, "cxr", "--params", f"raw_root={raw}")
+    log = kedro_run(project, flag, "cxr", "--params", ",".join(filter(None, [
+        f"raw_root={raw}", params])))
     return Build(project, raw, expected, log)
 
 

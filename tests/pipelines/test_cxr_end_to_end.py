@@ -123,21 +123,15 @@ def test_sqlite_and_csv_index_agree_with_shards(cxr_build):
         assert caption.startswith("SOURCE: ") and "=== STRUCTURED LABELS ===" in caption
 
 
-def _digest_tree(build_) -> dict[str, str]:
-    roots = [build_.out, build_.reports]
-    return {str(p.relative_to(build_.project)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for root in roots for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def test_two_clean_runs_are_byte_identical(cxr_build, tmp_path):
     # a second clean build elsewhere, through the deprecated `--pipeline` spelling
     other = build(tmp_path, flag="--pipeline")
-    assert _digest_tree(other) == _digest_tree(cxr_build)
+    assert other.digests() == cxr_build.digests()
 
 
 def test_rerun_reuses_finished_chunks_and_changes_nothing(cxr_build):
-    before = _digest_tree(cxr_build)
+    before = cxr_build.digests()
     log = kedro_run(cxr_build.project, "--pipelines", "cxr", "--params",
                     f"raw_root={cxr_build.raw}")
     assert "0 to build" in log
-    assert _digest_tree(cxr_build) == before
+    assert cxr_build.digests() == before

@@ -32,6 +32,12 @@ class ImageChunkStore:
     def read(self, chunk: str, offset: int, size: int) -> bytes:
         return read_member(self.path / chunk, int(offset), int(size))
 
+    def locations(self, sample_ids: list[str]) -> list[tuple[str, int, int]]:
+        """(chunk file, offset, size) of each sample's stored image, in the given order."""
+        index = self.index().set_index("sample_id")
+        rows = index.loc[sample_ids, ["chunk", "offset", "stored_bytes"]]
+        return [(str(self.path / c), int(o), int(n)) for c, o, n in rows.itertuples(index=False)]
+
 
 class ImageChunkStoreDataset(AbstractDataset[ChunkJob, ImageChunkStore]):
     """Saving a `ChunkJob` builds the chunks that are missing or stale (in parallel, each

@@ -1,8 +1,10 @@
 """Execution backends for chunk tasks.
 
 Results come back as they finish (small metadata rows, never pixels), so the caller can
-commit each chunk at once. `local` uses a process pool on all cores; `inline` runs in the
-calling process (debugging, tiny inputs).
+commit each chunk at once. `local` uses a process pool on all cores; `dask` sends the
+chunks to a Dask cluster (`executor.address`, or a LocalCluster started for the run);
+`inline` runs in the calling process (debugging, tiny inputs). Workers read and write
+through the paths in the tasks, so a remote cluster needs the same filesystem mounted.
 """
 
 from __future__ import annotations
@@ -28,15 +30,19 @@ def map_tasks(fn: Callable, tasks: list, out_dir: Path, executor: dict, *,
     kind = executor.get("kind", "local")
     total = sum(len(t.payload) if hasattr(t.payload, "__len__") else 1 for t in tasks)
     with tqdm(total=total, desc=desc, unit=unit, disable=not tasks, leave=False) as bar:
-        if kind == "inline" or len(tasks) <= 1 or worker_count(executor) == 1:
-            results = ((t, fn(t, out_dir)) for t in tasks)
-        elif kind == "local":
-            results = _process_pool(fn, tasks, out_dir, executor)
-        else:
-            raise ValueError(f"executor.kind must be 'local' or 'inline', got {kind!r}")
+        if kind not in BACKENDS:
+            raise ValueError(f"executor.kind must be one of {sorted(BACKENDS)}, got {kind!r}")
+        if kind == "local" and (len(tasks) <= 1 or worker_count(executor) == 1):
+            kind = "inline"  # a pool would only add start-up time
+        results = BACKENDS[kind](fn, tasks, out_dir, executor)
         for task, result in results:
             bar.update(len(task.payload) if hasattr(task.payload, "__len__") else 1)
             yield task, result
+
+
+def _inline(fn: Callable, tasks: list, out_dir: Path, executor: dict
+            ) -> Iterator[tuple[Any, Any]]:
+    return ((task, fn(task, out_dir)) for task in tasks)
 
 
 def _process_pool(fn: Callable, tasks: list, out_dir: Path, executor: dict
@@ -59,3 +65,29 @@ def _process_pool(fn: Callable, tasks: list, out_dir: Path, executor: dict
                 nxt = next(queue, None)
                 if nxt is not None:
                     pending[pool.submit(fn, nxt, out_dir)] = nxt
+
+
+def _dask(fn: Callable, tasks: list, out_dir: Path, executor: dict
+          ) -> Iterator[tuple[Any, Any]]:
+    from distributed import Client, LocalCluster, as_completed
+
+    if not tasks:
+        return
+    address = executor.get("address")
+    cluster = None if address else LocalCluster(
+        n_workers=worker_count(executor), threads_per_worker=1, processes=True,
+        dashboard_address=None, host="127.0.0.1")
+    client = Client(address or cluster, set_as_default=False)
+    try:
+        futures = client.map(fn, tasks, out_dir=out_dir, pure=False)
+        owner = {future.key: task for future, task in zip(futures, tasks)}
+        with client.as_current():
+            for future in as_completed(futures):
+                yield owner[future.key], future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+BACKENDS = {"inline": _inline, "local": _process_pool, "dask": _dask}

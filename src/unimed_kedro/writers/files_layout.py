@@ -24,8 +24,10 @@ INDEX_COLUMNS = ["filename", "source", "image_path", "caption_path", "has_captio
 
 @dataclass(frozen=True)
 class FilesChunk:
+    """Rows of a chunk of samples and (file, offset, size) of each stored image."""
+
     rows: list[dict]
-    store: str
+    images: list[tuple[str, int, int]]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -35,10 +37,10 @@ def write_files_chunk(task, out_dir: Path) -> tuple[list[dict], list[str]]:
     """Chunk function for `engine.run_job`: images and captions of a chunk of samples."""
     chunk: FilesChunk = task.payload
     index_rows, outputs = [], []
-    for row in chunk.rows:
+    for row, (path, offset, size) in zip(chunk.rows, chunk.images):
         image_rel = f"Images/{row['key']}.{row['image_ext']}"
         caption_rel = f"captions/{row['key']}.txt"
-        data = read_member(Path(chunk.store) / row["chunk"], row["offset"], row["stored_bytes"])
+        data = read_member(Path(path), offset, size)
         atomic_write_bytes(out_dir / image_rel, data)
         atomic_write_bytes(out_dir / caption_rel, row["structured_caption"].encode())
         outputs += [image_rel, caption_rel]

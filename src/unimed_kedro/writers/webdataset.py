@@ -16,11 +16,12 @@ from unimed_kedro.writers.tar import TarShardWriter, read_member
 
 @dataclass(frozen=True)
 class ShardSpec:
-    """Rows (dicts) of one shard in write order, and where the image bytes are stored."""
+    """Rows (dicts) of one shard in write order, and (file, offset, size) of each stored
+    image."""
 
     relpath: str
     rows: list[dict]
-    store: str
+    images: list[tuple[str, int, int]]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -55,12 +56,10 @@ def sample_json(row: dict) -> bytes:
 def write_shard(task, out_dir: Path) -> tuple[list[dict], list[str]]:
     """Chunk function for `engine.run_job`: one shard per task."""
     spec: ShardSpec = task.payload
-    store = Path(spec.store)
     with TarShardWriter(out_dir / spec.relpath) as tar:
-        for row in spec.rows:
+        for row, (path, offset, size) in zip(spec.rows, spec.images):
             key = row["key"]
-            tar.add(f"{key}.{row['image_ext']}", read_member(store / row["chunk"], row["offset"],
-                                              row["stored_bytes"]))
+            tar.add(f"{key}.{row['image_ext']}", read_member(Path(path), offset, size))
             tar.add(f"{key}.json", sample_json(row))
             tar.add(f"{key}.txt", row["caption"].encode())
     return [{"shard": spec.relpath, "samples": len(spec.rows)}], [spec.relpath]

@@ -8,7 +8,7 @@ import logging
 import pandas as pd
 
 from unimed_kedro.datasets.image_chunk_store_dataset import ImageChunkStore
-from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, chunked, fingerprint
+from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, fingerprint
 from unimed_kedro.schema import rejects_frame
 from unimed_kedro.sources import adapter
 from unimed_kedro.writers.files_layout import FilesChunk, write_files_chunk
@@ -49,21 +49,26 @@ def build_shard_index(samples: pd.DataFrame, params: dict
 
 def plan_webdataset(shard_index: pd.DataFrame, store: ImageChunkStore, params: dict,
                     executor: dict) -> ChunkJob:
+    where = dict(zip(shard_index["sample_id"], store.locations(list(shard_index["sample_id"]))))
     tasks = []
     for shard, part in shard_index.groupby("webdataset_shard", sort=True):
         rows = part.to_dict("records")
+        images = [where[r["sample_id"]] for r in rows]
         tasks.append(ChunkTask(shard.replace("/", "_").removesuffix(".tar"),
-                               ShardSpec(shard, rows, str(store.path)),
+                               ShardSpec(shard, rows, images),
                                fingerprint(WRITER_VERSION, rows)))
     return ChunkJob(tasks, write_shard, executor, "webdataset", "samples")
 
 
 def plan_files(shard_index: pd.DataFrame, store: ImageChunkStore, params: dict,
                executor: dict) -> ChunkJob:
-    rows = shard_index.sort_values("key", kind="stable").to_dict("records")
-    tasks = [ChunkTask(f"files-{i:06d}", FilesChunk(part, str(store.path)),
-                       fingerprint(WRITER_VERSION, part))
-             for i, part in enumerate(chunked(rows, int(params["files_chunk_size"])))]
+    ordered = shard_index.sort_values("key", kind="stable")
+    rows = ordered.to_dict("records")
+    images = store.locations(list(ordered["sample_id"]))
+    size = int(params["files_chunk_size"])
+    tasks = [ChunkTask(f"files-{i // size:06d}", FilesChunk(rows[i:i + size], images[i:i + size]),
+                       fingerprint(WRITER_VERSION, rows[i:i + size]))
+             for i in range(0, len(rows), size)]
     return ChunkJob(tasks, write_files_chunk, executor, "files layout", "samples")
 
 

@@ -45,7 +45,9 @@ def plan_normalize(captioned: pd.DataFrame, params: dict, executor: dict) -> Chu
 
 def join_normalized(captioned: pd.DataFrame, store: ImageChunkStore
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Records with their normalised image, and the records whose image was rejected."""
+    """Records with their normalised image, and the records whose image was rejected.
+    Where a sample sits in the store (chunk, offset) stays out: it depends on chunking,
+    which must not change any export."""
     index = store.index()
     merged = captioned.merge(index, on="sample_id", how="left", validate="one_to_one")
     merged["status"] = merged["status"].fillna("not_normalized")
@@ -58,6 +60,6 @@ def join_normalized(captioned: pd.DataFrame, store: ImageChunkStore
     if len(bad):
         log.info("normalize: %d images rejected %s", len(bad),
                  bad["status"].value_counts().sort_index().to_dict())
-    integers = ["raw_bytes", "orig_width", "orig_height", "width", "height", "offset",
-                "stored_bytes"]
-    return merged[ok].astype({c: "int64" for c in integers}).reset_index(drop=True), rejects
+    integers = ["raw_bytes", "orig_width", "orig_height", "width", "height", "stored_bytes"]
+    kept = merged[ok].drop(columns=["status", "detail", "chunk", "offset"])
+    return kept.astype({c: "int64" for c in integers}).reset_index(drop=True), rejects
