@@ -67,8 +67,19 @@ def resolve_inside(root: Path, relpath: str) -> Path | None:
     return Path(target) if target.startswith(base + os.sep) else None
 
 
-def first_existing(root: Path, names: list[str]) -> Path | None:
-    return next((root / n for n in names if (root / n).is_file()), None)
+def index_files(root: Path, folders: list[Path], suffix: str) -> dict[str, str]:
+    """File name -> path relative to `root` for files ending in `suffix` directly inside
+    `folders`; the first folder holding a name wins. For sources whose metadata names
+    images without saying in which of several folders they sit."""
+    index: dict[str, str] = {}
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.lower().endswith(suffix) and entry.is_file():
+                    index.setdefault(entry.name, os.path.relpath(entry.path, root))
+    return index
 
 
 def open_text(path: Path) -> io.TextIOBase:

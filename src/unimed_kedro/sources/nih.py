@@ -9,7 +9,6 @@ patient-disjoint split is `train_val_list.txt` / `test_list.txt`.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +19,7 @@ from unimed_kedro.sources.common import (
     check_inside,
     finish,
     harmonise,
+    index_files,
     normalise_sex,
     normalise_view,
     parse_age,
@@ -107,15 +107,7 @@ def _image_index(root: Path) -> dict[str, str]:
     `images_0NN/` (a Kaggle copy unpacked without the inner folder)."""
     folders = [root / "images"] + sorted(root.glob("images_*/images")) + sorted(
         p for p in root.glob("images_*") if p.is_dir())
-    index: dict[str, str] = {}
-    for folder in folders:
-        if not folder.is_dir():
-            continue
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name.lower().endswith(".png") and entry.is_file():
-                    index.setdefault(entry.name, os.path.relpath(entry.path, root))
-    return index
+    return index_files(root, folders, ".png")
 
 
 def _official_splits(root: Path) -> dict[str, str]:

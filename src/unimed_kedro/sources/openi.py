@@ -11,7 +11,6 @@ in the XML, so they stay UNKNOWN.
 from __future__ import annotations
 
 import math
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from unimed_kedro.sources.common import (
     check_inside,
     finish,
     harmonise,
+    index_files,
 )
 from unimed_kedro.sources.info import SourceInfo
 
@@ -105,13 +105,4 @@ def _labels(tree: ET.Element, mapping: dict) -> dict[str, float]:
 
 
 def _image_index(root: Path) -> dict[str, str]:
-    index: dict[str, str] = {}
-    for name in IMAGE_FOLDERS:
-        folder = root / name
-        if not folder.is_dir():
-            continue
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name.lower().endswith(".png") and entry.is_file():
-                    index.setdefault(entry.name, os.path.relpath(entry.path, root))
-    return index
+    return index_files(root, [root / name for name in IMAGE_FOLDERS], ".png")
