@@ -2,8 +2,9 @@
 
 from unimed_kedro.datasets.files_layout_dataset import FilesLayoutDataset
 from unimed_kedro.datasets.image_chunk_store_dataset import ImageChunkStoreDataset
+from unimed_kedro.datasets.png_dataset import PngDataset
 from unimed_kedro.datasets.raw_source_dataset import RawSourceDataset
 from unimed_kedro.datasets.webdataset_dataset import WebDatasetDataset
 
-__all__ = ["FilesLayoutDataset", "ImageChunkStoreDataset", "RawSourceDataset",
+__all__ = ["FilesLayoutDataset", "ImageChunkStoreDataset", "PngDataset", "RawSourceDataset",
            "WebDatasetDataset"]

@@ -7,7 +7,7 @@ the executor are shared by every collection and stay global.
 
 from kedro.pipeline import Pipeline
 
-from unimed_kedro.pipelines import caption, export, ingest, normalize, split
+from unimed_kedro.pipelines import caption, export, ingest, normalize, report, split
 
 SOURCES = ["chexpert", "nih", "mimic", "openi"]
 SHARED_PARAMETERS = {"params:vocabulary": "params:vocabulary",
@@ -17,5 +17,5 @@ SHARED_PARAMETERS = {"params:vocabulary": "params:vocabulary",
 def create_pipeline(**kwargs) -> Pipeline:
     stages = (ingest.create_pipeline(SOURCES) + caption.create_pipeline()
               + normalize.create_pipeline() + split.create_pipeline()
-              + export.create_pipeline())
+              + export.create_pipeline() + report.create_pipeline())
     return Pipeline(stages, namespace="cxr", parameters=SHARED_PARAMETERS)

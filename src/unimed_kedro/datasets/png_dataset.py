@@ -1,0 +1,41 @@
+"""One PNG image held as its encoded bytes (thumbnail sheets, figures)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets._typing import ImagePreview
+
+from unimed_kedro.writers.atomic import atomic_write_bytes
+
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class PngDataset(AbstractDataset[bytes, bytes]):
+    """Saves and loads PNG bytes unchanged, so the node that encodes the image decides
+    every byte (kedro-datasets' `pillow.ImageDataset` re-encodes and has no preview)."""
+
+    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None):
+        self._filepath = Path(filepath)
+        self.metadata = metadata
+
+    def save(self, data: bytes) -> None:
+        if bytes(data[:8]) != SIGNATURE:
+            raise DatasetError(f"{self._filepath}: data to save is not a PNG image")
+        atomic_write_bytes(self._filepath, bytes(data))
+
+    def load(self) -> bytes:
+        return self._filepath.read_bytes()
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+    def preview(self) -> ImagePreview:
+        """The image itself, for kedro-viz."""
+        return ImagePreview(base64.b64encode(self.load()).decode())

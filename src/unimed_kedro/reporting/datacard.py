@@ -1,0 +1,262 @@
+"""The data card of a collection: what is in it, where it comes from, what was left out
+and how it was built, as one self-contained HTML page and its Markdown twin.
+
+`datacard_context` turns the build's tables into display-ready strings and tables; the two
+Jinja templates in `templates/` only lay them out, so HTML and Markdown say the same thing.
+The HTML page loads nothing: CSS is inline, charts are inline SVG and the thumbnail sheet
+is a `data:` URI. The Markdown twin points to the files next to it instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import yaml
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from unimed_kedro.reporting.summary import SPLITS, label_counts, split_counts
+from unimed_kedro.reporting.svg import inline_svg
+
+CAPTION_KINDS = {"report": "radiology report", "source_captions": "UniMed captions",
+                 "labels": "label template"}
+# Files the Markdown card links to; catalog.yml writes them next to the card.
+THUMBNAILS_FILE = "thumbnails.png"
+
+
+@dataclass(frozen=True)
+class Table:
+    """Cells already formatted as text; `numeric` columns are right-aligned."""
+
+    columns: list[str]
+    rows: list[list[str]]
+    numeric: list[bool] = field(default_factory=list)
+    code: list[bool] = field(default_factory=list)  # columns shown as code (ids, paths)
+
+    def align(self, i: int) -> str:
+        return "right" if i < len(self.numeric) and self.numeric[i] else "left"
+
+    def is_code(self, i: int) -> bool:
+        return i < len(self.code) and self.code[i]
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    file: str  # the same chart as an .svg file next to the card (Markdown links to it)
+    svg: str
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f} %" if whole else ""
+
+
+def _yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def source_table(statistics: dict, samples: pd.DataFrame, infos: dict[str, dict]) -> Table:
+    """Raw, exported and rejected records, patients and split sizes per source."""
+    per_split = split_counts(samples)
+    rows = []
+    for name, stats in sorted(statistics["sources"].items()):
+        splits = [int(per_split.loc[name, s]) if name in per_split.index else 0 for s in SPLITS]
+        rows.append([infos.get(name, {}).get("title", name), stats["raw_records"],
+                     stats["exported"], stats["rejected"], stats["patients"], *splits,
+                     "✓" if stats["conserved"] else "✗ mismatch"])
+    totals = [sum(r[i] for r in rows) for i in range(1, 8)]
+    rows.append(["all sources", *totals, ""])
+    columns = ["Source", "Raw records", "Exported", "Rejected", "Patients", *SPLITS,
+               "Exported + rejected = raw"]
+    return Table(columns, [[_cell(c) for c in r] for r in rows], [False] + [True] * 7)
+
+
+def split_table(samples: pd.DataFrame) -> Table:
+    per_split = split_counts(samples)
+    total = len(samples)
+    rows = []
+    for split in SPLITS:
+        part = samples[samples["split"].eq(split)]
+        rows.append([split, _cell(len(part)), _share(len(part), total),
+                     _cell(part["patient_id"].nunique()),
+                     *[_cell(int(per_split.loc[s, split])) for s in per_split.index]])
+    columns = ["Split", "Samples", "Share", "Patients", *per_split.index]
+    return Table(columns, rows, [False] + [True] * (len(columns) - 1))
+
+
+def label_table(samples: pd.DataFrame, names: dict[str, str]) -> Table:
+    """Outcome counts per label over all sources, and which sources annotate it."""
+    counts = label_counts(samples, names)
+    rows = []
+    for label, part in counts.groupby("label", sort=False):
+        pos, neg, unc, missing = (int(part[c].sum()) for c in
+                                  ("positive", "negative", "uncertain", "not_annotated"))
+        annotated = part.loc[(part[["positive", "negative", "uncertain"]].sum(axis=1) > 0),
+                             "source"]
+        rows.append([label, _cell(pos), _cell(neg), _cell(unc), _cell(missing),
+                     _share(pos, pos + neg + unc), ", ".join(annotated) or "none"])
+    columns = ["Label", "Positive", "Negative", "Uncertain", "Not annotated",
+               "Prevalence (positive / annotated)", "Annotated by"]
+    return Table(columns, rows, [False, True, True, True, True, True, False])
+
+
+def caption_table(samples: pd.DataFrame) -> Table:
+    """Where each source's captions come from (report text, UniMed's captions, labels)."""
+    table = pd.crosstab(samples["source"], samples["caption_kind"]) if len(samples) \
+        else pd.DataFrame()
+    kinds = [k for k in CAPTION_KINDS if k in table.columns] + \
+        sorted(set(table.columns) - set(CAPTION_KINDS))
+    rows = [[source, *[_cell(int(table.loc[source, k])) for k in kinds]]
+            for source in table.index]
+    columns = ["Source", *[CAPTION_KINDS.get(k, k) for k in kinds]]
+    return Table(columns, rows, [False] + [True] * len(kinds))
+
+
+def reject_tables(rejects: pd.DataFrame, examples: int) -> tuple[Table, Table]:
+    """Rejects by reason (rows) and source (columns), and the first `examples` rows of
+    each reason as they appear in rejects.csv."""
+    pivot = pd.crosstab(rejects["reason"], rejects["source"]) if len(rejects) \
+        else pd.DataFrame()
+    rows = [[reason, *[_cell(int(v)) for v in counts], _cell(int(counts.sum()))]
+            for reason, counts in pivot.iterrows()]
+    if len(pivot):
+        rows.append(["all reasons", *[_cell(int(v)) for v in pivot.sum()],
+                     _cell(len(rejects))])
+    by_reason = Table(["Reason", *pivot.columns, "Total"], rows,
+                      [False] + [True] * (len(pivot.columns) + 1))
+    picked = rejects.groupby("reason", sort=True).head(examples) if len(rejects) else rejects
+    picked = picked.sort_values(["reason", "source"], kind="stable")
+    example_rows = [[f"{r['reason']} ({r['stage']})", r["source"], _cell(r["sample_id"]),
+                     _cell(r["file"]), _cell(r["row"]), _cell(r["detail"])]
+                    for r in picked.to_dict("records")]
+    columns = ["Reason (stage)", "Source", "Sample", "File", "Row", "Detail"]
+    return by_reason, Table(columns, example_rows, [False, False, False, False, True],
+                            [False, False, True, True])
+
+
+def thumbnail_table(picked: pd.DataFrame) -> Table:
+    rows = [[r["sample_id"], r["source"], r["split"], _cell(r["caption"])]
+            for r in picked.to_dict("records")]
+    return Table(["Sample", "Source", "Split", "Caption"], rows, [], [True])
+
+
+def source_notes(statistics: dict, infos: dict[str, dict]) -> list[dict]:
+    """Licence, redistribution, citation and patient rule of every source in the build."""
+    return [{**infos[name], "exported": statistics["sources"][name]["exported"],
+             "redistributable_text": _yes_no(infos[name]["redistributable"])}
+            for name in sorted(statistics["sources"]) if name in infos]
+
+
+def facts(statistics: dict) -> list[tuple[str, str]]:
+    """The headline numbers."""
+    per_source = statistics["sources"].values()
+    contributing = sum(1 for s in per_source if s["exported"])
+    return [("samples", str(statistics["exported"])),
+            ("source" if contributing == 1 else "sources", str(contributing)),
+            ("patients", str(sum(s["patients"] for s in per_source))),
+            ("rejected records", str(statistics["rejected"]))]
+
+
+def image_description(normalize: dict) -> str:
+    mode = {"L": "grayscale", "RGB": "RGB"}.get(normalize.get("color_mode"), "")
+    return (f"{str(normalize.get('format', '')).upper()} (quality {normalize.get('quality')}), "
+            f"{mode}, shorter side at most {normalize.get('image_size')} px; smaller films "
+            f"are never upscaled.")
+
+
+def summary_text(description: str, statistics: dict, infos: dict[str, dict]) -> str:
+    per_source = sorted(statistics["sources"].items())
+    kept = [infos.get(s, {}).get("title", s) for s, v in per_source if v["exported"]]
+    left_out = [infos.get(s, {}).get("title", s) for s, v in per_source if not v["exported"]]
+    splits = statistics["splits"]
+    raw = sum(v["raw_records"] for _, v in per_source)
+    text = (f"{description.strip()} This build holds {statistics['exported']} image–caption "
+            f"pairs from {len(kept)} source{'' if len(kept) == 1 else 's'}"
+            f"{' (' + ', '.join(kept) + ')' if kept else ''}: "
+            f"{splits.get('train', 0)} for training, {splits.get('val', 0)} for validation "
+            f"and {splits.get('test', 0)} for testing, split by patient. "
+            f"{statistics['rejected']} of {raw} raw records were left out, each with a "
+            f"reason (see Rejects).")
+    return text + (f" No sample of {', '.join(left_out)} is included." if left_out else "")
+
+
+def provenance_view(provenance: dict) -> dict:
+    """Provenance as display strings; parameters as YAML."""
+    git, dvc, runtime = provenance["git"], provenance["dvc"], provenance.get("runtime_params")
+    commit = git["commit"] + (" (with uncommitted changes)" if git.get("dirty") else "")
+    dvc_text = dvc if isinstance(dvc, str) else "dvc.lock " + ", ".join(
+        f"{stage} sha256 {digest[:16]}" for stage, digest in dvc["stages"].items()) + (
+        f" (run by dvc repro, stage {dvc['dvc_repro_stage']})" if dvc["dvc_repro_stage"]
+        else "")
+    return {"command": provenance["command"], "commit": commit, "dvc": dvc_text,
+            "kedro_version": provenance.get("kedro_version") or "unknown",
+            "env": provenance.get("env") or "default (base + local)",
+            "runtime_params": _yaml(runtime) if runtime else "",
+            "parameters": _yaml(provenance.get("parameters") or {})}
+
+
+def _yaml(data: dict) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=88).strip()
+
+
+def datacard_context(*, statistics: dict, rejects: pd.DataFrame, samples: pd.DataFrame,
+                     picked: pd.DataFrame, thumbnails: bytes, charts: list[Chart],
+                     infos: dict[str, dict], names: dict[str, str], normalize: dict,
+                     provenance: dict, params: dict) -> dict:
+    """Everything the templates show, as text and tables."""
+    notes = source_notes(statistics, infos)
+    by_reason, examples = reject_tables(rejects, int(params["reject_examples"]))
+    return {
+        "title": params["title"], "collection": params["collection"],
+        "facts": facts(statistics),
+        "summary": summary_text(params["description"], statistics, infos),
+        "images": image_description(normalize),
+        "sources_table": source_table(statistics, samples, infos),
+        "splits_table": split_table(samples),
+        "labels_table": label_table(samples, names),
+        "captions_table": caption_table(samples),
+        "sources": notes,
+        "restricted": [n["title"] for n in notes if not n["redistributable"] and n["exported"]],
+        "rejects_table": by_reason, "reject_examples": examples,
+        "charts": charts,
+        "thumbnails": {"file": THUMBNAILS_FILE, "table": thumbnail_table(picked),
+                       "data_uri": "data:image/png;base64,"
+                       + base64.b64encode(thumbnails).decode()},
+        "provenance": provenance_view(provenance),
+    }
+
+
+def _md(value: Any) -> str:
+    """Text safe in a Markdown table cell: no pipes, no raw HTML, one line."""
+    text = " ".join(str(value).split())
+    for char in "\\|<>*[]`":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("unimed_kedro.reporting", "templates"),
+                      autoescape=select_autoescape(["html.j2"]), undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["md"] = _md
+    env.filters["inline_svg"] = inline_svg
+    return env
+
+
+def render_html(context: dict) -> str:
+    return _environment().get_template("datacard.html.j2").render(**context)
+
+
+def render_markdown(context: dict) -> str:
+    return _environment().get_template("datacard.md.j2").render(**context)
