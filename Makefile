@@ -3,14 +3,14 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PYTEST_ARGS ?= -n 2
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 # No telemetry or update checks: runs stay offline and quiet.
 export DO_NOT_TRACK := 1
 export KEDRO_DISABLE_TELEMETRY := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install install-test sample cxr test bench clean
+.PHONY: install install-test sample cxr repro test bench clean
 
 $(BIN)/kedro: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ sample: install
 
 cxr: sample
 	$(BIN)/kedro run --pipelines cxr
+
+repro: sample
+	$(BIN)/dvc repro
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

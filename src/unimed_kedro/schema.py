@@ -19,8 +19,8 @@ MANIFEST_COLUMNS = [
     "source",
     "patient_id",     # <source>:<patient id>; a study/report stands in where none exists
     "study_id",
-    "raw_file",       # absolute path, checked to lie inside the source folder
-    "raw_relpath",    # path relative to the source folder, as recorded in outputs
+    "raw_relpath",    # path inside the source folder (checked not to escape it); no absolute
+                      # paths anywhere, so manifests stay valid wherever raw data is mounted
     "view",           # PA / AP / LATERAL / LL / RL / FRONTAL / UNKNOWN
     "sex",            # M / F / None
     "age",            # years, float, NaN when unknown

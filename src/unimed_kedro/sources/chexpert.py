@@ -100,8 +100,7 @@ def _record(root: Path, file: str, line: int, row: dict, vocab: dict,
     view_cell = row["AP/PA"] or row["Frontal/Lateral"]
     return {
         "sample_id": sample_id, "source": INFO.name, "patient_id": f"chexpert:{patient}",
-        "study_id": f"{patient}_{study}", "raw_file": str(path),
-        "raw_relpath": rel, "view": normalise_view(view_cell, vocab["views"]),
+        "study_id": f"{patient}_{study}", "raw_relpath": rel, "view": normalise_view(view_cell, vocab["views"]),
         "sex": normalise_sex(row["Sex"]), "age": age, "official_split": SPLIT_FILES[file],
         "license": INFO.license, "report_findings": None, "report_impression": None,
         **harmonise(labels, vocab["labels"]["sources"][INFO.name]),

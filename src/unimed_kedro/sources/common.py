@@ -38,7 +38,9 @@ class RawSource:
 
     @property
     def exists(self) -> bool:
-        return self.path.is_dir()
+        """A missing or empty folder: the source is not there (DVC needs the folder to
+        exist, so an empty one is how a DVC user leaves a source out)."""
+        return self.path.is_dir() and any(self.path.iterdir())
 
 
 @dataclass

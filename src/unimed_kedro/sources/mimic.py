@@ -88,7 +88,7 @@ def _record(root: Path, base: Path, file: str, line: int, row: dict, vocab: dict
     findings, impression = _report_sections(path.parent.with_suffix(".txt"))
     return {
         "sample_id": where["sample_id"], "source": INFO.name, "patient_id": f"mimic:{subject}",
-        "study_id": f"s{study}", "raw_file": str(path), "raw_relpath": rel,
+        "study_id": f"s{study}", "raw_relpath": rel,
         "view": normalise_view(row["ViewPosition"], vocab["views"]), "sex": None,
         "age": math.nan, "official_split": splits.get(dicom), "license": INFO.license,
         "report_findings": findings, "report_impression": impression,

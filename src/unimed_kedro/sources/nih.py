@@ -83,8 +83,7 @@ def _record(root: Path, file: str, line: int, row: dict, vocab: dict, rejects: R
     sex = next((row[c] for c in SEX_COLUMNS if c in row), None)
     return {
         "sample_id": sample_id, "source": INFO.name, "patient_id": f"nih:{patient:08d}",
-        "study_id": f"{patient:08d}_{followup:03d}", "raw_file": str(root / images[name]),
-        "raw_relpath": images[name], "view": normalise_view(row["View Position"],
+        "study_id": f"{patient:08d}_{followup:03d}", "raw_relpath": images[name], "view": normalise_view(row["View Position"],
                                                               vocab["views"]),
         "sex": normalise_sex(sex), "age": age, "official_split": splits.get(name),
         "license": INFO.license, "report_findings": None, "report_impression": None,

@@ -87,8 +87,7 @@ def _report_records(root: Path, xml: Path, vocab: dict, rejects: Rejects,
             rejects.add("missing_file", f"image {image_id}.png not found in "
                         f"{IMAGE_FOLDERS}", **where)
             continue
-        records.append({**shared, "sample_id": sample_id, "raw_file": str(root / rel),
-                        "raw_relpath": rel})
+        records.append({**shared, "sample_id": sample_id, "raw_relpath": rel})
     return records
 
 

@@ -14,7 +14,6 @@ from math import lcm
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
 
 SPLITS = ("train", "val", "test")
 
@@ -79,6 +78,8 @@ def assign_free(groups: np.ndarray, y: np.ndarray, ratios: dict, splits: tuple[s
     if len(plan) == 1:
         out[:] = plan[0]
     elif len(unique) >= len(plan):
+        from sklearn.model_selection import StratifiedGroupKFold  # ~1.5 s import: only here
+
         y = _pool_rare(y, len(plan))
         cv = StratifiedGroupKFold(n_splits=len(plan), shuffle=True, random_state=seed)
         with warnings.catch_warnings():

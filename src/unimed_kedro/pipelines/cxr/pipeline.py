@@ -16,6 +16,6 @@ SHARED_PARAMETERS = {"params:vocabulary": "params:vocabulary",
 
 def create_pipeline(**kwargs) -> Pipeline:
     stages = (ingest.create_pipeline(SOURCES) + caption.create_pipeline()
-              + normalize.create_pipeline() + split.create_pipeline()
+              + normalize.create_pipeline(SOURCES) + split.create_pipeline()
               + export.create_pipeline() + report.create_pipeline())
     return Pipeline(stages, namespace="cxr", parameters=SHARED_PARAMETERS)

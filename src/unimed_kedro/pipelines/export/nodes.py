@@ -28,7 +28,9 @@ def build_shard_index(samples: pd.DataFrame, params: dict
     """Key, shard and position of every exported sample; samples held back by the licence
     filter become rejects. Order within a split is a seeded shuffle that does not move when
     other samples are added."""
-    allowed = samples["source"].map(_redistributable) | (not params["redistributable_only"])
+    allowed = samples["source"].map(_redistributable).astype(bool)
+    if not params["redistributable_only"]:
+        allowed[:] = True
     excluded = samples[~allowed]
     rejects = rejects_frame(
         {"source": r.source, "sample_id": r.sample_id, "file": r.raw_relpath, "row": None,

@@ -17,7 +17,7 @@ def ingest_source(raw: RawSource, vocabulary: dict) -> tuple[pd.DataFrame, pd.Da
     """Manifest and ingest rejects of one source; an absent folder is skipped with a log."""
     union = list(vocabulary["labels"]["union"])
     if not raw.exists:
-        log.warning("%s: folder %s not found; source skipped", raw.name, raw.path)
+        log.warning("%s: folder %s missing or empty; source skipped", raw.name, raw.path)
         return empty_manifest(union), rejects_frame([])
     manifest, rejects = adapter(raw.name).read(raw.path, vocabulary)
     reasons = rejects["reason"].value_counts().sort_index().to_dict()

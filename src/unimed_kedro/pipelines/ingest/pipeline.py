@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
-
 from kedro.pipeline import Node, Pipeline
 
+from unimed_kedro.pipelines import per_source_names
 from unimed_kedro.pipelines.ingest.nodes import ingest_source, merge_tables
 
 
@@ -19,10 +18,7 @@ def create_pipeline(sources: list[str], **kwargs) -> Pipeline:
         )
         for source in sources
     ]
-    # The merge reads the namespaced outputs by their dotted names on purpose; Kedro's
-    # warning about dots targets hand-written names that clash with namespaces.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="One or more dataset names contain")
+    with per_source_names():
         merge = _merge(sources)
     return sum(per_source, Pipeline([])) + merge
 

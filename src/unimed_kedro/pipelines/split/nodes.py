@@ -14,10 +14,8 @@ log = logging.getLogger(__name__)
 
 
 def split_samples(normalized: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Add `split` to every sample; returns the samples and the split report. The absolute
-    `raw_file` is dropped here: model inputs must not depend on where raw data is mounted."""
-    frame = normalized.drop(columns=["raw_file"]).sort_values("sample_id", kind="stable")
-    frame = frame.reset_index(drop=True)
+    """Add `split` to every sample; returns the samples and the split report."""
+    frame = normalized.sort_values("sample_id", kind="stable").reset_index(drop=True)
     labels = [c for c in frame.columns if c.startswith(LABEL_PREFIX)]
     frame["split"] = assign_splits(frame, labels, params) if len(frame) else []
     check_no_leakage(frame)
