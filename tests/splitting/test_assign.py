@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from unimed_kedro.splitting.assign import assign_splits, connected_groups, fold_plan
+from unimed_kedro.splitting.assign import assign_splits, connected_groups
 from unimed_kedro.splitting.report import check_no_leakage, split_report
 
 PARAMS = {"seed": 42, "ratios": {"train": 0.8, "val": 0.1, "test": 0.1},
@@ -21,13 +21,6 @@ def _frame(n_patients=60, per_patient=3, source="nih", official=None, seed=0):
     return pd.DataFrame(rows)
 
 
-def test_fold_plan():
-    assert fold_plan({"train": 0.8, "val": 0.1, "test": 0.1}, ("train", "val", "test")) == (
-        ["test", "val"] + ["train"] * 8)
-    assert fold_plan({"train": 0.8, "val": 0.1, "test": 0.1}, ("train", "val")) == (
-        ["val"] + ["train"] * 8)
-
-
 def test_connected_groups_join_patients_and_duplicates():
     groups = connected_groups([pd.Series(["a", "a", "b", "c"]), pd.Series(["x", "y", "y", "z"])])
     assert groups[0] == groups[1] == groups[2] != groups[3]
@@ -44,6 +37,14 @@ def test_patient_level_ratios_and_determinism():
     assert abs(shares["train"] - 0.8) < 0.05 and abs(shares["test"] - 0.1) < 0.05
     other = assign_splits(frame, labels, {**PARAMS, "seed": 7})
     assert (other != first).any()
+
+
+def test_labels_are_stratified_across_splits():
+    frame = _frame(n_patients=400, per_patient=2, seed=3)
+    frame["split"] = assign_splits(frame, ["label_mass", "label_edema"], PARAMS)
+    overall = frame[["label_mass", "label_edema"]].mean()
+    for _, part in frame.groupby("split"):
+        assert (part[["label_mass", "label_edema"]].mean() - overall).abs().max() < 0.03
 
 
 def test_duplicate_image_pulls_groups_together():

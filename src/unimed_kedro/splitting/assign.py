@@ -2,15 +2,11 @@
 
 Samples are grouped by patient and by identical image bytes (union-find), so neither a
 patient nor an exact-duplicate image can straddle splits. Official test (and validation)
-assignments are kept when asked; other groups are spread by scikit-learn's
-StratifiedGroupKFold, each source on its own, stratified on its rarest positive label.
+assignments are kept when asked; other groups are spread over the splits each source on
+its own, by a greedy stratification on all positive labels (see `assign_free`).
 """
 
 from __future__ import annotations
-
-import warnings
-from fractions import Fraction
-from math import lcm
 
 import numpy as np
 import pandas as pd
@@ -40,58 +36,35 @@ def connected_groups(keys: list[pd.Series]) -> np.ndarray:
     return np.unique(roots, return_inverse=True)[1]
 
 
-def strata(labels: pd.DataFrame) -> np.ndarray:
-    """Rarest positive label of each row (ties by column order), or `none`."""
-    positive = labels.eq(1.0)
-    order = positive.sum().sort_values(kind="stable").index
-    first = positive[order].idxmax(axis=1).where(positive.any(axis=1), "none")
-    return first.to_numpy()
+def assign_free(groups: np.ndarray, positives: np.ndarray, ratios: dict,
+                splits: tuple[str, ...], seed: int) -> np.ndarray:
+    """Split name per row, for rows whose groups may go to any of `splits`.
 
-
-def fold_plan(ratios: dict[str, float], splits: tuple[str, ...]) -> list[str]:
-    """One split name per fold, e.g. 0.8/0.1/0.1 -> 10 folds: test, val, 8 x train."""
-    fractions = {s: Fraction(ratios[s]).limit_denominator(100) for s in splits}
-    total = sum(fractions.values())
-    shares = {s: f / total for s, f in fractions.items() if f > 0}
-    folds = lcm(*(f.denominator for f in shares.values()))
-    plan = [s for s in reversed(splits) if s in shares for _ in range(int(shares[s] * folds))]
-    return plan
-
-
-def _pool_rare(y: np.ndarray, folds: int) -> np.ndarray:
-    """Classes too small to spread over the folds are pooled, so stratification degrades
-    gracefully instead of failing on small sources."""
-    values, counts = np.unique(y, return_counts=True)
-    rare = set(values[counts < folds].tolist())
-    pooled = np.array(["rare" if v in rare else v for v in y.tolist()], dtype=object)
-    if np.unique(pooled, return_counts=True)[1].max() < folds:
-        pooled[:] = "all"
-    return pooled
-
-
-def assign_free(groups: np.ndarray, y: np.ndarray, ratios: dict, splits: tuple[str, ...],
-                seed: int) -> np.ndarray:
-    """Split name per row for rows whose groups may go to any of `splits`."""
-    plan = fold_plan(ratios, splits)
-    out = np.empty(len(groups), dtype=object)
-    unique = np.unique(groups)
-    if len(plan) == 1:
-        out[:] = plan[0]
-    elif len(unique) >= len(plan):
-        from sklearn.model_selection import StratifiedGroupKFold  # ~1.5 s import: only here
-
-        y = _pool_rare(y, len(plan))
-        cv = StratifiedGroupKFold(n_splits=len(plan), shuffle=True, random_state=seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            for fold, (_, held) in enumerate(cv.split(np.zeros(len(groups)), y, groups)):
-                out[held] = plan[fold]
-    else:  # fewer groups than folds: seeded shuffle of groups, cut by the ratios
-        order = np.random.default_rng(seed).permutation(unique)
-        cut = np.floor(np.arange(len(order)) * len(plan) / len(order)).astype(int)
-        chosen = dict(zip(order.tolist(), (plan[c] for c in cut)))
-        out[:] = [chosen[g] for g in groups.tolist()]
-    return out
+    Greedy multi-label stratification over groups: groups are visited largest first (ties
+    in seeded random order) and each goes to the split that most needs its size and its
+    positive labels relative to the target ratios. Linear in the number of groups;
+    scikit-learn's StratifiedGroupKFold took 26 s for 20,000 samples and grows with
+    groups x folds in Python."""
+    weights = np.array([ratios[s] for s in splits], dtype=float)
+    weights /= weights.sum()
+    ids, row_group = np.unique(groups, return_inverse=True)
+    sizes = np.bincount(row_group, minlength=len(ids)).astype(float)
+    labels = np.zeros((len(ids), positives.shape[1]))
+    np.add.at(labels, row_group, positives)
+    totals = np.maximum(labels.sum(axis=0), 1.0)
+    shuffled = np.random.default_rng(seed).permutation(len(ids))
+    order = shuffled[np.argsort(-sizes[shuffled], kind="stable")]
+    want_size, want_labels = weights * sizes.sum(), weights[:, None] * labels.sum(axis=0)
+    have_size, have_labels = np.zeros(len(splits)), np.zeros((len(splits), labels.shape[1]))
+    chosen = np.empty(len(ids), dtype=int)
+    for g in order:
+        label_need = ((want_labels - have_labels) / totals) @ labels[g]
+        score = (want_size - have_size) / sizes.sum() + label_need / max(labels[g].sum(), 1.0)
+        k = int(np.argmax(score))
+        chosen[g] = k
+        have_size[k] += sizes[g]
+        have_labels[k] += labels[g]
+    return np.asarray(splits, dtype=object)[chosen[row_group]]
 
 
 HELD_OUT = {"train": 0, "val": 1, "test": 2}
@@ -106,22 +79,23 @@ def official_fixed(frame: pd.DataFrame, params: dict) -> pd.Series:
 
 
 def assign_splits(frame: pd.DataFrame, label_cols: list[str], params: dict) -> np.ndarray:
-    """Split per row: official test/val kept, official train never sent to test, the rest
-    drawn per source by stratified group folds; finally a whole group follows its most
-    held-out member, so nothing straddles."""
+    """Split per row: official test/val kept, the rest of a source with an official test
+    never sent to test, the rest spread per source by stratified group assignment; finally
+    a whole group follows its most held-out member, so nothing straddles."""
     groups = connected_groups([frame["patient_id"], frame["sha256"]])
     fixed = official_fixed(frame, params).to_numpy()
     out = fixed.copy()
     ratios, seed = params["ratios"], int(params["seed"])
     for source in sorted(frame["source"].unique()):
         in_source = frame["source"].eq(source).to_numpy()
-        y = strata(frame.loc[in_source, label_cols])
+        positives = frame.loc[in_source, label_cols].eq(1.0).to_numpy(dtype=float)
         official = frame.loc[in_source, "official_split"].to_numpy()
         has_test = bool((official == "test").any()) and params.get("use_official_split", True)
         free = in_source & pd.isna(fixed)
         pool = ("train", "val") if has_test else SPLITS
         if free.any():
-            out[free] = assign_free(groups[free], y[free[in_source]], ratios, pool, seed)
+            out[free] = assign_free(groups[free], positives[free[in_source]], ratios, pool,
+                                    seed)
     rank = pd.Series([HELD_OUT[s] for s in out]).groupby(groups).transform("max")
     names = {v: k for k, v in HELD_OUT.items()}
     return rank.map(names).to_numpy()
