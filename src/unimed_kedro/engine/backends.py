@@ -9,6 +9,7 @@ through the paths in the tasks, so a remote cluster needs the same filesystem mo
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -17,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
+
+# Imported once by the forkserver, so forked workers start with them loaded.
+PRELOAD = ["unimed_kedro.imaging.normalize", "unimed_kedro.writers.webdataset",
+           "unimed_kedro.writers.files_layout"]
 
 
 def worker_count(executor: dict) -> int:
@@ -47,24 +52,48 @@ def _inline(fn: Callable, tasks: list, out_dir: Path, executor: dict
 
 def _process_pool(fn: Callable, tasks: list, out_dir: Path, executor: dict
                   ) -> Iterator[tuple[Any, Any]]:
-    workers = min(worker_count(executor), len(tasks))
-    context = multiprocessing.get_context(executor.get("mp_context", "spawn"))
+    pool, workers = _shared_pool(executor)
     # Keep at most 2 tasks per worker queued so memory does not grow with the task list.
     pending: dict = {}
     queue = iter(tasks)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for task in queue:
-            pending[pool.submit(fn, task, out_dir)] = task
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                task = pending.pop(future)
-                yield task, future.result()
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending[pool.submit(fn, nxt, out_dir)] = nxt
+    for task in queue:
+        pending[pool.submit(fn, task, out_dir)] = task
+        if len(pending) >= 2 * workers:
+            break
+    while pending:
+        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in finished:
+            task = pending.pop(future)
+            yield task, future.result()
+            nxt = next(queue, None)
+            if nxt is not None:
+                pending[pool.submit(fn, nxt, out_dir)] = nxt
+
+
+_POOLS: dict[tuple[int, str], ProcessPoolExecutor] = {}
+
+
+def _shared_pool(executor: dict) -> tuple[ProcessPoolExecutor, int]:
+    """One pool per (workers, start method), reused by every job of the run: starting
+    workers costs about a second each with `spawn` (they re-import the kedro CLI), so
+    normalize and both export jobs share them. `forkserver` forks workers from a clean
+    single-threaded server that has the per-image modules preloaded."""
+    workers = worker_count(executor)
+    method = executor.get("mp_context", "forkserver")
+    key = (workers, method)
+    if key not in _POOLS:
+        context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            context.set_forkserver_preload(PRELOAD)
+        _POOLS[key] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    return _POOLS[key], workers
+
+
+@atexit.register
+def _shutdown_pools() -> None:
+    for pool in _POOLS.values():
+        pool.shutdown(cancel_futures=True)
+    _POOLS.clear()
 
 
 def _dask(fn: Callable, tasks: list, out_dir: Path, executor: dict

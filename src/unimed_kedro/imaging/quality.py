@@ -7,6 +7,7 @@ Each failed check names the reason code that lands in the rejects table.
 
 from __future__ import annotations
 
+import numpy as np
 from PIL import Image
 
 DEFAULTS = {"min_side": 256, "min_bytes": 0, "max_bytes": 50_000_000, "min_std": 4.0,
@@ -19,21 +20,20 @@ def thresholds(validation: dict, source: str) -> dict:
     return {**DEFAULTS, **(validation.get("default") or {}), **per_source}
 
 
+LEVELS = np.arange(256, dtype=np.float64)
+
+
 def histogram_stats(image: Image.Image) -> tuple[float, int]:
-    """Standard deviation and 1st-99th percentile spread of an 8-bit image's luminance."""
-    hist = (image if image.mode == "L" else image.convert("L")).histogram()
-    total = sum(hist) or 1
-    mean = sum(i * n for i, n in enumerate(hist)) / total
-    var = sum(n * (i - mean) ** 2 for i, n in enumerate(hist)) / total
-    cumulative, low, high = 0, None, 255
-    for value, count in enumerate(hist):
-        cumulative += count
-        if low is None and cumulative >= 0.01 * total:
-            low = value
-        if cumulative >= 0.99 * total:
-            high = value
-            break
-    return var**0.5, high - (low or 0)
+    """Standard deviation and 1st-99th percentile spread of an 8-bit image's luminance,
+    from its 256-bin histogram (C) rather than from the pixels."""
+    hist = np.asarray((image if image.mode == "L" else image.convert("L")).histogram(),
+                      dtype=np.float64)
+    total = hist.sum() or 1.0
+    mean = hist @ LEVELS / total
+    std = float(np.sqrt(hist @ (LEVELS - mean) ** 2 / total))
+    cumulative = np.cumsum(hist)
+    low, high = np.searchsorted(cumulative, [0.01 * total, 0.99 * total])
+    return std, int(min(high, 255) - low)
 
 
 def check(image: Image.Image, original: dict, raw_bytes: int, limits: dict

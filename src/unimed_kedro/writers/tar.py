@@ -39,10 +39,10 @@ class TarShardWriter:
         info.uname = info.gname = ""
         tar = self._tar
         assert tar is not None, "use TarShardWriter as a context manager"
-        # addfile() works on a copy of `info`, so the data offset is computed here
-        offset = tar.offset + len(info.tobuf(tar.format, tar.encoding, tar.errors))
         tar.addfile(info, io.BytesIO(data))
-        return offset, info.size
+        # addfile() works on a copy of `info` and pads the data to whole 512-byte blocks
+        padded = -(-info.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+        return tar.offset - padded, info.size
 
 
 def read_member(path: Path, offset: int, size: int) -> bytes:
