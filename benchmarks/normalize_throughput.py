@@ -5,16 +5,21 @@ alone says little. Each run times, on the same generated CheXpert-small-like fil
 the page cache warmed, (a) the best single-process Pillow loop (the per-core limit, see
 /work/shared/reference/performance-limits.md), (b) a naive seed-style loop, and (c) the
 real `kedro run --pipelines cxr` end to end on all cores, and reports each as a multiple of
-(a). Peak RSS is the summed RSS of the measured process tree, sampled every 0.05 s; the CPU
-other processes used meanwhile is recorded too, since it skews every row on a shared box.
+(a). The same run on Dask (a LocalCluster, then a real scheduler + 2 workers) and img2dataset,
+the tool users would otherwise pick, are timed the same way. Peak RSS is the summed RSS of
+the measured process trees, sampled every 0.05 s; the CPU other processes used meanwhile is
+recorded too, since it skews every row on a shared box.
 
-    python benchmarks/normalize_throughput.py [--n 2000] [--workdir benchmarks/out] [--skip-kedro]
+    python benchmarks/normalize_throughput.py [--n 2000] [--workdir benchmarks/out]
+        [--skip-kedro] [--skip-dask] [--skip-img2dataset]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import functools
+import http.server
 import io
 import json
 import multiprocessing
@@ -22,14 +27,17 @@ import os
 import platform
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import PIL
@@ -59,6 +67,21 @@ loggers:
   kedro: {level: INFO}
 root: {handlers: [console]}
 """
+
+IMG2DATASET = "img2dataset==1.47.0"  # flags below checked against this version's --help
+# Our normalize+export settings in img2dataset's terms. `area` is what our resize does for
+# an integer factor (Image.reduce, a box average; 1024 -> 512 here). No EXIF (we keep none);
+# sha256 of the downloaded bytes, as our index has of the raw file. Shards are its unit of
+# parallelism: fewer than processes_count shards leave processes idle.
+IMG2DATASET_FLAGS: dict[str, object] = {
+    "output_format": "webdataset", "image_size": SHORT_SIDE, "resize_mode": "keep_ratio",
+    "resize_only_if_bigger": True, "downscale_interpolation": "area", "encode_format": "jpg",
+    "encode_quality": QUALITY, "number_sample_per_shard": 1000, "thread_count": 16,
+    "extract_exif": False, "compute_hash": "sha256", "enable_wandb": False, "retries": 0}
+# albumentations (imported by img2dataset) asks pypi.org for a newer version unless told
+# not to; urllib would send even 127.0.0.1 through a configured proxy.
+OFFLINE_ENV = {"NO_ALBUMENTATIONS_UPDATE": "1", "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
+DASK_WORKERS = 2
 
 _BASE: np.ndarray | None = None  # the base film, set in each generator worker
 
@@ -154,27 +177,34 @@ def cpu_seconds() -> tuple[float, float, float]:
 
 
 class Monitor:
-    """Peak summed RSS of a process and all its descendants (sampled in a thread), and the
-    CPU other processes or the host took meanwhile (in cores; above ~0.15 figures skew).
-    The tree's own CPU is sampled per process too: forkserver workers are never reaped by
-    the measured process, so `os.times()` alone misses them."""
+    """Peak summed RSS of one or more processes and all their descendants (sampled in a
+    thread), and the CPU other processes or the host took meanwhile (in cores; above ~0.15
+    figures skew). Several roots: a Dask run's memory is the client's tree plus the
+    scheduler's and workers'. The trees' own CPU is sampled per process too: forkserver
+    workers are never reaped by the measured process, so `os.times()` alone misses them."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, *pids: int) -> None:
         self.peak = 0
         self.outside_cores = self.steal_cores = 0.0
-        self._root = psutil.Process(pid)
+        self._roots = [psutil.Process(pid) for pid in pids]
         self._cpu_by_pid: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _processes(self) -> list[psutil.Process]:
+        """Every process under the roots, each once; a root that has exited adds nothing."""
+        procs: dict[int, psutil.Process] = {}
+        for root in self._roots:
+            try:
+                procs.update((p.pid, p) for p in [root, *root.children(recursive=True)])
+            except psutil.Error:
+                pass
+        return list(procs.values())
+
     def _sample(self) -> int:
-        """Summed RSS now; also keeps the latest CPU seconds of every process in the tree."""
+        """Summed RSS now; also keeps the latest CPU seconds of every process in the trees."""
         total = 0
-        try:
-            procs = [self._root, *self._root.children(recursive=True)]
-        except psutil.Error:  # the root has exited
-            return 0
-        for proc in procs:
+        for proc in self._processes():
             try:
                 with proc.oneshot():
                     total += proc.memory_info().rss
@@ -280,18 +310,24 @@ def prepare_project(workdir: Path) -> Path:
     return project
 
 
-def time_kedro(project: Path, raw: Path, n: int, log_path: Path) -> dict:
-    """Wall clock of the whole `kedro run --pipelines cxr` subprocess, from a fresh data/."""
+def time_kedro(project: Path, raw: Path, n: int, log_path: Path,
+               extra_params: dict[str, str] | None = None, also_monitor: tuple[int, ...] = ()
+               ) -> dict:
+    """Wall clock of the whole `kedro run --pipelines cxr` subprocess, from a fresh data/.
+    `extra_params` are more `--params` pairs (dotted keys); `also_monitor` are pids of other
+    process trees that work for the run (a Dask cluster), counted in the peak RSS."""
     shutil.rmtree(project / "data", ignore_errors=True)
     (project / "data").mkdir()
+    os.sync()  # the previous run's ~40k deleted files must not be flushed during this one
+    params = {"raw_root": str(raw.resolve()), **(extra_params or {})}
     command = [str(kedro_executable()), "run", "--pipelines", "cxr",
-               "--params", f"raw_root={raw.resolve()}"]
+               "--params", ",".join(f"{key}={value}" for key, value in params.items())]
     env = {**os.environ, **QUIET_ENV, "KEDRO_LOGGING_CONFIG": str(project / "logging.yml")}
     with open(log_path, "wb") as log:
         started_at, start = datetime.now(), time.perf_counter()
         process = subprocess.Popen(command, cwd=project, env=env, stdout=log,
                                    stderr=subprocess.STDOUT)
-        with Monitor(process.pid) as monitor:
+        with Monitor(process.pid, *also_monitor) as monitor:
             code = process.wait()
         seconds = time.perf_counter() - start
     if code != 0:
@@ -329,6 +365,145 @@ def phases(log_path: Path, started_at: datetime, wall: float) -> dict:
             "shutdown_s": round(wall - (previous - started_at).total_seconds(), 3)}
 
 
+# --- Dask -----------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop(processes: list[subprocess.Popen], grace: float = 10.0) -> None:
+    """SIGTERM each process in turn, SIGKILL it after `grace` s; then the same for the
+    children they had (a nanny's worker), by pid, in case a parent died before them."""
+    children: list[psutil.Process] = []
+    for process in processes:
+        try:
+            children += psutil.Process(process.pid).children(recursive=True)
+        except psutil.Error:  # already gone
+            pass
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    _, alive = psutil.wait_procs(children, timeout=grace)
+    for child in alive:
+        child.kill()
+
+
+@contextmanager
+def dask_cluster(log_path: Path, workers: int = DASK_WORKERS) -> Iterator[tuple[str, list[int]]]:
+    """A real `dask scheduler` and `workers` single-process, single-thread `dask worker`s on
+    127.0.0.1, from the kedro venv (same code and versions as the client); yields the
+    scheduler address and their pids once all workers have joined. Startup is not timed."""
+    from distributed import Client
+
+    dask = kedro_executable().with_name("dask")
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    processes: list[subprocess.Popen] = []
+    with open(log_path, "wb") as log:
+        spawn = functools.partial(subprocess.Popen, env={**os.environ, **QUIET_ENV},
+                                  stdout=log, stderr=subprocess.STDOUT)
+        try:
+            processes.append(spawn([str(dask), "scheduler", "--host", "127.0.0.1",
+                                    "--port", str(port), "--no-dashboard"]))
+            for _ in range(workers):
+                processes.append(spawn([str(dask), "worker", address, "--nworkers", "1",
+                                        "--nthreads", "1", "--no-dashboard"]))
+            with Client(address, timeout=60) as client:
+                client.wait_for_workers(workers, timeout=60)
+            yield address, [process.pid for process in processes]
+        finally:
+            stop(processes[::-1])  # workers first: they would retry a gone scheduler
+
+
+def time_kedro_dask(project: Path, raw: Path, n: int, workdir: Path) -> dict[str, dict]:
+    """The kedro row on `executor.kind=dask`: a LocalCluster the run starts itself, then a
+    running scheduler + workers (their memory counted with the run's)."""
+    dask = {"executor.kind": "dask"}
+    rows = {"unimed-kedro-dask-local": time_kedro(
+        project, raw, n, workdir / f"kedro-dask-local-{n}.log", dask)}
+    with dask_cluster(workdir / f"dask-cluster-{n}.log") as (address, pids):
+        rows["unimed-kedro-dask-cluster"] = time_kedro(
+            project, raw, n, workdir / f"kedro-dask-cluster-{n}.log",
+            {**dask, "executor.address": address}, also_monitor=tuple(pids))
+    return rows
+
+
+# --- img2dataset ----------------------------------------------------------------------
+
+def img2dataset_executable(workdir: Path) -> tuple[Path, str]:
+    """img2dataset in its own venv under workdir, never a project dependency; an existing
+    venv is reused if it imports. Returns the CLI and the installed version."""
+    venv = workdir / "img2dataset-venv"
+    python = venv / "bin" / "python"
+    check = [str(python), "-c", "import img2dataset, importlib.metadata as m; "
+             "print(m.version('img2dataset'))"]
+    env = {**os.environ, **OFFLINE_ENV}
+    probe = python.is_file() and subprocess.run(check, env=env, capture_output=True, text=True)
+    if not probe or probe.returncode != 0:
+        print(f"installing {IMG2DATASET} into {venv} (once)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", IMG2DATASET],
+                       check=True)
+        probe = subprocess.run(check, env=env, capture_output=True, text=True, check=True)
+    return venv / "bin" / "img2dataset", probe.stdout.strip()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass  # one stderr line per image otherwise
+
+
+@contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """`directory` over HTTP on 127.0.0.1 from a thread of this process; yields the base
+    URL. Its CPU counts as this process's (not outside load), as a download would."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def time_img2dataset(workdir: Path, raw: Path, files: list[Path], n: int) -> dict:
+    """Wall clock of the img2dataset CLI fetching the raw films from a local HTTP server into
+    a fresh output folder, our resize/encode/shard settings, all cores."""
+    executable, version = img2dataset_executable(workdir)
+    out, url_list = workdir / f"img2dataset-{n}", workdir / f"img2dataset-urls-{n}.txt"
+    log_path = workdir / f"img2dataset-{n}.log"
+    # wiped here, not with incremental_mode=overwrite: 1.47.0 then deletes its own _tmp/
+    shutil.rmtree(out, ignore_errors=True)
+    flags = {**IMG2DATASET_FLAGS, "processes_count": os.cpu_count()}
+    env = {**os.environ, **QUIET_ENV, **OFFLINE_ENV}
+    with serve(raw) as base, open(log_path, "wb") as log:
+        url_list.write_text("".join(f"{base}/{quote(f.relative_to(raw).as_posix())}\n"
+                                    for f in files))
+        command = [str(executable), str(url_list), f"--output_folder={out}",
+                   *(f"--{key}={value}" for key, value in flags.items())]
+        start = time.perf_counter()
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+        with Monitor(process.pid) as monitor:
+            code = process.wait()
+        seconds = time.perf_counter() - start
+    if code != 0:
+        tail = log_path.read_text(errors="replace").splitlines()[-30:]
+        raise RuntimeError(f"img2dataset failed ({code}); see {log_path}:\n" + "\n".join(tail))
+    stats = [json.loads(p.read_text()) for p in sorted(out.glob("*_stats.json"))]
+    successes = sum(int(s["successes"]) for s in stats)
+    return result(successes, seconds, monitor, successes=successes, shards=len(stats),
+                  img2dataset=version, settings=flags)
+
+
 # --- report ---------------------------------------------------------------------------
 
 def table(methods: dict[str, dict]) -> str:
@@ -345,8 +520,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="number of generated images")
     parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / "out")
-    parser.add_argument("--skip-kedro", action="store_true", help="only the in-process loops")
+    parser.add_argument("--skip-kedro", action="store_true",
+                        help="no kedro rows (the Dask ones included)")
+    parser.add_argument("--skip-dask", action="store_true",
+                        help="no kedro rows on Dask (LocalCluster, scheduler + workers)")
+    parser.add_argument("--skip-img2dataset", action="store_true",
+                        help="no img2dataset row (its first run installs it into "
+                             "<workdir>/img2dataset-venv)")
     return parser.parse_args(argv)
+
+
+def measure(args: argparse.Namespace, workdir: Path, raw: Path, files: list[Path]
+            ) -> dict[str, dict]:
+    """Every row the flags ask for, one after another (never two at once: they would
+    compete for the cores)."""
+    shards = workdir / f"shards-{args.n}"
+    methods = {"pillow-best": time_loop(pillow_best, files, shards / "pillow-best.tar"),
+               "naive-seed": time_loop(naive_seed, files, shards / "naive-seed.tar")}
+    if not args.skip_kedro:
+        project = prepare_project(workdir)
+        methods["unimed-kedro"] = time_kedro(project, raw, args.n,
+                                             workdir / f"kedro-{args.n}.log")
+        if not args.skip_dask:
+            methods.update(time_kedro_dask(project, raw, args.n, workdir))
+    if not args.skip_img2dataset:
+        methods["img2dataset"] = time_img2dataset(workdir, raw, files, args.n)
+    return methods
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -355,12 +554,7 @@ def main(argv: list[str] | None = None) -> dict:
     raw = workdir / f"raw-{args.n}"
     files = generate(raw, args.n)
     total_bytes = warm_page_cache(files)
-    shards = workdir / f"shards-{args.n}"
-    methods = {"pillow-best": time_loop(pillow_best, files, shards / "pillow-best.tar"),
-               "naive-seed": time_loop(naive_seed, files, shards / "naive-seed.tar")}
-    if not args.skip_kedro:
-        methods["unimed-kedro"] = time_kedro(prepare_project(workdir), raw, args.n,
-                                             workdir / f"kedro-{args.n}.log")
+    methods = measure(args, workdir, raw, files)
     base = methods["pillow-best"]["images_per_s"]
     for m in methods.values():
         m["ratio_to_pillow_best"] = m["images_per_s"] / base
@@ -374,6 +568,9 @@ def main(argv: list[str] | None = None) -> dict:
         if m["outside_load_cores"] + m["steal_cores"] > 0.15:
             print(f"warning: {name}: other processes used {m['outside_load_cores']:.2f} and "
                   f"the host stole {m['steal_cores']:.2f} cores meanwhile; rerun when quiet")
+        if m.get("successes", args.n) != args.n:
+            print(f"warning: {name}: {m['successes']} of {args.n} images written; "
+                  f"see {workdir}/{name}-{args.n}.log")
     return results
 
 

@@ -1,5 +1,7 @@
 """Project hooks.
 
+`EngineHooks` stops the run's worker pools when it ends.
+
 A node cannot see the command line that started it, so `ProvenanceHooks` hands it over:
 before a run, every free input named `provenance` (namespaced: `cxr.provenance`) is filled
 with `reporting.provenance.run_provenance(...)`: the equivalent `kedro run` command, the
@@ -15,6 +17,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import CatalogProtocol
 from kedro.pipeline import Pipeline
 
+from unimed_kedro.engine import backends
 from unimed_kedro.reporting.provenance import run_provenance
 
 PROVENANCE = "provenance"
@@ -32,3 +35,17 @@ class ProvenanceHooks:
         record = run_provenance(run_params, parameters)
         for name in wanted:
             catalog[name] = record  # kept in memory for this run only
+
+
+class EngineHooks:
+    """Worker pools and Dask LocalClusters live for one run (every job of the run shares
+    them); they are stopped when the run ends, not at interpreter exit, where Dask's
+    shutdown races its own atexit handlers."""
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        backends.shutdown()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        backends.shutdown()

@@ -51,6 +51,14 @@ def is_missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
+def row_dicts(frame: pd.DataFrame, columns: list[str] | None = None) -> list[dict]:
+    """Rows as dicts, built column by column: `to_dict("records")` boxes every Arrow string
+    on its own and took seconds per 20,000 rows."""
+    columns = list(frame.columns) if columns is None else columns
+    values = [frame[c].tolist() for c in columns]
+    return [dict(zip(columns, row)) for row in zip(*values)]
+
+
 def label_columns(union: Iterable[str]) -> list[str]:
     return [f"{LABEL_PREFIX}{name}" for name in union]
 

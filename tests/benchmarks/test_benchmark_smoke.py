@@ -1,4 +1,5 @@
-"""The throughput benchmark runs end to end on a tiny input (12 films, real kedro run)."""
+"""The throughput benchmark runs end to end on a tiny input (12 films, real kedro run; the
+Dask and img2dataset rows are skipped: they start a cluster or install a package)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,21 @@ def load_script(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 
 def test_benchmark_runs_three_methods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    load_script(monkeypatch).main(["--n", "12", "--workdir", str(tmp_path)])
+    # no Dask cluster, no img2dataset install: the three base rows only
+    load_script(monkeypatch).main(["--n", "12", "--workdir", str(tmp_path), "--skip-dask",
+                                   "--skip-img2dataset"])
     results = json.loads((tmp_path / "results-12.json").read_text())
     methods = results["methods"]
     assert set(methods) == {"pillow-best", "naive-seed", "unimed-kedro"}
     assert all(m["images_per_s"] > 0 for m in methods.values())
     assert methods["unimed-kedro"]["exported"] == 12
     assert (tmp_path / "kedro-12.log").is_file()
+
+
+def test_skip_flags_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    parse = load_script(monkeypatch).parse_args
+    default = parse([])
+    assert not (default.skip_kedro or default.skip_dask or default.skip_img2dataset)
+    args = parse(["--n", "5", "--skip-dask", "--skip-img2dataset"])
+    assert (args.n, args.skip_dask, args.skip_img2dataset, args.skip_kedro) == (5, True, True,
+                                                                                False)

@@ -1,7 +1,9 @@
 import tarfile
 
+import pytest
+
 from unimed_kedro.writers.atomic import remove_stale_temporaries
-from unimed_kedro.writers.tar import TarShardWriter, read_member
+from unimed_kedro.writers.tar import TarShardWriter, _tarfile_header, member_header, read_member
 
 
 def test_offsets_point_at_member_data(tmp_path):
@@ -40,3 +42,28 @@ def test_stale_temporaries_are_swept(tmp_path):
     (tmp_path / "keep.tar").write_bytes(b"done")
     assert remove_stale_temporaries(tmp_path) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["keep.tar"]
+
+
+def test_bytes_equal_tarfile_and_ranges_copy_members(tmp_path):
+    """The direct writer must stay a plain USTAR archive: same bytes as `tarfile` writes."""
+    import io
+
+    payloads = {"a.jpg": b"\xff\xd8" * 400, "a.json": b'{"k": 1}', "d" * 60 + "/" + "b" * 90 + ".txt": b"t"}
+    with TarShardWriter(tmp_path / "ours.tar") as tar:
+        where = {name: tar.add(name, data) for name, data in payloads.items()}
+    with tarfile.open(tmp_path / "ref.tar", "w", format=tarfile.USTAR_FORMAT) as ref:
+        for name, data in payloads.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o444
+            ref.addfile(info, io.BytesIO(data))
+    assert (tmp_path / "ours.tar").read_bytes() == (tmp_path / "ref.tar").read_bytes()
+    with TarShardWriter(tmp_path / "copy.tar") as tar:
+        for name in payloads:
+            tar.add_range(name, str(tmp_path / "ours.tar"), *where[name])
+    assert (tmp_path / "copy.tar").read_bytes() == (tmp_path / "ref.tar").read_bytes()
+
+
+@pytest.mark.parametrize("name,size", [("a.jpg", 0), ("k" * 100, 8**11 - 1), ("é/ü.txt", 7),
+                                       ("d" * 60 + "/" + "n" * 90, 513)])
+def test_template_header_equals_tarfile(name, size):
+    assert member_header(name, size) == _tarfile_header(name, size)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 from kedro.io import AbstractDataset
@@ -15,16 +15,24 @@ from unimed_kedro.writers.files_layout import write_master_index
 MASTER_INDEX = Path("metadata") / "master_index.csv"
 
 
-class FilesLayoutDataset(AbstractDataset[ChunkJob, pd.DataFrame]):
-    """Saving a `ChunkJob` writes images and captions chunk by chunk, then the master index
-    (CSV and SQLite); loading returns the master index."""
+class FilesLayoutPlan(NamedTuple):
+    """The job writing images and captions, and the master index rows they end up in."""
+
+    job: ChunkJob
+    index: pd.DataFrame
+
+
+class FilesLayoutDataset(AbstractDataset[FilesLayoutPlan, pd.DataFrame]):
+    """Saving a `FilesLayoutPlan` writes images and captions chunk by chunk, then the
+    master index (CSV and SQLite); loading returns the master index."""
 
     def __init__(self, *, path: str, metadata: dict[str, Any] | None = None):
         self._path = Path(path)
         self.metadata = metadata
 
-    def save(self, data: ChunkJob) -> None:
-        write_master_index(run_job(data, self._path), self._path)
+    def save(self, data: FilesLayoutPlan) -> None:
+        run_job(data.job, self._path)
+        write_master_index(data.index, self._path)
 
     def load(self) -> pd.DataFrame:
         return pd.read_csv(self._path / MASTER_INDEX)

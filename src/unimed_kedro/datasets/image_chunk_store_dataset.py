@@ -34,9 +34,10 @@ class ImageChunkStore:
 
     def locations(self, sample_ids: list[str]) -> list[tuple[str, int, int]]:
         """(chunk file, offset, size) of each sample's stored image, in the given order."""
-        index = self.index().set_index("sample_id")
-        rows = index.loc[sample_ids, ["chunk", "offset", "stored_bytes"]]
-        return [(str(self.path / c), int(o), int(n)) for c, o, n in rows.itertuples(index=False)]
+        rows = self.index().set_index("sample_id").loc[sample_ids]
+        paths = (f"{self.path}/" + rows["chunk"]).tolist()
+        return list(zip(paths, rows["offset"].astype("int64").tolist(),
+                        rows["stored_bytes"].astype("int64").tolist()))
 
 
 class ImageChunkStoreDataset(AbstractDataset[ChunkJob, ImageChunkStore]):

@@ -89,34 +89,56 @@ def _shared_pool(executor: dict) -> tuple[ProcessPoolExecutor, int]:
     return _POOLS[key], workers
 
 
-@atexit.register
-def _shutdown_pools() -> None:
-    for pool in _POOLS.values():
-        pool.shutdown(cancel_futures=True)
-    _POOLS.clear()
 
 
 def _dask(fn: Callable, tasks: list, out_dir: Path, executor: dict
           ) -> Iterator[tuple[Any, Any]]:
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, as_completed
 
     if not tasks:
         return
     address = executor.get("address")
-    cluster = None if address else LocalCluster(
-        n_workers=worker_count(executor), threads_per_worker=1, processes=True,
-        dashboard_address=None, host="127.0.0.1")
-    client = Client(address or cluster, set_as_default=False)
+    client = Client(address, set_as_default=False) if address else _local_cluster(executor)
+    futures = client.map(fn, tasks, out_dir=out_dir, pure=False)
+    owner = {future.key: task for future, task in zip(futures, tasks)}
     try:
-        futures = client.map(fn, tasks, out_dir=out_dir, pure=False)
-        owner = {future.key: task for future, task in zip(futures, tasks)}
         with client.as_current():
             for future in as_completed(futures):
                 yield owner[future.key], future.result()
     finally:
+        client.cancel(futures)
+        if address:
+            client.close()
+
+
+_CLUSTERS: dict[int, Any] = {}
+
+
+def _local_cluster(executor: dict):
+    """A client of one LocalCluster (worker processes on loopback) per worker count,
+    shared by every job of the run as `_shared_pool` is: each start costs ~2 s."""
+    from distributed import Client, LocalCluster
+
+    workers = worker_count(executor)
+    if workers not in _CLUSTERS:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, host="127.0.0.1")
+        _CLUSTERS[workers] = Client(cluster, set_as_default=False)
+    return _CLUSTERS[workers]
+
+
+@atexit.register
+def shutdown() -> None:
+    """Stop the run's worker pools and LocalClusters (called after each Kedro run by
+    `EngineHooks`, and at exit for runs outside Kedro)."""
+    for pool in _POOLS.values():
+        pool.shutdown(cancel_futures=True)
+    _POOLS.clear()
+    for client in _CLUSTERS.values():
+        cluster = client.cluster
         client.close()
-        if cluster is not None:
-            cluster.close()
+        cluster.close()
+    _CLUSTERS.clear()
 
 
 BACKENDS = {"inline": _inline, "local": _process_pool, "dask": _dask}

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from unimed_kedro.engine.backends import map_tasks
 from unimed_kedro.writers.atomic import atomic_write_bytes, remove_stale_temporaries
 
@@ -48,6 +51,16 @@ def fingerprint(*parts: Any) -> str:
     """Stable digest of JSON-serialisable parts (sorted keys) used to detect changed inputs."""
     text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def row_digests(frame: pd.DataFrame) -> np.ndarray:
+    """A 64-bit content hash per row (pandas' fixed-key hash), for fingerprinting slices of
+    a large table without serialising every row."""
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+
+
+def digest(values: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
 
 
 def chunked(items: list, size: int) -> Iterator[list]:

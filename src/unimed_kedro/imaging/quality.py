@@ -21,12 +21,25 @@ def thresholds(validation: dict, source: str) -> dict:
 
 
 LEVELS = np.arange(256, dtype=np.float64)
+# Contrast is measured on every 4th pixel of every 4th row (a nearest-neighbour sample,
+# 16k pixels at 512 px): ~20x cheaper than a full histogram, which cost more than the
+# JPEG encode, and the thresholds are far coarser than the sampling error.
+SAMPLE_STEP, SAMPLE_MIN_SIDE = 4, 256
+
+
+def _sample(image: Image.Image) -> Image.Image:
+    width, height = image.size
+    if min(width, height) < SAMPLE_MIN_SIDE:
+        return image
+    return image.resize((width // SAMPLE_STEP, height // SAMPLE_STEP),
+                        Image.Resampling.NEAREST)
 
 
 def histogram_stats(image: Image.Image) -> tuple[float, int]:
     """Standard deviation and 1st-99th percentile spread of an 8-bit image's luminance,
-    from its 256-bin histogram (C) rather than from the pixels."""
-    hist = np.asarray((image if image.mode == "L" else image.convert("L")).histogram(),
+    from the 256-bin histogram (C) of a pixel sample rather than from the pixels."""
+    sample = _sample(image)
+    hist = np.asarray((sample if sample.mode == "L" else sample.convert("L")).histogram(),
                       dtype=np.float64)
     total = hist.sum() or 1.0
     mean = hist @ LEVELS / total

@@ -7,7 +7,7 @@ Every writer creates `<name>.tmp-<pid>` next to the target and renames it into p
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -27,6 +27,21 @@ def atomic_open(path: Path) -> Iterator[BinaryIO]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_fd(path: str, write: Callable[[int], object]) -> None:
+    """`write(fd)` into a temporary file, renamed to `path` on success; the parent folder
+    must exist. Plain `os` calls: the files layout writes two files per sample."""
+    tmp = f"{path}{TMP_MARK}{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        write(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -7,15 +7,17 @@ the same rows). The seed's `date_added` column is left out: it would make two ru
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from unimed_kedro.writers.atomic import atomic_open, atomic_write_bytes
-from unimed_kedro.writers.tar import read_member
+from unimed_kedro.writers.atomic import atomic_open, atomic_write_fd
+from unimed_kedro.writers.tar import copy_range
 
+IMAGES, CAPTIONS = "Images", "captions"
 INDEX_COLUMNS = ["filename", "source", "image_path", "caption_path", "has_caption",
                  "file_size_mb", "sample_id", "patient_id", "study_id", "view", "sex", "age",
                  "split", "official_split", "license", "sha256", "width", "height",
@@ -24,43 +26,55 @@ INDEX_COLUMNS = ["filename", "source", "image_path", "caption_path", "has_captio
 
 @dataclass(frozen=True)
 class FilesChunk:
-    """Rows of a chunk of samples and (file, offset, size) of each stored image."""
+    """(key, image extension, structured caption) of a chunk of samples and
+    (file, offset, size) of each stored image."""
 
-    rows: list[dict]
+    samples: list[tuple[str, str, str]]
     images: list[tuple[str, int, int]]
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.samples)
 
 
 def write_files_chunk(task, out_dir: Path) -> tuple[list[dict], list[str]]:
-    """Chunk function for `engine.run_job`: images and captions of a chunk of samples."""
+    """Chunk function for `engine.run_job`: images and captions of a chunk of samples.
+    Each file is written under a temporary name and renamed; image bytes are copied from
+    the store by the kernel."""
     chunk: FilesChunk = task.payload
-    index_rows, outputs = [], []
-    for row, (path, offset, size) in zip(chunk.rows, chunk.images):
-        image_rel = f"Images/{row['key']}.{row['image_ext']}"
-        caption_rel = f"captions/{row['key']}.txt"
-        data = read_member(Path(path), offset, size)
-        atomic_write_bytes(out_dir / image_rel, data)
-        atomic_write_bytes(out_dir / caption_rel, row["structured_caption"].encode())
+    root = str(out_dir)
+    for folder in (IMAGES, CAPTIONS):
+        os.makedirs(f"{root}/{folder}", exist_ok=True)
+    outputs = []
+    for (key, ext, caption), (path, offset, size) in zip(chunk.samples, chunk.images):
+        image_rel, caption_rel = f"{IMAGES}/{key}.{ext}", f"{CAPTIONS}/{key}.txt"
+        atomic_write_fd(f"{root}/{image_rel}",
+                        lambda fd: copy_range(path, offset, size, fd))  # noqa: B023
+        text = caption.encode()
+        atomic_write_fd(f"{root}/{caption_rel}", lambda fd: os.write(fd, text))  # noqa: B023
         outputs += [image_rel, caption_rel]
-        index_rows.append({
-            **{c: row.get(c) for c in INDEX_COLUMNS},
-            "filename": Path(image_rel).name, "image_path": image_rel,
-            "caption_path": caption_rel, "has_caption": True,
-            "file_size_mb": round(len(data) / 1e6, 6),
-        })
-    return index_rows, outputs
+    return [], outputs
 
 
-def write_master_index(rows: list[dict], out_dir: Path) -> None:
-    frame = pd.DataFrame(rows, columns=INDEX_COLUMNS).sort_values("filename", kind="stable")
+def master_index(samples: pd.DataFrame) -> pd.DataFrame:
+    """`metadata/master_index.*` rows of the exported samples, sorted by file name."""
+    filename = samples["key"] + "." + samples["image_ext"]
+    frame = samples.assign(
+        filename=filename, image_path=f"{IMAGES}/" + filename,
+        caption_path=f"{CAPTIONS}/" + samples["key"] + ".txt", has_caption=True,
+        file_size_mb=(samples["stored_bytes"] / 1e6).round(6))
+    return frame[INDEX_COLUMNS].sort_values("filename", kind="stable").reset_index(drop=True)
+
+
+def write_master_index(frame: pd.DataFrame, out_dir: Path) -> None:
     with atomic_open(out_dir / "metadata" / "master_index.csv") as handle:
         handle.write(frame.to_csv(index=False, lineterminator="\n").encode())
     db = out_dir / "metadata" / "master_index.db"
     tmp = db.with_name(db.name + ".tmp-index")
     tmp.unlink(missing_ok=True)
     with sqlite3.connect(tmp) as connection:
+        # A temporary file renamed into place: SQLite's own journal and fsyncs add nothing.
+        connection.execute("PRAGMA journal_mode=OFF")
+        connection.execute("PRAGMA synchronous=OFF")
         frame.to_sql("master_index", connection, index=False)
         connection.execute("CREATE UNIQUE INDEX idx_filename ON master_index(filename)")
     connection.close()

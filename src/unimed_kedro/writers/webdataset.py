@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unimed_kedro.schema import LABEL_PREFIX, is_missing
-from unimed_kedro.writers.tar import TarShardWriter, read_member
+from unimed_kedro.writers.tar import TarShardWriter
+
+# Row fields a shard task needs besides the `label_*` columns (what `sample_json` reads).
+ROW_FIELDS = ["key", "image_ext", "caption", "sample_id", "source", "patient_id", "study_id",
+              "view", "sex", "age", "report_findings", "report_impression", "caption_kind",
+              "split", "official_split", "license", "raw_relpath", "sha256", "orig_width",
+              "orig_height", "width", "height"]
 
 
 @dataclass(frozen=True)
@@ -33,15 +39,19 @@ def _clean(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def sample_json(row: dict) -> bytes:
-    """The `.json` member: every SPEC field, labels as 1 / 0 / -1 / null."""
-    labels = {k[len(LABEL_PREFIX):]: _clean(v) for k, v in row.items()
-              if k.startswith(LABEL_PREFIX)}
+def label_keys(row: dict) -> list[str]:
+    return [k for k in row if k.startswith(LABEL_PREFIX)]
+
+
+def sample_json(row: dict, labels: list[str] | None = None) -> bytes:
+    """The `.json` member: every SPEC field, labels as 1 / 0 / -1 / null. `labels` (the
+    row's label keys) can be given once per shard rather than found in every row."""
     record = {
         "sample_id": row["sample_id"], "source": row["source"],
         "patient_id": row["patient_id"], "study_id": row["study_id"], "view": row["view"],
         "sex": _clean(row["sex"]), "age": _clean(row["age"]),
-        "labels": {k: (None if v is None else int(v)) for k, v in labels.items()},
+        "labels": {k[len(LABEL_PREFIX):]: None if is_missing(row[k]) else int(row[k])
+                   for k in (label_keys(row) if labels is None else labels)},
         "report": {"findings": _clean(row["report_findings"]),
                    "impression": _clean(row["report_impression"])},
         "caption_kind": row["caption_kind"], "split": row["split"],
@@ -56,10 +66,11 @@ def sample_json(row: dict) -> bytes:
 def write_shard(task, out_dir: Path) -> tuple[list[dict], list[str]]:
     """Chunk function for `engine.run_job`: one shard per task."""
     spec: ShardSpec = task.payload
+    labels = label_keys(spec.rows[0]) if spec.rows else []
     with TarShardWriter(out_dir / spec.relpath) as tar:
         for row, (path, offset, size) in zip(spec.rows, spec.images):
             key = row["key"]
-            tar.add(f"{key}.{row['image_ext']}", read_member(Path(path), offset, size))
-            tar.add(f"{key}.json", sample_json(row))
+            tar.add_range(f"{key}.{row['image_ext']}", path, offset, size)
+            tar.add(f"{key}.json", sample_json(row, labels))
             tar.add(f"{key}.txt", row["caption"].encode())
     return [{"shard": spec.relpath, "samples": len(spec.rows)}], [spec.relpath]

@@ -6,6 +6,7 @@ import pandas as pd
 
 from unimed_kedro.captions.structured import structured_caption
 from unimed_kedro.captions.text import label_caption, report_caption, sample_rng
+from unimed_kedro.schema import row_dicts
 from unimed_kedro.sources import adapter
 
 
@@ -29,7 +30,7 @@ def _pick(row: dict, params: dict, union: dict) -> tuple[str, str]:
 def caption_samples(records: pd.DataFrame, params: dict, vocabulary: dict) -> pd.DataFrame:
     """Add `caption`, `caption_kind` and `structured_caption` to every record."""
     union = vocabulary["labels"]["union"]
-    rows = records.to_dict("records")
+    rows = row_dicts(records)
     picked = [_pick(row, params, union) for row in rows]
     structured = [
         structured_caption(row, source_title=adapter(row["source"]).INFO.title,

@@ -7,16 +7,17 @@ import logging
 
 import pandas as pd
 
+from unimed_kedro.datasets.files_layout_dataset import FilesLayoutPlan
 from unimed_kedro.datasets.image_chunk_store_dataset import ImageChunkStore
-from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, fingerprint
-from unimed_kedro.schema import rejects_frame
+from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, digest, fingerprint, row_digests
+from unimed_kedro.schema import LABEL_PREFIX, rejects_frame, row_dicts
 from unimed_kedro.sources import adapter
-from unimed_kedro.writers.files_layout import FilesChunk, write_files_chunk
-from unimed_kedro.writers.webdataset import ShardSpec, write_shard
+from unimed_kedro.writers.files_layout import FilesChunk, master_index, write_files_chunk
+from unimed_kedro.writers.webdataset import ROW_FIELDS, ShardSpec, write_shard
 
 log = logging.getLogger(__name__)
 # Bump when the writers' output format changes: existing shards are rebuilt.
-WRITER_VERSION = 1
+WRITER_VERSION = 2
 
 
 def _redistributable(source: str) -> bool:
@@ -49,29 +50,42 @@ def build_shard_index(samples: pd.DataFrame, params: dict
     return kept.drop(columns=["order"]), rejects
 
 
+def _task_fingerprints(frame: pd.DataFrame, columns: list[str], groups: pd.Series
+                       ) -> dict[str, str]:
+    """Fingerprint per group of rows from the content of `columns`, without JSON."""
+    hashes = pd.Series(row_digests(frame[columns]), index=frame.index)
+    return {name: fingerprint(WRITER_VERSION, columns, digest(part.to_numpy()))
+            for name, part in hashes.groupby(groups, sort=True)}
+
+
 def plan_webdataset(shard_index: pd.DataFrame, store: ImageChunkStore, params: dict,
                     executor: dict) -> ChunkJob:
-    where = dict(zip(shard_index["sample_id"], store.locations(list(shard_index["sample_id"]))))
+    columns = ROW_FIELDS + [c for c in shard_index if c.startswith(LABEL_PREFIX)]
+    rows = row_dicts(shard_index, columns)
+    images = store.locations(shard_index["sample_id"].tolist())
+    prints = _task_fingerprints(shard_index, columns, shard_index["webdataset_shard"])
     tasks = []
-    for shard, part in shard_index.groupby("webdataset_shard", sort=True):
-        rows = part.to_dict("records")
-        images = [where[r["sample_id"]] for r in rows]
-        tasks.append(ChunkTask(shard.replace("/", "_").removesuffix(".tar"),
-                               ShardSpec(shard, rows, images),
-                               fingerprint(WRITER_VERSION, rows)))
+    for shard, positions in shard_index.groupby("webdataset_shard", sort=True).indices.items():
+        tasks.append(ChunkTask(shard.replace("/", "_").removesuffix(".tar"), ShardSpec(
+            shard, [rows[i] for i in positions], [images[i] for i in positions]),
+            prints[shard]))
     return ChunkJob(tasks, write_shard, executor, "webdataset", "samples")
 
 
 def plan_files(shard_index: pd.DataFrame, store: ImageChunkStore, params: dict,
-               executor: dict) -> ChunkJob:
-    ordered = shard_index.sort_values("key", kind="stable")
-    rows = ordered.to_dict("records")
-    images = store.locations(list(ordered["sample_id"]))
+               executor: dict) -> FilesLayoutPlan:
+    ordered = shard_index.sort_values("key", kind="stable").reset_index(drop=True)
+    columns = ["key", "image_ext", "structured_caption"]
+    samples = list(zip(*(ordered[c].tolist() for c in columns)))
+    images = store.locations(ordered["sample_id"].tolist())
     size = int(params["files_chunk_size"])
-    tasks = [ChunkTask(f"files-{i // size:06d}", FilesChunk(rows[i:i + size], images[i:i + size]),
-                       fingerprint(WRITER_VERSION, rows[i:i + size]))
-             for i in range(0, len(rows), size)]
-    return ChunkJob(tasks, write_files_chunk, executor, "files layout", "samples")
+    prints = _task_fingerprints(ordered, columns, ordered.index // size)
+    tasks = [ChunkTask(f"files-{i // size:06d}", FilesChunk(samples[i:i + size],
+                                                            images[i:i + size]),
+                       prints[i // size])
+             for i in range(0, len(samples), size)]
+    job = ChunkJob(tasks, write_files_chunk, executor, "files layout", "samples")
+    return FilesLayoutPlan(job, master_index(ordered))
 
 
 def collect_rejects(*tables: pd.DataFrame) -> pd.DataFrame:
