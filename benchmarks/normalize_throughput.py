@@ -520,6 +520,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="number of generated images")
     parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / "out")
+    parser.add_argument("--skip-naive", action="store_true",
+                        help="no naive-seed row (the slowest; for quick iterations)")
     parser.add_argument("--skip-kedro", action="store_true",
                         help="no kedro rows (the Dask ones included)")
     parser.add_argument("--skip-dask", action="store_true",
@@ -535,8 +537,9 @@ def measure(args: argparse.Namespace, workdir: Path, raw: Path, files: list[Path
     """Every row the flags ask for, one after another (never two at once: they would
     compete for the cores)."""
     shards = workdir / f"shards-{args.n}"
-    methods = {"pillow-best": time_loop(pillow_best, files, shards / "pillow-best.tar"),
-               "naive-seed": time_loop(naive_seed, files, shards / "naive-seed.tar")}
+    methods = {"pillow-best": time_loop(pillow_best, files, shards / "pillow-best.tar")}
+    if not args.skip_naive:
+        methods["naive-seed"] = time_loop(naive_seed, files, shards / "naive-seed.tar")
     if not args.skip_kedro:
         project = prepare_project(workdir)
         methods["unimed-kedro"] = time_kedro(project, raw, args.n,

@@ -1,3 +1,4 @@
+import os
 import tarfile
 
 import pytest
@@ -40,8 +41,10 @@ def test_failed_write_leaves_no_file(tmp_path):
 def test_stale_temporaries_are_swept(tmp_path):
     (tmp_path / "x.tar.tmp-123").write_bytes(b"partial")
     (tmp_path / "keep.tar").write_bytes(b"done")
+    (tmp_path / f"index.csv.tmp-{os.getpid()}").write_bytes(b"being written by this process")
     assert remove_stale_temporaries(tmp_path) == 1
-    assert [p.name for p in tmp_path.iterdir()] == ["keep.tar"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"index.csv.tmp-{os.getpid()}",
+                                                          "keep.tar"]
 
 
 def test_bytes_equal_tarfile_and_ranges_copy_members(tmp_path):

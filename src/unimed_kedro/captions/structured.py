@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from unimed_kedro.captions.text import clean_report_text, join_names, label_states
-from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE, UNCERTAIN, is_missing
-
-STATE_WORDS = {POSITIVE: "positive", NEGATIVE: "negative", UNCERTAIN: "uncertain"}
-
+from unimed_kedro.captions.text import STATE_NAMES, clean_report_text, join_names, label_states
+from unimed_kedro.schema import LABEL_PREFIX, POSITIVE, is_missing
 
 def structured_caption(row: Mapping, *, source_title: str, params: Mapping,
                        union: Mapping[str, str], redactions: list[str]) -> str:
@@ -54,9 +51,9 @@ def _sections(row: Mapping, params: Mapping, union: Mapping[str, str],
 def _label_lines(row: Mapping, union: Mapping[str, str]) -> list[str]:
     lines = []
     for key, display in union.items():
-        value = row.get(f"{LABEL_PREFIX}{key}")
-        if not is_missing(value):
-            lines.append(f"{display}: {STATE_WORDS[value]}")
+        state = STATE_NAMES.get(row.get(LABEL_PREFIX + key))
+        if state is not None:
+            lines.append(f"{display}: {state}")
     return lines or ["(no labels annotated)"]
 
 

@@ -36,16 +36,17 @@ def report_caption(findings: str | None, impression: str | None,
     return " ".join(parts) or None
 
 
+STATE_NAMES = {POSITIVE: "positive", UNCERTAIN: "uncertain", NEGATIVE: "negative"}
+
+
 def label_states(row: Mapping, union: Mapping[str, str]) -> dict[str, list[str]]:
-    """Display names grouped by state: positive / uncertain / negative (not-annotated out)."""
+    """Display names grouped by state: positive / uncertain / negative (not-annotated out).
+    A dict lookup, not `is_missing`: NaN, None and NA equal no key (runs per row and label)."""
     states: dict[str, list[str]] = {"positive": [], "uncertain": [], "negative": []}
-    names = {POSITIVE: "positive", UNCERTAIN: "uncertain", NEGATIVE: "negative"}
     for key, display in union.items():
-        if key == "no_finding":
-            continue
-        value = row.get(f"{LABEL_PREFIX}{key}")
-        if not is_missing(value):
-            states[names[value]].append(display)
+        state = STATE_NAMES.get(row.get(LABEL_PREFIX + key))
+        if state is not None and key != "no_finding":
+            states[state].append(display)
     return states
 
 

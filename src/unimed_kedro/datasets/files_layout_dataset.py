@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -10,7 +11,8 @@ from kedro.io import AbstractDataset
 from kedro_datasets._typing import TablePreview
 
 from unimed_kedro.engine.jobs import ChunkJob, run_job
-from unimed_kedro.writers.files_layout import write_master_index
+from unimed_kedro.writers.atomic import commit
+from unimed_kedro.writers.files_layout import stage_master_index
 
 MASTER_INDEX = Path("metadata") / "master_index.csv"
 
@@ -31,8 +33,11 @@ class FilesLayoutDataset(AbstractDataset[FilesLayoutPlan, pd.DataFrame]):
         self.metadata = metadata
 
     def save(self, data: FilesLayoutPlan) -> None:
-        run_job(data.job, self._path)
-        write_master_index(data.index, self._path)
+        # The parent writes the index while the workers write the samples.
+        with ThreadPoolExecutor(1) as thread:
+            staged = thread.submit(stage_master_index, data.index, self._path)
+            run_job(data.job, self._path)
+            commit(staged.result())
 
     def load(self) -> pd.DataFrame:
         return pd.read_csv(self._path / MASTER_INDEX)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +97,8 @@ def _committed_rows(markers: Path, task: ChunkTask) -> list[dict] | None:
         marker = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    outputs_present = all((markers.parent / rel).exists() for rel in marker["outputs"])
+    out_dir = str(markers.parent)  # os.path: a files-layout chunk lists 2 files per sample
+    outputs_present = all(os.path.exists(os.path.join(out_dir, rel)) for rel in marker["outputs"])
     if marker.get("fingerprint") != task.fingerprint or not outputs_present:
         return None
     return marker["rows"]

@@ -72,8 +72,10 @@ def read(root: Path, vocab: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _relpath(cell: str) -> str:
-    parts = Path(cell.strip()).parts
-    return str(Path(*parts[1:])) if parts and parts[0] not in ("train", "valid") else cell.strip()
+    """`Path` cell without its dataset-folder prefix (string ops: one call per row)."""
+    text = cell.strip()
+    head, _, tail = text.partition("/")
+    return tail if head not in ("train", "valid", "") else text
 
 
 def _record(root: Path, file: str, line: int, row: dict, vocab: dict,

@@ -60,13 +60,14 @@ class LayoutError(ValueError):
     """A present source folder whose files do not have the official layout."""
 
 
-def resolve_inside(root: Path, relpath: str) -> Path | None:
+def resolve_inside(root: Path, relpath: str) -> str | None:
     """`root/relpath` normalised, or None when it points outside `root` (`../../etc/passwd`,
     an absolute path). The check is lexical on purpose: symlinks placed by the user or by
-    DVC's cache are trusted, paths written in metadata files are not."""
+    DVC's cache are trusted, paths written in metadata files are not. Strings, not Paths:
+    this runs once per raw record."""
     base = os.path.abspath(root)
     target = os.path.normpath(os.path.join(base, relpath))
-    return Path(target) if target.startswith(base + os.sep) else None
+    return target if target.startswith(base + os.sep) else None
 
 
 def index_files(root: Path, folders: list[Path], suffix: str) -> dict[str, str]:
@@ -169,7 +170,7 @@ def harmonise(raw: Mapping[str, float], mapping: Mapping[str, str]) -> dict[str,
 
 
 def check_inside(root: Path, relpath: str, rejects: Rejects, *, file: str,
-                 row: int | None, sample_id: str | None) -> Path | None:
+                 row: int | None, sample_id: str | None) -> str | None:
     """`root/relpath`, or None (and an `outside_raw_root` reject) when it escapes `root`.
     Checked before anything else so a hostile path is never opened."""
     path = resolve_inside(root, relpath)
@@ -179,9 +180,9 @@ def check_inside(root: Path, relpath: str, rejects: Rejects, *, file: str,
     return path
 
 
-def check_exists(path: Path, root: Path, rejects: Rejects, *, file: str, row: int | None,
+def check_exists(path: str, root: Path, rejects: Rejects, *, file: str, row: int | None,
                  sample_id: str | None) -> bool:
-    if path.is_file():
+    if os.path.isfile(path):
         return True
     rejects.add("missing_file", f"image {os.path.relpath(path, root)!r} not found in {root.name}/",
                 file=file, row=row, sample_id=sample_id)

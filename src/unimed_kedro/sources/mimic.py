@@ -10,6 +10,7 @@ sibling `s<study>.txt`, whose FINDINGS and IMPRESSION sections are extracted.
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 
@@ -70,8 +71,8 @@ def _record(root: Path, base: Path, file: str, line: int, row: dict, vocab: dict
     dicom = row["dicom_id"].strip()
     where = {"file": file, "row": line, "sample_id": "mimic-" + dicom.lower()}
     subject, study = row["subject_id"].strip(), row["study_id"].strip()
-    rel_base = base.relative_to(root)
-    rel = str(rel_base / "files" / f"p{subject[:2]}" / f"p{subject}" / f"s{study}" / f"{dicom}.jpg")
+    prefix = "" if base == root else f"{base.relative_to(root).as_posix()}/"
+    rel = f"{prefix}files/p{subject[:2]}/p{subject}/s{study}/{dicom}.jpg"
     path = check_inside(root, rel, rejects, **where)
     if path is None:
         return None
@@ -85,7 +86,7 @@ def _record(root: Path, base: Path, file: str, line: int, row: dict, vocab: dict
         return None
     if not check_exists(path, root, rejects, **where):
         return None
-    findings, impression = _report_sections(path.parent.with_suffix(".txt"))
+    findings, impression = _report_sections(Path(os.path.dirname(path) + ".txt"))
     return {
         "sample_id": where["sample_id"], "source": INFO.name, "patient_id": f"mimic:{subject}",
         "study_id": f"s{study}", "raw_relpath": rel,

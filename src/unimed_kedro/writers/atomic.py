@@ -19,7 +19,7 @@ TMP_MARK = ".tmp-"
 def atomic_open(path: Path) -> Iterator[BinaryIO]:
     """Open a temporary file for writing; rename it over `path` only on success."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
+    tmp = temporary(path)
     try:
         with open(tmp, "wb") as handle:
             yield handle
@@ -44,16 +44,29 @@ def atomic_write_fd(path: str, write: Callable[[int], object]) -> None:
     os.replace(tmp, path)
 
 
+def temporary(path: Path) -> Path:
+    """The temporary name `atomic_open` writes `path` under."""
+    return path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
+
+
+def commit(staged: list[tuple[Path, Path]]) -> None:
+    """Rename (temporary, final) pairs written ahead into place."""
+    for tmp, path in staged:
+        os.replace(tmp, path)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     with atomic_open(path) as handle:
         handle.write(data)
 
 
 def remove_stale_temporaries(root: Path) -> int:
-    """Delete temporaries left by killed runs under `root`; returns how many."""
+    """Delete temporaries left by killed runs under `root`; returns how many. This
+    process's own are being written (e.g. an index staged in a thread), not stale."""
     count = 0
+    own = f"{TMP_MARK}{os.getpid()}"
     for tmp in root.rglob(f"*{TMP_MARK}*"):
-        if tmp.is_file():
+        if tmp.is_file() and not tmp.name.endswith(own):
             tmp.unlink(missing_ok=True)
             count += 1
     return count

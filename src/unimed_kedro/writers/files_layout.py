@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from unimed_kedro.writers.atomic import atomic_open, atomic_write_fd
+from unimed_kedro.writers.atomic import atomic_write_fd, temporary
 from unimed_kedro.writers.tar import copy_range
 
 IMAGES, CAPTIONS = "Images", "captions"
@@ -65,17 +65,21 @@ def master_index(samples: pd.DataFrame) -> pd.DataFrame:
     return frame[INDEX_COLUMNS].sort_values("filename", kind="stable").reset_index(drop=True)
 
 
-def write_master_index(frame: pd.DataFrame, out_dir: Path) -> None:
-    with atomic_open(out_dir / "metadata" / "master_index.csv") as handle:
-        handle.write(frame.to_csv(index=False, lineterminator="\n").encode())
-    db = out_dir / "metadata" / "master_index.db"
-    tmp = db.with_name(db.name + ".tmp-index")
-    tmp.unlink(missing_ok=True)
-    with sqlite3.connect(tmp) as connection:
+def stage_master_index(frame: pd.DataFrame, out_dir: Path) -> list[tuple[Path, Path]]:
+    """Write `metadata/master_index.csv` and `.db` under temporary names and return the
+    (temporary, final) pairs for `atomic.commit`: the index is written while the workers
+    still copy images, and appears only once they all succeeded."""
+    meta = out_dir / "metadata"
+    meta.mkdir(parents=True, exist_ok=True)
+    csv, db = meta / "master_index.csv", meta / "master_index.db"
+    staged = [(temporary(csv), csv), (temporary(db), db)]
+    staged[0][0].write_bytes(frame.to_csv(index=False, lineterminator="\n").encode())
+    staged[1][0].unlink(missing_ok=True)
+    with sqlite3.connect(staged[1][0]) as connection:
         # A temporary file renamed into place: SQLite's own journal and fsyncs add nothing.
         connection.execute("PRAGMA journal_mode=OFF")
         connection.execute("PRAGMA synchronous=OFF")
         frame.to_sql("master_index", connection, index=False)
         connection.execute("CREATE UNIQUE INDEX idx_filename ON master_index(filename)")
     connection.close()
-    tmp.replace(db)
+    return staged
