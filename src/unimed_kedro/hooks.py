@@ -43,6 +43,13 @@ class EngineHooks:
     shutdown races its own atexit handlers."""
 
     @hook_impl
+    def before_pipeline_run(self, catalog) -> None:
+        """Start the run's workers in the background while the first (single-process)
+        nodes run: a pool or LocalCluster takes 1-2 s to come up."""
+        if "params:executor" in catalog:
+            backends.start_in_background(catalog.load("params:executor"))
+
+    @hook_impl
     def after_pipeline_run(self) -> None:
         backends.shutdown()
 

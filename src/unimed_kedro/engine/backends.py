@@ -10,14 +10,18 @@ through the paths in the tasks, so a remote cluster needs the same filesystem mo
 from __future__ import annotations
 
 import atexit
+import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
 
 # Imported once by the forkserver, so forked workers start with them loaded.
 PRELOAD = ["unimed_kedro.imaging.normalize", "unimed_kedro.writers.webdataset",
@@ -71,6 +75,7 @@ def _process_pool(fn: Callable, tasks: list, out_dir: Path, executor: dict
 
 
 _POOLS: dict[tuple[int, str], ProcessPoolExecutor] = {}
+_STARTING = threading.Lock()  # the background start and the first job may race
 
 
 def _shared_pool(executor: dict) -> tuple[ProcessPoolExecutor, int]:
@@ -81,12 +86,39 @@ def _shared_pool(executor: dict) -> tuple[ProcessPoolExecutor, int]:
     workers = worker_count(executor)
     method = executor.get("mp_context", "forkserver")
     key = (workers, method)
-    if key not in _POOLS:
-        context = multiprocessing.get_context(method)
-        if method == "forkserver":
-            context.set_forkserver_preload(PRELOAD)
-        _POOLS[key] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    with _STARTING:
+        if key not in _POOLS:
+            context = multiprocessing.get_context(method)
+            if method == "forkserver":
+                context.set_forkserver_preload(PRELOAD)
+            _POOLS[key] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     return _POOLS[key], workers
+
+
+def start_in_background(executor: dict) -> threading.Thread | None:
+    """Bring up the pool's worker processes (or the LocalCluster) from a thread, so that
+    the first job finds them running; None when the executor needs nothing started."""
+    kind = executor.get("kind", "local")
+    if kind == "local" and worker_count(executor) > 1:
+        def start() -> None:
+            pool, workers = _shared_pool(executor)
+            for future in [pool.submit(os.getpid) for _ in range(workers)]:
+                future.result()
+    elif kind == "dask" and not executor.get("address"):
+        def start() -> None:
+            _local_cluster(executor)
+    else:
+        return None
+
+    def guarded() -> None:  # a failure here resurfaces, with context, in the first job
+        try:
+            start()
+        except Exception as err:  # noqa: BLE001
+            log.debug("starting workers in the background failed: %s", err)
+
+    thread = threading.Thread(target=guarded, name="start-workers", daemon=True)
+    thread.start()
+    return thread
 
 
 
@@ -120,10 +152,11 @@ def _local_cluster(executor: dict):
     from distributed import Client, LocalCluster
 
     workers = worker_count(executor)
-    if workers not in _CLUSTERS:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, host="127.0.0.1")
-        _CLUSTERS[workers] = Client(cluster, set_as_default=False)
+    with _STARTING:
+        if workers not in _CLUSTERS:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, host="127.0.0.1")
+            _CLUSTERS[workers] = Client(cluster, set_as_default=False)
     return _CLUSTERS[workers]
 
 
@@ -131,6 +164,11 @@ def _local_cluster(executor: dict):
 def shutdown() -> None:
     """Stop the run's worker pools and LocalClusters (called after each Kedro run by
     `EngineHooks`, and at exit for runs outside Kedro)."""
+    with _STARTING:
+        _shutdown()
+
+
+def _shutdown() -> None:
     for pool in _POOLS.values():
         pool.shutdown(cancel_futures=True)
     _POOLS.clear()
