@@ -73,7 +73,8 @@ def stage_master_index(frame: pd.DataFrame, out_dir: Path) -> list[tuple[Path, P
     meta.mkdir(parents=True, exist_ok=True)
     csv, db = meta / "master_index.csv", meta / "master_index.db"
     staged = [(temporary(csv), csv), (temporary(db), db)]
-    staged[0][0].write_bytes(frame.to_csv(index=False, lineterminator="\n").encode())
+    with open(staged[0][0], "w", encoding="utf-8", newline="") as handle:  # streamed
+        frame.to_csv(handle, index=False, lineterminator="\n")
     staged[1][0].unlink(missing_ok=True)
     with sqlite3.connect(staged[1][0]) as connection:
         # A temporary file renamed into place: SQLite's own journal and fsyncs add nothing.

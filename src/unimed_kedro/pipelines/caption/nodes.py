@@ -9,6 +9,8 @@ from unimed_kedro.captions.text import label_caption, report_caption, sample_rng
 from unimed_kedro.schema import row_dicts
 from unimed_kedro.sources import adapter
 
+ROW_BATCH = 2048
+
 
 def _pick(row: dict, params: dict, union: dict) -> tuple[str, str]:
     rng = sample_rng(params["seed"], row["sample_id"])
@@ -30,13 +32,15 @@ def _pick(row: dict, params: dict, union: dict) -> tuple[str, str]:
 def caption_samples(records: pd.DataFrame, params: dict, vocabulary: dict) -> pd.DataFrame:
     """Add `caption`, `caption_kind` and `structured_caption` to every record."""
     union = vocabulary["labels"]["union"]
-    rows = row_dicts(records)
-    picked = [_pick(row, params, union) for row in rows]
-    structured = [
-        structured_caption(row, source_title=adapter(row["source"]).INFO.title,
-                           params=params["structured"], union=union,
-                           redactions=params["redaction_tokens"])
-        for row in rows
-    ]
-    return records.assign(caption=[p[0] for p in picked], caption_kind=[p[1] for p in picked],
-                          structured_caption=structured)
+    texts, kinds, structured = [], [], []
+    # Rows become dicts a batch at a time: all 20,000 at once added ~80 MB to the peak.
+    for start in range(0, len(records), ROW_BATCH):
+        for row in row_dicts(records.iloc[start:start + ROW_BATCH]):
+            text, kind = _pick(row, params, union)
+            texts.append(text)
+            kinds.append(kind)
+            structured.append(structured_caption(
+                row, source_title=adapter(row["source"]).INFO.title,
+                params=params["structured"], union=union,
+                redactions=params["redaction_tokens"]))
+    return records.assign(caption=texts, caption_kind=kinds, structured_caption=structured)
