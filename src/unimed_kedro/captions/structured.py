@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from unimed_kedro.captions.text import STATE_NAMES, clean_report_text, join_names, label_states
 from unimed_kedro.schema import LABEL_PREFIX, POSITIVE, is_missing
 
+
 def structured_caption(row: Mapping, *, source_title: str, params: Mapping,
                        union: Mapping[str, str], redactions: list[str]) -> str:
     findings, impression = _sections(row, params, union, redactions)

@@ -121,8 +121,6 @@ def start_in_background(executor: dict) -> threading.Thread | None:
     return thread
 
 
-
-
 def _dask(fn: Callable, tasks: list, out_dir: Path, executor: dict
           ) -> Iterator[tuple[Any, Any]]:
     from distributed import Client, as_completed

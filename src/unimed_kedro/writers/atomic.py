@@ -25,14 +25,15 @@ def atomic_open(path: Path) -> Iterator[BinaryIO]:
             yield handle
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
         raise
 
 
 def atomic_write_fd(path: str, write: Callable[[int], object]) -> None:
     """`write(fd)` into a temporary file, renamed to `path` on success; the parent folder
     must exist. Plain `os` calls: the files layout writes two files per sample."""
-    tmp = f"{path}{TMP_MARK}{os.getpid()}"
+    tmp = temporary(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         write(fd)
@@ -44,12 +45,12 @@ def atomic_write_fd(path: str, write: Callable[[int], object]) -> None:
     os.replace(tmp, path)
 
 
-def temporary(path: Path) -> Path:
-    """The temporary name `atomic_open` writes `path` under."""
-    return path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
+def temporary(path: str | Path) -> str:
+    """The temporary name every writer here writes `path` under."""
+    return f"{path}{TMP_MARK}{os.getpid()}"
 
 
-def commit(staged: list[tuple[Path, Path]]) -> None:
+def commit(staged: list[tuple[str, Path]]) -> None:
     """Rename (temporary, final) pairs written ahead into place."""
     for tmp, path in staged:
         os.replace(tmp, path)

@@ -65,7 +65,7 @@ def master_index(samples: pd.DataFrame) -> pd.DataFrame:
     return frame[INDEX_COLUMNS].sort_values("filename", kind="stable").reset_index(drop=True)
 
 
-def stage_master_index(frame: pd.DataFrame, out_dir: Path) -> list[tuple[Path, Path]]:
+def stage_master_index(frame: pd.DataFrame, out_dir: Path) -> list[tuple[str, Path]]:
     """Write `metadata/master_index.csv` and `.db` under temporary names and return the
     (temporary, final) pairs for `atomic.commit`: the index is written while the workers
     still copy images, and appears only once they all succeeded."""
@@ -75,7 +75,8 @@ def stage_master_index(frame: pd.DataFrame, out_dir: Path) -> list[tuple[Path, P
     staged = [(temporary(csv), csv), (temporary(db), db)]
     with open(staged[0][0], "w", encoding="utf-8", newline="") as handle:  # streamed
         frame.to_csv(handle, index=False, lineterminator="\n")
-    staged[1][0].unlink(missing_ok=True)
+    if os.path.exists(staged[1][0]):
+        os.unlink(staged[1][0])
     with sqlite3.connect(staged[1][0]) as connection:
         # A temporary file renamed into place: SQLite's own journal and fsyncs add nothing.
         connection.execute("PRAGMA journal_mode=OFF")

@@ -10,10 +10,10 @@ import pandas as pd
 from unimed_kedro.datasets.files_layout_dataset import FilesLayoutPlan
 from unimed_kedro.datasets.image_chunk_store_dataset import ImageChunkStore
 from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, digest, fingerprint, row_digests
-from unimed_kedro.schema import LABEL_PREFIX, rejects_frame
+from unimed_kedro.schema import rejects_frame
 from unimed_kedro.sources import adapter
 from unimed_kedro.writers.files_layout import FilesChunk, master_index, write_files_chunk
-from unimed_kedro.writers.webdataset import ROW_FIELDS, ShardSpec, write_shard
+from unimed_kedro.writers.webdataset import ROW_FIELDS, ShardSpec, label_keys, write_shard
 
 log = logging.getLogger(__name__)
 # Bump when the writers' output format changes: existing shards are rebuilt.
@@ -60,7 +60,7 @@ def _task_fingerprints(frame: pd.DataFrame, columns: list[str], groups: pd.Serie
 
 def plan_webdataset(shard_index: pd.DataFrame, store: ImageChunkStore, params: dict,
                     executor: dict) -> ChunkJob:
-    columns = ROW_FIELDS + [c for c in shard_index if c.startswith(LABEL_PREFIX)]
+    columns = ROW_FIELDS + label_keys(shard_index.columns)
     images = store.locations(shard_index["sample_id"].tolist())
     prints = _task_fingerprints(shard_index, columns, shard_index["webdataset_shard"])
     tasks = []
