@@ -26,7 +26,7 @@ DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeErr
 OUTPUT_VERSION = 1
 INDEX_COLUMNS = ["sample_id", "status", "detail", "sha256", "raw_bytes", "orig_width",
                  "orig_height", "orig_mode", "orig_format", "width", "height", "chunk", "offset",
-                 "stored_bytes", "stored_sha256", "image_ext"]
+                 "stored_bytes", "image_ext"]
 FORMATS = {"jpeg": ("JPEG", "jpg"), "webp": ("WEBP", "webp"), "png": ("PNG", "png")}
 
 
@@ -68,9 +68,7 @@ def process_one(raw_file: str, source: str, options: dict) -> tuple[bytes | None
                            quality.thresholds(options.get("validation", {}), source))
     if failed:
         return None, {**row, "status": failed[0], "detail": failed[1]}
-    encoded = encode(image, options)
-    return encoded, {**row, "status": "ok", "detail": None,
-                     "stored_sha256": hashlib.sha256(encoded).hexdigest()}
+    return encode(image, options), {**row, "status": "ok", "detail": None}
 
 
 def normalize_chunk(task, out_dir: Path) -> tuple[list[dict], list[str]]:

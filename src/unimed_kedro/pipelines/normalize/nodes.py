@@ -31,14 +31,14 @@ def _file_state(path: str) -> tuple[int, int] | None:
     return stat.st_size, stat.st_mtime_ns
 
 
-def plan_normalize(captioned: pd.DataFrame, params: dict, executor: dict,
+def plan_normalize(records: pd.DataFrame, params: dict, executor: dict,
                    *raw_sources: RawSource) -> ChunkJob:
     """One task per `chunk_size` samples, in sample-id order. Image paths are made absolute
     here, for the workers, from each source's folder as the catalog declares it now."""
     options = {k: params[k] for k in OPTION_KEYS if k in params}
     roots = {raw.name: raw.path.resolve() for raw in raw_sources}
     rows = sorted((s, src, str(roots[src] / rel)) for s, src, rel in zip(
-        captioned["sample_id"], captioned["source"], captioned["raw_relpath"]))
+        records["sample_id"], records["source"], records["raw_relpath"]))
     tasks = []
     for index, samples in enumerate(chunked(rows, int(params["chunk_size"]))):
         state = [(s, r, _file_state(r)) for s, _, r in samples]

@@ -9,7 +9,7 @@ from unimed_kedro.pipelines.normalize.nodes import join_normalized, plan_normali
 def create_pipeline(sources: list[str], **kwargs) -> Pipeline:
     with per_source_names():
         plan = Node(plan_normalize,
-                    inputs=["captioned", "params:normalize", "params:executor",
+                    inputs=["records", "params:normalize", "params:executor",
                             *[f"{s}.raw" for s in sources]],
                     outputs="normalized_images", name="normalize_images")
     return Pipeline([
