@@ -22,7 +22,7 @@ from unimed_kedro.reporting.provenance import (
 RUN_PARAMS = {"project_path": "/nowhere", "env": None, "kedro_version": "1.7.0",
               "pipeline_names": ["cxr"], "tags": None, "node_names": None,
               "runtime_params": {"raw_root": "/data/raw"},
-              "runner": "<kedro.runner.thread_runner.ThreadRunner object at 0x7f>",
+              "runner": "<kedro.runner.sequential_runner.SequentialRunner object at 0x7f>",
               "run_id": "2026-11-23T08.00.00.000Z", "only_missing_outputs": False}
 
 
@@ -32,11 +32,11 @@ def test_command_line_of_a_plain_run():
 
 def test_command_line_with_options_nested_params_and_quoting():
     run = {**RUN_PARAMS, "env": "prod", "tags": ["a", "b"], "only_missing_outputs": True,
-           "runner": "<kedro.runner.sequential_runner.SequentialRunner object at 0x7f>",
+           "runner": "<kedro.runner.thread_runner.ThreadRunner object at 0x7f>",
            "runtime_params": {"raw_root": "/my data", "cxr": {"normalize": {
                "image_size": 384}, "export": {"redistributable_only": True}}}}
     assert command_line(run) == (
-        "kedro run --pipelines cxr --env prod --tags a,b --runner SequentialRunner "
+        "kedro run --pipelines cxr --env prod --tags a,b --runner ThreadRunner "
         "--only-missing-outputs --params 'raw_root=/my data,cxr.normalize.image_size=384,"
         "cxr.export.redistributable_only=true'")
 

@@ -34,7 +34,8 @@ class ImageChunkStore:
 
     def locations(self, sample_ids: list[str]) -> list[tuple[str, int, int]]:
         """(chunk file, offset, size) of each sample's stored image, in the given order."""
-        rows = self.index().set_index("sample_id").loc[sample_ids]
+        rows = pd.read_parquet(self.path / INDEX, columns=[
+            "sample_id", "chunk", "offset", "stored_bytes"]).set_index("sample_id").loc[sample_ids]
         paths = (f"{self.path}/" + rows["chunk"]).tolist()
         return list(zip(paths, rows["offset"].astype("int64").tolist(),
                         rows["stored_bytes"].astype("int64").tolist()))

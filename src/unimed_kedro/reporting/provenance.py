@@ -18,8 +18,6 @@ from typing import Any
 
 import yaml
 
-from unimed_kedro import DEFAULT_RUNNER
-
 UNKNOWN = "unknown"
 NOT_TRACKED = "not tracked"
 # run_params key -> `kedro run` option, in the order `kedro run --help` lists them
@@ -64,7 +62,7 @@ def command_line(run_params: dict) -> str:
         if run_params.get(key):
             words += [option, ",".join(run_params[key])]
     runner = _runner_name(run_params.get("runner"))
-    if runner and runner != DEFAULT_RUNNER:
+    if runner and runner != "SequentialRunner":
         words += ["--runner", runner]
     if run_params.get("only_missing_outputs"):
         words.append("--only-missing-outputs")

@@ -22,6 +22,11 @@ INDEX_COLUMNS = ["filename", "source", "image_path", "caption_path", "has_captio
                  "file_size_mb", "sample_id", "patient_id", "study_id", "view", "sex", "age",
                  "split", "official_split", "license", "sha256", "width", "height",
                  "webdataset_shard", "caption"]
+_DERIVED = {"filename", "image_path", "caption_path", "has_caption", "file_size_mb"}
+# Columns of the export table the layout reads: the index's own, what the derived ones
+# come from, and the caption file's text.
+INDEX_SOURCE_COLUMNS = [c for c in INDEX_COLUMNS if c not in _DERIVED] + [
+    "key", "image_ext", "stored_bytes", "structured_caption"]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from unimed_kedro.schema import LABEL_PREFIX, is_missing, row_dicts
@@ -24,15 +25,24 @@ ROW_FIELDS = ["key", "image_ext", "caption", "sample_id", "source", "patient_id"
 
 @dataclass(frozen=True)
 class ShardSpec:
-    """Rows of one shard in write order, and (file, offset, size) of each stored image.
-    Rows travel as a table slice: 20,000 row dicts held by the parent cost ~100 MB."""
+    """One shard: its rows of the export `table` (`positions`, in write order) and (file,
+    offset, size) of each stored image. Every shard of a job shares the one table; only
+    pickling (sending the task to a worker) copies this shard's rows out of it, so the
+    parent never holds a second copy of the table."""
 
     relpath: str
-    rows: pd.DataFrame
+    table: pd.DataFrame
+    positions: np.ndarray
     images: list[tuple[str, int, int]]
 
+    def rows(self) -> pd.DataFrame:
+        return self.table.iloc[self.positions].reset_index(drop=True)
+
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.positions)
+
+    def __reduce__(self):
+        return ShardSpec, (self.relpath, self.rows(), np.arange(len(self)), self.images)
 
 
 def _clean(value):
@@ -68,11 +78,12 @@ def sample_json(row: dict, labels: list[str] | None = None) -> bytes:
 def write_shard(task, out_dir: Path) -> tuple[list[dict], list[str]]:
     """Chunk function for `engine.run_job`: one shard per task."""
     spec: ShardSpec = task.payload
-    labels = label_keys(spec.rows.columns)
+    rows = spec.rows()
+    labels = label_keys(rows.columns)
     with TarShardWriter(out_dir / spec.relpath) as tar:
-        for row, (path, offset, size) in zip(row_dicts(spec.rows), spec.images):
+        for row, (path, offset, size) in zip(row_dicts(rows), spec.images):
             key = row["key"]
             tar.add_range(f"{key}.{row['image_ext']}", path, offset, size)
             tar.add(f"{key}.json", sample_json(row, labels))
             tar.add(f"{key}.txt", row["caption"].encode())
-    return [{"shard": spec.relpath, "samples": len(spec.rows)}], [spec.relpath]
+    return [{"shard": spec.relpath, "samples": len(rows)}], [spec.relpath]

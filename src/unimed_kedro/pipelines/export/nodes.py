@@ -12,7 +12,12 @@ from unimed_kedro.datasets.image_chunk_store_dataset import ImageChunkStore
 from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, digest, fingerprint, row_digests
 from unimed_kedro.schema import rejects_frame
 from unimed_kedro.sources import adapter
-from unimed_kedro.writers.files_layout import FilesChunk, master_index, write_files_chunk
+from unimed_kedro.writers.files_layout import (
+    INDEX_SOURCE_COLUMNS,
+    FilesChunk,
+    master_index,
+    write_files_chunk,
+)
 from unimed_kedro.writers.webdataset import ROW_FIELDS, ShardSpec, label_keys, write_shard
 
 log = logging.getLogger(__name__)
@@ -61,20 +66,23 @@ def _task_fingerprints(frame: pd.DataFrame, columns: list[str], groups: pd.Serie
 def plan_webdataset(shard_index: pd.DataFrame, store: ImageChunkStore, params: dict,
                     executor: dict) -> ChunkJob:
     columns = ROW_FIELDS + label_keys(shard_index.columns)
+    table = shard_index[columns]
     images = store.locations(shard_index["sample_id"].tolist())
-    prints = _task_fingerprints(shard_index, columns, shard_index["webdataset_shard"])
-    tasks = []
-    for shard, positions in shard_index.groupby("webdataset_shard", sort=True).indices.items():
-        tasks.append(ChunkTask(shard.replace("/", "_").removesuffix(".tar"), ShardSpec(
-            shard, shard_index.iloc[positions][columns].reset_index(drop=True),
-            [images[i] for i in positions]),
-            prints[shard]))
+    prints = _task_fingerprints(table, columns, shard_index["webdataset_shard"])
+    tasks = [ChunkTask(shard.replace("/", "_").removesuffix(".tar"),
+                       ShardSpec(shard, table, positions, [images[i] for i in positions]),
+                       prints[shard])
+             for shard, positions in shard_index.groupby("webdataset_shard",
+                                                         sort=True).indices.items()]
     return ChunkJob(tasks, write_shard, executor, "webdataset", "samples")
 
 
 def plan_files(shard_index: pd.DataFrame, store: ImageChunkStore, params: dict,
                executor: dict) -> FilesLayoutPlan:
-    ordered = shard_index.sort_values("key", kind="stable").reset_index(drop=True)
+    """Chunks of samples in file-name order; only the columns the layout writes are
+    copied out of the shard index."""
+    ordered = shard_index[INDEX_SOURCE_COLUMNS].sort_values(
+        "key", kind="stable").reset_index(drop=True)
     columns = ["key", "image_ext", "structured_caption"]
     samples = list(zip(*(ordered[c].tolist() for c in columns)))
     images = store.locations(ordered["sample_id"].tolist())
