@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from unimed_kedro.captions.text import STATE_NAMES, clean_report_text, join_names, label_states
+from unimed_kedro.captions.text import (
+    annotated_labels,
+    clean_report_text,
+    join_names,
+    label_states,
+)
 from unimed_kedro.schema import LABEL_PREFIX, POSITIVE, is_missing
 
 
 def structured_caption(row: Mapping, *, source_title: str, params: Mapping,
-                       union: Mapping[str, str], redactions: list[str]) -> str:
-    findings, impression = _sections(row, params, union, redactions)
+                       union: Mapping[str, str], redactions: list[str],
+                       annotated: list | None = None) -> str:
+    annotated = annotated_labels(row, union) if annotated is None else annotated
+    findings, impression = _sections(row, params, annotated, redactions)
     header = [
         f"SOURCE: {source_title}",
         f"PATIENT_ID: {str(row['patient_id']).split(':', 1)[1]}",
@@ -27,19 +34,21 @@ def structured_caption(row: Mapping, *, source_title: str, params: Mapping,
         "\n".join(header),
         f"=== FINDINGS ===\n{findings}",
         f"=== IMPRESSION ===\n{impression}",
-        "=== STRUCTURED LABELS ===\n" + "\n".join(_label_lines(row, union)),
+        "=== STRUCTURED LABELS ===\n" + "\n".join(
+            [f"{display}: {state}" for _, display, state in annotated]
+            or ["(no labels annotated)"]),
         "=== METADATA ===\n" + "\n".join(_metadata_lines(row, source_title)),
     ]
     return "\n\n".join(blocks) + "\n"
 
 
-def _sections(row: Mapping, params: Mapping, union: Mapping[str, str],
+def _sections(row: Mapping, params: Mapping, annotated: list,
               redactions: list[str]) -> tuple[str, str]:
     findings = clean_report_text(row.get("report_findings"), redactions)
     impression = clean_report_text(row.get("report_impression"), redactions)
     if findings or impression:
         return findings or params["missing_text"], impression or params["missing_text"]
-    positives = label_states(row, union)["positive"]
+    positives = label_states(annotated)["positive"]
     if positives:
         names = join_names(positives)
         return (params["findings_template"].format(findings=names),
@@ -47,15 +56,6 @@ def _sections(row: Mapping, params: Mapping, union: Mapping[str, str],
     if row.get(f"{LABEL_PREFIX}no_finding") == POSITIVE:
         return params["normal_findings"], params["normal_impression"]
     return params["missing_text"], params["missing_text"]
-
-
-def _label_lines(row: Mapping, union: Mapping[str, str]) -> list[str]:
-    lines = []
-    for key, display in union.items():
-        state = STATE_NAMES.get(row.get(LABEL_PREFIX + key))
-        if state is not None:
-            lines.append(f"{display}: {state}")
-    return lines or ["(no labels annotated)"]
 
 
 def _metadata_lines(row: Mapping, source_title: str) -> list[str]:

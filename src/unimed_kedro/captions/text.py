@@ -39,13 +39,19 @@ def report_caption(findings: str | None, impression: str | None,
 STATE_NAMES = {POSITIVE: "positive", UNCERTAIN: "uncertain", NEGATIVE: "negative"}
 
 
-def label_states(row: Mapping, union: Mapping[str, str]) -> dict[str, list[str]]:
-    """Display names grouped by state: positive / uncertain / negative (not-annotated out).
-    A dict lookup, not `is_missing`: NaN, None and NA equal no key (runs per row and label)."""
+def annotated_labels(row: Mapping, union: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """(key, display name, state) of every annotated label, in vocabulary order: the one
+    pass over the vocabulary that every caption of a row shares. A dict lookup, not
+    `is_missing`: NaN, None and NA equal no key (runs per row and label)."""
+    return [(key, display, state) for key, display in union.items()
+            if (state := STATE_NAMES.get(row.get(LABEL_PREFIX + key))) is not None]
+
+
+def label_states(annotated: list[tuple[str, str, str]]) -> dict[str, list[str]]:
+    """Display names grouped by state: positive / uncertain / negative (No Finding out)."""
     states: dict[str, list[str]] = {"positive": [], "uncertain": [], "negative": []}
-    for key, display in union.items():
-        state = STATE_NAMES.get(row.get(LABEL_PREFIX + key))
-        if state is not None and key != "no_finding":
+    for key, display, state in annotated:
+        if key != "no_finding":
             states[state].append(display)
     return states
 
@@ -56,11 +62,12 @@ def join_names(names: Sequence[str]) -> str:
 
 
 def label_caption(row: Mapping, rng: random.Random, params: Mapping,
-                  union: Mapping[str, str]) -> str:
-    """UniMed-style template caption from the harmonised labels."""
+                  union: Mapping[str, str], annotated: list | None = None) -> str:
+    """UniMed-style template caption from the harmonised labels (`annotated`: the row's
+    `annotated_labels`, when the caller already has them)."""
     templates = params["templates"]
     view = params["view_phrases"].get(row.get("view"), "") or "frontal"
-    states = label_states(row, union)
+    states = label_states(annotated_labels(row, union) if annotated is None else annotated)
     findings = states["positive"] + [templates["uncertain"].format(label=n.lower())
                                      for n in states["uncertain"]]
     if findings:

@@ -5,14 +5,19 @@ from __future__ import annotations
 import pandas as pd
 
 from unimed_kedro.captions.structured import structured_caption
-from unimed_kedro.captions.text import label_caption, report_caption, sample_rng
+from unimed_kedro.captions.text import (
+    annotated_labels,
+    label_caption,
+    report_caption,
+    sample_rng,
+)
 from unimed_kedro.schema import row_dicts
 from unimed_kedro.sources import adapter
 
 ROW_BATCH = 2048
 
 
-def _pick(row: dict, params: dict, union: dict) -> tuple[str, str]:
+def _pick(row: dict, params: dict, union: dict, annotated: list) -> tuple[str, str]:
     rng = sample_rng(params["seed"], row["sample_id"])
     for kind in params["priority"]:
         if kind == "report":
@@ -22,7 +27,7 @@ def _pick(row: dict, params: dict, union: dict) -> tuple[str, str]:
             shipped = row.get("source_captions")
             text = rng.choice(list(shipped)) if shipped is not None and len(shipped) else None
         else:
-            text = label_caption(row, rng, params, union)
+            text = label_caption(row, rng, params, union, annotated)
         if text:
             return text, kind
     raise ValueError(f"caption.priority {params['priority']} produced no caption for "
@@ -36,11 +41,12 @@ def caption_samples(records: pd.DataFrame, params: dict, vocabulary: dict) -> pd
     # Rows become dicts a batch at a time: all 20,000 at once added ~80 MB to the peak.
     for start in range(0, len(records), ROW_BATCH):
         for row in row_dicts(records.iloc[start:start + ROW_BATCH]):
-            text, kind = _pick(row, params, union)
+            annotated = annotated_labels(row, union)
+            text, kind = _pick(row, params, union, annotated)
             texts.append(text)
             kinds.append(kind)
             structured.append(structured_caption(
                 row, source_title=adapter(row["source"]).INFO.title,
                 params=params["structured"], union=union,
-                redactions=params["redaction_tokens"]))
+                redactions=params["redaction_tokens"], annotated=annotated))
     return records.assign(caption=texts, caption_kind=kinds, structured_caption=structured)
