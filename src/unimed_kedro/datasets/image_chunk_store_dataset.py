@@ -34,11 +34,14 @@ class ImageChunkStore:
 
     def locations(self, sample_ids: list[str]) -> list[tuple[str, int, int]]:
         """(chunk file, offset, size) of each sample's stored image, in the given order."""
-        rows = pd.read_parquet(self.path / INDEX, columns=[
-            "sample_id", "chunk", "offset", "stored_bytes"]).set_index("sample_id").loc[sample_ids]
-        paths = (f"{self.path}/" + rows["chunk"]).tolist()
-        return list(zip(paths, rows["offset"].astype("int64").tolist(),
-                        rows["stored_bytes"].astype("int64").tolist()))
+        index = pd.read_parquet(self.path / INDEX, columns=[
+            "sample_id", "chunk", "offset", "stored_bytes"]).dropna(subset=["chunk"])
+        files = {chunk: f"{self.path}/{chunk}" for chunk in index["chunk"].unique()}
+        where = dict(zip(index["sample_id"].tolist(), zip(
+            [files[c] for c in index["chunk"].tolist()],
+            index["offset"].astype("int64").tolist(),
+            index["stored_bytes"].astype("int64").tolist())))
+        return [where[s] for s in sample_ids]
 
 
 class ImageChunkStoreDataset(AbstractDataset[ChunkJob, ImageChunkStore]):

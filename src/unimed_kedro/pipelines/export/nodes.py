@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
+import numpy as np
 import pandas as pd
 
 from unimed_kedro.datasets.files_layout_dataset import FilesLayoutPlan
@@ -55,12 +56,14 @@ def build_shard_index(samples: pd.DataFrame, params: dict
     return kept.drop(columns=["order"]), rejects
 
 
-def _task_fingerprints(frame: pd.DataFrame, columns: list[str], groups: pd.Series
-                       ) -> dict[str, str]:
-    """Fingerprint per group of rows from the content of `columns`, without JSON."""
-    hashes = pd.Series(row_digests(frame[columns]), index=frame.index)
-    return {name: fingerprint(WRITER_VERSION, columns, digest(part.to_numpy()))
-            for name, part in hashes.groupby(groups, sort=True)}
+def _task_fingerprints(frame: pd.DataFrame, columns: list[str], groups) -> dict[str, str]:
+    """Fingerprint per group of rows from the content of `columns`, without JSON. Hashed a
+    group at a time: the whole table at once converted every text column to Python
+    strings together (+50 MB at 20,000 rows)."""
+    return {name: fingerprint(WRITER_VERSION, columns,
+                              digest(row_digests(frame.iloc[positions][columns])))
+            for name, positions in pd.Series(np.asarray(groups)).groupby(
+                np.asarray(groups), sort=True).indices.items()}
 
 
 def plan_webdataset(shard_index: pd.DataFrame, store: ImageChunkStore, params: dict,
