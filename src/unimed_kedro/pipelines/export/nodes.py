@@ -60,10 +60,10 @@ def _task_fingerprints(frame: pd.DataFrame, columns: list[str], groups) -> dict[
     """Fingerprint per group of rows from the content of `columns`, without JSON. Hashed a
     group at a time: the whole table at once converted every text column to Python
     strings together (+50 MB at 20,000 rows)."""
+    keys = np.asarray(groups)
     return {name: fingerprint(WRITER_VERSION, columns,
                               digest(row_digests(frame.iloc[positions][columns])))
-            for name, positions in pd.Series(np.asarray(groups)).groupby(
-                np.asarray(groups), sort=True).indices.items()}
+            for name, positions in pd.Series(keys).groupby(keys, sort=True).indices.items()}
 
 
 def plan_webdataset(shard_index: pd.DataFrame, store: ImageChunkStore, params: dict,
