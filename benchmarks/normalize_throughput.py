@@ -314,8 +314,8 @@ def retire(path: Path, workdir: Path) -> None:
     """Move `path` into `<workdir>/trash/` rather than deleting it. On a journal-less ext4
     (this VM's), creating files within minutes of deleting tens of thousands makes each
     inode allocation scan the freed ones (ext4 `recently_deleted`), so a run would pay for
-    the previous run's cleanup: the files layout took 5-13 s instead of 2.5 s. The trash is
-    emptied before the first timing and after the last."""
+    the previous run's cleanup (benchmarks/README.md). The trash is emptied before the
+    first timing and after the last."""
     if path.exists():
         trash = workdir / "trash"
         trash.mkdir(exist_ok=True)

@@ -26,16 +26,16 @@ class ImageChunkStore:
 
     path: Path
 
-    def index(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / INDEX)
+    def index(self, columns: list[str] | None = None) -> pd.DataFrame:
+        return pd.read_parquet(self.path / INDEX, columns=columns)
 
     def read(self, chunk: str, offset: int, size: int) -> bytes:
         return read_member(self.path / chunk, int(offset), int(size))
 
     def locations(self, sample_ids: list[str]) -> list[tuple[str, int, int]]:
         """(chunk file, offset, size) of each sample's stored image, in the given order."""
-        index = pd.read_parquet(self.path / INDEX, columns=[
-            "sample_id", "chunk", "offset", "stored_bytes"]).dropna(subset=["chunk"])
+        index = self.index(["sample_id", "chunk", "offset", "stored_bytes"]).dropna(
+            subset=["chunk"])
         files = {chunk: f"{self.path}/{chunk}" for chunk in index["chunk"].unique()}
         where = dict(zip(index["sample_id"].tolist(), zip(
             [files[c] for c in index["chunk"].tolist()],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,14 +58,14 @@ def build_shard_index(samples: pd.DataFrame, params: dict
     return kept.drop(columns=["order"]), rejects
 
 
-def _task_fingerprints(frame: pd.DataFrame, columns: list[str], groups) -> dict[str, str]:
-    """Fingerprint per group of rows from the content of `columns`, without JSON. Hashed a
-    group at a time: the whole table at once converted every text column to Python
-    strings together (+50 MB at 20,000 rows)."""
-    keys = np.asarray(groups)
+def _task_fingerprints(frame: pd.DataFrame, columns: list[str],
+                       groups: Mapping[Any, np.ndarray]) -> dict[Any, str]:
+    """Fingerprint per group of rows (name -> row positions) from the content of `columns`,
+    without JSON. Hashed a group at a time: the whole table at once converted every text
+    column to Python strings together (+50 MB at 20,000 rows)."""
     return {name: fingerprint(WRITER_VERSION, columns,
                               digest(row_digests(frame.iloc[positions][columns])))
-            for name, positions in pd.Series(keys).groupby(keys, sort=True).indices.items()}
+            for name, positions in groups.items()}
 
 
 def plan_webdataset(shard_index: pd.DataFrame, store: ImageChunkStore, params: dict,
@@ -71,12 +73,12 @@ def plan_webdataset(shard_index: pd.DataFrame, store: ImageChunkStore, params: d
     columns = ROW_FIELDS + label_keys(shard_index.columns)
     table = shard_index[columns]
     images = store.locations(shard_index["sample_id"].tolist())
-    prints = _task_fingerprints(table, columns, shard_index["webdataset_shard"])
+    shards = shard_index.groupby("webdataset_shard", sort=True).indices
+    prints = _task_fingerprints(table, columns, shards)
     tasks = [ChunkTask(shard.replace("/", "_").removesuffix(".tar"),
                        ShardSpec(shard, table, positions, [images[i] for i in positions]),
                        prints[shard])
-             for shard, positions in shard_index.groupby("webdataset_shard",
-                                                         sort=True).indices.items()]
+             for shard, positions in shards.items()]
     return ChunkJob(tasks, write_shard, executor, "webdataset", "samples")
 
 
@@ -90,7 +92,9 @@ def plan_files(shard_index: pd.DataFrame, store: ImageChunkStore, params: dict,
     samples = list(zip(*(ordered[c].tolist() for c in columns)))
     images = store.locations(ordered["sample_id"].tolist())
     size = int(params["files_chunk_size"])
-    prints = _task_fingerprints(ordered, columns, ordered.index // size)
+    prints = _task_fingerprints(ordered, columns, {
+        start // size: np.arange(start, min(start + size, len(ordered)))
+        for start in range(0, len(ordered), size)})
     tasks = [ChunkTask(f"files-{i // size:06d}", FilesChunk(samples[i:i + size],
                                                             images[i:i + size]),
                        prints[i // size])
