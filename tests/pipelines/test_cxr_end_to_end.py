@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import shutil
 import tarfile
+from pathlib import Path
 
 import pandas as pd
 import webdataset as wds
@@ -135,3 +137,23 @@ def test_rerun_reuses_finished_chunks_and_changes_nothing(cxr_build):
                     f"raw_root={cxr_build.raw}")
     assert "0 to build" in log
     assert cxr_build.digests() == before
+
+
+def test_re_encoded_images_reach_both_layouts(cxr_build, tmp_path):
+    # a copy of the finished project, re-run with another JPEG quality: the stored images
+    # change, so every shard and every files-layout image is written again
+    project = tmp_path / "project"
+    shutil.copytree(cxr_build.project, project, symlinks=True)
+    log = kedro_run(project, "--pipelines", "cxr", "--params",
+                    f"raw_root={cxr_build.raw},cxr.normalize.quality=60")
+    assert "files layout: 0 of" in log and "webdataset: 0 of" in log
+    rebuilt = type(cxr_build)(project, cxr_build.raw, cxr_build.expected, log)
+    before, after = cxr_build.digests(), rebuilt.digests()
+    images = [p for p in before if "/Images/" in p]
+    assert images and all(before[p] != after[p] for p in images)
+    in_shards = {}
+    for shard in _shards(rebuilt):
+        with tarfile.open(shard) as tar:
+            in_shards.update({m.name: hashlib.sha256(tar.extractfile(m).read()).hexdigest()
+                              for m in tar.getmembers() if m.name.endswith(".jpg")})
+    assert {Path(p).name: after[p] for p in images} == in_shards

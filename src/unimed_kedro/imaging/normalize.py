@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import PIL
 from PIL import Image
 
 from unimed_kedro.imaging import quality
@@ -26,7 +28,7 @@ DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeErr
 OUTPUT_VERSION = 1
 INDEX_COLUMNS = ["sample_id", "status", "detail", "sha256", "raw_bytes", "orig_width",
                  "orig_height", "orig_mode", "orig_format", "width", "height", "chunk", "offset",
-                 "stored_bytes", "image_ext"]
+                 "stored_bytes", "image_ext", "encoding"]
 FORMATS = {"jpeg": ("JPEG", "jpg"), "webp": ("WEBP", "webp"), "png": ("PNG", "png")}
 
 
@@ -39,6 +41,14 @@ class NormalizeChunk:
 
     def __len__(self) -> int:
         return len(self.samples)
+
+
+def encoding_id(options: dict) -> str:
+    """What, besides the raw file, decides a stored image's bytes: this code's output
+    version, Pillow (and its libjpeg) and the normalize options. Exports fingerprint it with
+    the raw sha256, so re-encoded images reach the shards without hashing any pixels."""
+    text = json.dumps([OUTPUT_VERSION, PIL.__version__, options], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def encode(image: Image.Image, options: dict) -> bytes:
@@ -75,7 +85,7 @@ def normalize_chunk(task, out_dir: Path) -> tuple[list[dict], list[str]]:
     """Chunk function for `engine.run_job`: writes `<task.key>.tar` of encoded images."""
     chunk: NormalizeChunk = task.payload
     _, ext = FORMATS[chunk.options.get("format", "jpeg")]
-    relpath = f"{task.key}.tar"
+    relpath, encoding = f"{task.key}.tar", encoding_id(chunk.options)
     rows = []
     with TarShardWriter(out_dir / relpath) as tar:
         for sample_id, source, raw_file in chunk.samples:
@@ -83,6 +93,7 @@ def normalize_chunk(task, out_dir: Path) -> tuple[list[dict], list[str]]:
             row["sample_id"] = sample_id
             if encoded is not None:
                 offset, size = tar.add(f"{sample_id}.{ext}", encoded)
-                row.update(chunk=relpath, offset=offset, stored_bytes=size, image_ext=ext)
+                row.update(chunk=relpath, offset=offset, stored_bytes=size, image_ext=ext,
+                           encoding=encoding)
             rows.append(row)
     return rows, [relpath]

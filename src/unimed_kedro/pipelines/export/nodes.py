@@ -26,6 +26,9 @@ from unimed_kedro.writers.webdataset import ROW_FIELDS, ShardSpec, label_keys, w
 log = logging.getLogger(__name__)
 # Bump when the writers' output format changes: existing shards are rebuilt.
 WRITER_VERSION = 2
+# What decides a stored image's bytes (the raw file, how it was encoded): in every export
+# fingerprint, so a re-encoded image is written again.
+STORED_IMAGE = ["sha256", "encoding"]
 
 
 def _redistributable(source: str) -> bool:
@@ -60,9 +63,10 @@ def build_shard_index(samples: pd.DataFrame, params: dict
 
 def _task_fingerprints(frame: pd.DataFrame, columns: list[str],
                        groups: Mapping[Any, np.ndarray]) -> dict[Any, str]:
-    """Fingerprint per group of rows (name -> row positions) from the content of `columns`,
-    without JSON. Hashed a group at a time: the whole table at once converted every text
-    column to Python strings together (+50 MB at 20,000 rows)."""
+    """Fingerprint per group of rows (name -> row positions) from the content of `columns`
+    and `STORED_IMAGE`, without JSON. Hashed a group at a time: the whole table at once
+    converted every text column to Python strings together (+50 MB at 20,000 rows)."""
+    columns = list(dict.fromkeys(columns + STORED_IMAGE))
     return {name: fingerprint(WRITER_VERSION, columns,
                               digest(row_digests(frame.iloc[positions][columns])))
             for name, positions in groups.items()}
@@ -74,7 +78,7 @@ def plan_webdataset(shard_index: pd.DataFrame, store: ImageChunkStore, params: d
     table = shard_index[columns]
     images = store.locations(shard_index["sample_id"].tolist())
     shards = shard_index.groupby("webdataset_shard", sort=True).indices
-    prints = _task_fingerprints(table, columns, shards)
+    prints = _task_fingerprints(shard_index, columns, shards)
     tasks = [ChunkTask(shard.replace("/", "_").removesuffix(".tar"),
                        ShardSpec(shard, table, positions, [images[i] for i in positions]),
                        prints[shard])
@@ -86,8 +90,8 @@ def plan_files(shard_index: pd.DataFrame, store: ImageChunkStore, params: dict,
                executor: dict) -> FilesLayoutPlan:
     """Chunks of samples in file-name order; only the columns the layout writes are
     copied out of the shard index."""
-    ordered = shard_index[INDEX_SOURCE_COLUMNS].sort_values(
-        "key", kind="stable").reset_index(drop=True)
+    read = list(dict.fromkeys(INDEX_SOURCE_COLUMNS + STORED_IMAGE))
+    ordered = shard_index[read].sort_values("key", kind="stable").reset_index(drop=True)
     columns = ["key", "image_ext", "structured_caption"]
     samples = list(zip(*(ordered[c].tolist() for c in columns)))
     images = store.locations(ordered["sample_id"].tolist())

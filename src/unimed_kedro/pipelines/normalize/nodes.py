@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import os
 
-import PIL
 import pandas as pd
 
 from unimed_kedro.datasets.image_chunk_store_dataset import ImageChunkStore
 from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, chunked, fingerprint
-from unimed_kedro.imaging.normalize import OUTPUT_VERSION, NormalizeChunk, normalize_chunk
+from unimed_kedro.imaging.normalize import NormalizeChunk, encoding_id, normalize_chunk
 from unimed_kedro.schema import rejects_frame
 from unimed_kedro.sources.common import RawSource
 
@@ -37,6 +36,7 @@ def plan_normalize(records: pd.DataFrame, params: dict, executor: dict,
     here, for the workers, from each source's folder as the catalog declares it now."""
     options = {k: params[k] for k in OPTION_KEYS if k in params}
     roots = {raw.name: raw.path.resolve() for raw in raw_sources}
+    encoding = encoding_id(options)
     rows = sorted((s, src, str(roots[src] / rel)) for s, src, rel in zip(
         records["sample_id"], records["source"], records["raw_relpath"]))
     tasks = []
@@ -44,7 +44,7 @@ def plan_normalize(records: pd.DataFrame, params: dict, executor: dict,
         state = [(s, r, _file_state(r)) for s, _, r in samples]
         key = f"chunk-{index:06d}"
         tasks.append(ChunkTask(key, NormalizeChunk(samples, options), fingerprint(
-            OUTPUT_VERSION, PIL.__version__, options, state)))
+            encoding, state)))
     return ChunkJob(tasks, normalize_chunk, executor, "normalize", "img")
 
 
