@@ -24,15 +24,19 @@ def load_script(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 
 def test_benchmark_runs_three_methods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # no Dask cluster, no img2dataset install: the three base rows only
+    # no Dask cluster, no img2dataset install: the three base rows only, pillow-best and
+    # kedro timed twice in pairs
     load_script(monkeypatch).main(["--n", "12", "--workdir", str(tmp_path), "--skip-dask",
-                                   "--skip-img2dataset"])
+                                   "--skip-img2dataset", "--rounds", "2"])
     results = json.loads((tmp_path / "results-12.json").read_text())
     methods = results["methods"]
     assert set(methods) == {"pillow-best", "naive-seed", "unimed-kedro"}
     assert all(m["images_per_s"] > 0 for m in methods.values())
     assert methods["unimed-kedro"]["exported"] == 12
     assert (tmp_path / "kedro-12.log").is_file()
+    kedro = methods["unimed-kedro"]
+    assert len(kedro["rounds_ratio"]) == len(methods["pillow-best"]["rounds_images_per_s"]) == 2
+    assert round(kedro["ratio_to_pillow_best"], 3) in kedro["rounds_ratio"]
 
 
 def test_skip_flags_parse(monkeypatch: pytest.MonkeyPatch) -> None:
