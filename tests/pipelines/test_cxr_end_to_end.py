@@ -125,6 +125,17 @@ def test_sqlite_and_csv_index_agree_with_shards(cxr_build):
         assert caption.startswith("SOURCE: ") and "=== STRUCTURED LABELS ===" in caption
 
 
+def test_files_layout_images_are_links_to_the_store(cxr_build):
+    """The layout's images cost no second copy: each is the store's file under another
+    name (same inode), found through the store's index."""
+    store = cxr_build.project / "data" / "04_feature" / "cxr" / "normalized_images"
+    index = pd.read_parquet(store / "index.parquet").dropna(subset=["file"])
+    inodes = {f"{s}.jpg": (store / f).stat().st_ino for s, f in zip(index["sample_id"],
+                                                                    index["file"])}
+    images = sorted((cxr_build.out / "files" / "Images").iterdir())
+    assert images and all(p.stat().st_ino == inodes[p.name] for p in images)
+
+
 def test_two_clean_runs_are_byte_identical(cxr_build, tmp_path):
     # a second clean build elsewhere, through the deprecated `--pipeline` spelling
     other = build(tmp_path, flag="--pipeline")

@@ -1,21 +1,19 @@
-import os
 import tarfile
 
 import pytest
 
-from unimed_kedro.writers.atomic import remove_stale_temporaries
-from unimed_kedro.writers.tar import TarShardWriter, _tarfile_header, member_header, read_member
+from unimed_kedro.writers.tar import TarShardWriter, _tarfile_header, member_header
 
 
-def test_offsets_point_at_member_data(tmp_path):
+def test_members_in_order_with_fixed_metadata(tmp_path):
     path = tmp_path / "a.tar"
     payloads = {"k1.jpg": b"x" * 700, "k1.json": b"{}", "k2.jpg": b"y" * 513}
     with TarShardWriter(path) as tar:
-        where = {name: tar.add(name, data) for name, data in payloads.items()}
-    for name, data in payloads.items():
-        assert read_member(path, *where[name]) == data
+        for name, data in payloads.items():
+            tar.add(name, data)
     with tarfile.open(path) as tar:
         assert [m.name for m in tar.getmembers()] == list(payloads)
+        assert [tar.extractfile(m).read() for m in tar.getmembers()] == list(payloads.values())
         assert {(m.mtime, m.uid, m.gid, m.uname, m.mode) for m in tar.getmembers()} == {
             (0, 0, 0, "", 0o444)}
 
@@ -38,31 +36,27 @@ def test_failed_write_leaves_no_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_stale_temporaries_are_swept(tmp_path):
-    (tmp_path / "x.tar.tmp-123").write_bytes(b"partial")
-    (tmp_path / "keep.tar").write_bytes(b"done")
-    (tmp_path / f"index.csv.tmp-{os.getpid()}").write_bytes(b"being written by this process")
-    assert remove_stale_temporaries(tmp_path) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"index.csv.tmp-{os.getpid()}",
-                                                          "keep.tar"]
-
-
-def test_bytes_equal_tarfile_and_ranges_copy_members(tmp_path):
+def test_bytes_equal_tarfile_whether_added_or_copied_from_files(tmp_path):
     """The direct writer must stay a plain USTAR archive: same bytes as `tarfile` writes."""
     import io
 
     payloads = {"a.jpg": b"\xff\xd8" * 400, "a.json": b'{"k": 1}', "d" * 60 + "/" + "b" * 90 + ".txt": b"t"}
     with TarShardWriter(tmp_path / "ours.tar") as tar:
-        where = {name: tar.add(name, data) for name, data in payloads.items()}
+        for name, data in payloads.items():
+            tar.add(name, data)
     with tarfile.open(tmp_path / "ref.tar", "w", format=tarfile.USTAR_FORMAT) as ref:
         for name, data in payloads.items():
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), 0o444
             ref.addfile(info, io.BytesIO(data))
     assert (tmp_path / "ours.tar").read_bytes() == (tmp_path / "ref.tar").read_bytes()
+    sources = []
+    for i, data in enumerate(payloads.values()):
+        sources.append(tmp_path / f"member-{i}")
+        sources[-1].write_bytes(data)
     with TarShardWriter(tmp_path / "copy.tar") as tar:
-        for name in payloads:
-            tar.add_range(name, str(tmp_path / "ours.tar"), *where[name])
+        for name, source, data in zip(payloads, sources, payloads.values()):
+            tar.add_file(name, str(source), len(data))
     assert (tmp_path / "copy.tar").read_bytes() == (tmp_path / "ref.tar").read_bytes()
 
 

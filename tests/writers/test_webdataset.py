@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 
 from unimed_kedro.engine.jobs import ChunkTask
-from unimed_kedro.writers.tar import TarShardWriter
 from unimed_kedro.writers.webdataset import ROW_FIELDS, ShardSpec, write_shard
 
 
@@ -22,9 +21,10 @@ def _table(n: int) -> pd.DataFrame:
 
 def test_a_shard_sends_only_its_rows_and_writes_the_same_bytes(tmp_path):
     table = _table(6)
-    store = tmp_path / "store.tar"
-    with TarShardWriter(store) as tar:
-        images = [(str(store), *tar.add(f"s{i}.jpg", f"image {i}".encode())) for i in range(6)]
+    images = []
+    for i in range(6):
+        (tmp_path / f"s{i}.jpg").write_bytes(f"image {i}".encode())
+        images.append((str(tmp_path / f"s{i}.jpg"), len(f"image {i}")))
     positions = np.array([4, 1])
     spec = ShardSpec("train/cxr-train-000000.tar", table, positions,
                      [images[i] for i in positions])

@@ -1,4 +1,5 @@
-"""Normalised images stored as tar chunks plus an `index.parquet` locating each sample."""
+"""Normalised images, one file per sample in a folder per chunk, plus an `index.parquet`
+naming each sample's file."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from unimed_kedro.engine.jobs import ChunkJob, run_job
 from unimed_kedro.imaging.contact_sheet import contact_sheet
 from unimed_kedro.imaging.normalize import INDEX_COLUMNS
 from unimed_kedro.writers.atomic import atomic_open
-from unimed_kedro.writers.tar import read_member
 
 INDEX = "index.parquet"
 
@@ -29,17 +29,15 @@ class ImageChunkStore:
     def index(self, columns: list[str] | None = None) -> pd.DataFrame:
         return pd.read_parquet(self.path / INDEX, columns=columns)
 
-    def read(self, chunk: str, offset: int, size: int) -> bytes:
-        return read_member(self.path / chunk, int(offset), int(size))
+    def read(self, file: str) -> bytes:
+        return (self.path / file).read_bytes()
 
-    def locations(self, sample_ids: list[str]) -> list[tuple[str, int, int]]:
-        """(chunk file, offset, size) of each sample's stored image, in the given order."""
-        index = self.index(["sample_id", "chunk", "offset", "stored_bytes"]).dropna(
-            subset=["chunk"])
-        files = {chunk: f"{self.path}/{chunk}" for chunk in index["chunk"].unique()}
+    def locations(self, sample_ids: list[str]) -> list[tuple[str, int]]:
+        """(file path, size) of each sample's stored image, in the given order."""
+        index = self.index(["sample_id", "file", "stored_bytes"]).dropna(subset=["file"])
+        root = str(self.path)
         where = dict(zip(index["sample_id"].tolist(), zip(
-            [files[c] for c in index["chunk"].tolist()],
-            index["offset"].astype("int64").tolist(),
+            [f"{root}/{f}" for f in index["file"].tolist()],
             index["stored_bytes"].astype("int64").tolist())))
         return [where[s] for s in sample_ids]
 
@@ -72,5 +70,5 @@ class ImageChunkStoreDataset(AbstractDataset[ChunkJob, ImageChunkStore]):
         index = self.load().index()
         ok = index[index["status"].eq("ok")].head(nsamples)
         store = self.load()
-        images = [store.read(r.chunk, r.offset, r.stored_bytes) for r in ok.itertuples()]
+        images = [store.read(file) for file in ok["file"]]
         return ImagePreview(base64.b64encode(contact_sheet(images)).decode())

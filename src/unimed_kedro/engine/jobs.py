@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from unimed_kedro.engine.backends import map_tasks
-from unimed_kedro.writers.atomic import atomic_write_bytes, remove_stale_temporaries
+from unimed_kedro.writers.atomic import atomic_write_bytes, remove, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,6 @@ def _remove_stale_chunks(out_dir: Path, markers: Path, keep: set[str]) -> None:
         except (json.JSONDecodeError, KeyError):
             outputs = []
         for rel in outputs:
-            (out_dir / rel).unlink(missing_ok=True)
+            remove(out_dir / rel)
         marker_file.unlink()
         log.info("removed stale chunk %s", marker_file.stem)

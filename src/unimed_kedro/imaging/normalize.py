@@ -1,8 +1,9 @@
 """Per-sample normalisation, run one chunk per task in worker processes.
 
 Each raw file is read once: hashed, decoded (at reduced size where possible), validated,
-resized and re-encoded, then appended to the chunk's tar. Only metadata rows travel back to
-the parent; a bad file becomes a row with its reason, never an exception.
+resized and re-encoded, then written as one file in the chunk's folder (one file per image,
+so the files layout can hard-link it rather than copy it). Only metadata rows travel back
+to the parent; a bad file becomes a row with its reason, never an exception.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,16 +21,16 @@ from PIL import Image
 from unimed_kedro.imaging import quality
 from unimed_kedro.imaging.decode import open_image
 from unimed_kedro.imaging.resize import resize_short_side
-from unimed_kedro.writers.tar import TarShardWriter
+from unimed_kedro.writers.atomic import atomic_dir, readahead
 
 # Failures a broken or hostile file raises inside Pillow's decoders.
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
                  Image.DecompressionBombError)
 # Bump when a change to this package alters output bytes: finished chunks are rebuilt.
-OUTPUT_VERSION = 1
+OUTPUT_VERSION = 2
 INDEX_COLUMNS = ["sample_id", "status", "detail", "sha256", "raw_bytes", "orig_width",
-                 "orig_height", "orig_mode", "orig_format", "width", "height", "chunk", "offset",
-                 "stored_bytes", "image_ext", "encoding"]
+                 "orig_height", "orig_mode", "orig_format", "width", "height", "file", "stored_bytes",
+                 "image_ext", "encoding"]
 FORMATS = {"jpeg": ("JPEG", "jpg"), "webp": ("WEBP", "webp"), "png": ("PNG", "png")}
 
 
@@ -81,19 +83,30 @@ def process_one(raw_file: str, source: str, options: dict) -> tuple[bytes | None
     return encode(image, options), {**row, "status": "ok", "detail": None}
 
 
+def _write(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
 def normalize_chunk(task, out_dir: Path) -> tuple[list[dict], list[str]]:
-    """Chunk function for `engine.run_job`: writes `<task.key>.tar` of encoded images."""
+    """Chunk function for `engine.run_job`: writes folder `<task.key>/` of encoded images,
+    `<sample_id>.<ext>` each; the folder appears whole or not at all."""
     chunk: NormalizeChunk = task.payload
     _, ext = FORMATS[chunk.options.get("format", "jpeg")]
-    relpath, encoding = f"{task.key}.tar", encoding_id(chunk.options)
+    encoding = encoding_id(chunk.options)
+    readahead(raw_file for _, _, raw_file in chunk.samples)
     rows = []
-    with TarShardWriter(out_dir / relpath) as tar:
+    with atomic_dir(out_dir / task.key) as folder:
         for sample_id, source, raw_file in chunk.samples:
             encoded, row = process_one(raw_file, source, chunk.options)
             row["sample_id"] = sample_id
             if encoded is not None:
-                offset, size = tar.add(f"{sample_id}.{ext}", encoded)
-                row.update(chunk=relpath, offset=offset, stored_bytes=size, image_ext=ext,
-                           encoding=encoding)
+                name = f"{sample_id}.{ext}"
+                _write(f"{folder}/{name}", encoded)
+                row.update(file=f"{task.key}/{name}", stored_bytes=len(encoded),
+                           image_ext=ext, encoding=encoding)
             rows.append(row)
-    return rows, [relpath]
+    return rows, [task.key]

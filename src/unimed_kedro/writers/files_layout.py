@@ -3,11 +3,15 @@
 `Images/<key>.jpg`, `captions/<key>.txt` (the structured caption) and
 `metadata/master_index.csv` + `metadata/master_index.db` (SQLite, table `master_index`,
 the same rows). The seed's `date_added` column is left out: it would make two runs differ.
+Images are hard links to the normalised-image store (copies where the filesystem cannot
+link): writing 20,000 images costs file entries, not another gigabyte. Replace such a
+file rather than editing it in place, or the store changes with it.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +19,6 @@ from pathlib import Path
 import pandas as pd
 
 from unimed_kedro.writers.atomic import atomic_write_fd, temporary
-from unimed_kedro.writers.tar import copy_range
 
 IMAGES, CAPTIONS = "Images", "captions"
 INDEX_COLUMNS = ["filename", "source", "image_path", "caption_path", "has_caption",
@@ -32,10 +35,10 @@ INDEX_SOURCE_COLUMNS = [c for c in INDEX_COLUMNS if c not in _DERIVED] + [
 @dataclass(frozen=True)
 class FilesChunk:
     """(key, image extension, structured caption) of a chunk of samples and
-    (file, offset, size) of each stored image."""
+    (file, size) of each stored image."""
 
     samples: list[tuple[str, str, str]]
-    images: list[tuple[str, int, int]]
+    images: list[tuple[str, int]]
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -43,21 +46,34 @@ class FilesChunk:
 
 def write_files_chunk(task, out_dir: Path) -> tuple[list[dict], list[str]]:
     """Chunk function for `engine.run_job`: images and captions of a chunk of samples.
-    Each file is written under a temporary name and renamed; image bytes are copied from
-    the store by the kernel."""
+    Each file is written (or linked) under a temporary name and renamed."""
     chunk: FilesChunk = task.payload
     root = str(out_dir)
     for folder in (IMAGES, CAPTIONS):
         os.makedirs(f"{root}/{folder}", exist_ok=True)
     outputs = []
-    for (key, ext, caption), (path, offset, size) in zip(chunk.samples, chunk.images):
+    for (key, ext, caption), (path, _) in zip(chunk.samples, chunk.images):
         image_rel, caption_rel = f"{IMAGES}/{key}.{ext}", f"{CAPTIONS}/{key}.txt"
-        atomic_write_fd(f"{root}/{image_rel}",
-                        lambda fd: copy_range(path, offset, size, fd))  # noqa: B023
+        link_or_copy(path, f"{root}/{image_rel}")
         text = caption.encode()
         atomic_write_fd(f"{root}/{caption_rel}", lambda fd: os.write(fd, text))  # noqa: B023
         outputs += [image_rel, caption_rel]
     return [], outputs
+
+
+def link_or_copy(source: str, target: str) -> None:
+    """Hard-link `source` as `target` (replacing it atomically); copy where the filesystem
+    cannot link (another device, no hard links)."""
+    tmp = temporary(target)
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+    if os.path.lexists(tmp):  # `target` already was this link: rename leaves both names
+        os.unlink(tmp)
 
 
 def master_index(samples: pd.DataFrame) -> pd.DataFrame:

@@ -3,8 +3,8 @@
 Fixed metadata (mtime 0, uid/gid 0, no user names, mode 0444, USTAR: no PAX headers) so the
 same samples give the same bytes; written to a temporary file and renamed on close. Members
 are written straight to the file rather than through `tarfile.TarFile`, whose per-member
-bookkeeping cost more than the I/O; members copied from another tar (`add_range`) move
-in the kernel (`copy_file_range`) without passing through Python. The bytes equal what
+bookkeeping cost more than the I/O; members copied from a file (`add_file`) move in the
+kernel (`copy_file_range`) without passing through Python. The bytes equal what
 `tarfile` writes for the same members.
 """
 
@@ -54,8 +54,7 @@ def _padding(size: int) -> bytes:
 
 
 class TarShardWriter:
-    """`with TarShardWriter(path) as tar: tar.add("key.jpg", data)`; `add` returns the
-    member's data offset and size so a reader can seek straight to it."""
+    """`with TarShardWriter(path) as tar: tar.add("key.jpg", data)`."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -82,45 +81,34 @@ class TarShardWriter:
         self._handle.write(data)
         self._offset += len(data)
 
-    def add(self, name: str, data: bytes) -> tuple[int, int]:
+    def add(self, name: str, data: bytes) -> None:
         self._write(member_header(name, len(data)))
-        start = self._offset
         self._write(data + _padding(len(data)))
-        return start, len(data)
 
-    def add_range(self, name: str, source: str, offset: int, size: int) -> tuple[int, int]:
-        """Add `size` bytes of file `source` from `offset` as member `name`."""
+    def add_file(self, name: str, source: str, size: int) -> None:
+        """Add file `source`, `size` bytes long, as member `name`."""
         self._write(member_header(name, size))
         handle = self._handle
         assert handle is not None
         handle.flush()
-        start = self._offset
-        copy_range(source, offset, size, handle.fileno())
+        copy_file(source, size, handle.fileno())
         handle.seek(0, os.SEEK_END)
         self._offset += size
         self._write(_padding(size))
-        return start, size
 
 
-def copy_range(source: str, offset: int, size: int, target_fd: int) -> None:
-    """Append `size` bytes of `source` from `offset` to the open file `target_fd`."""
+def copy_file(source: str, size: int, target_fd: int) -> None:
+    """Append the `size` bytes of file `source` to the open file `target_fd`."""
     src = os.open(source, os.O_RDONLY)
     try:
         done = 0
         while done < size:
             try:
-                copied = os.copy_file_range(src, target_fd, size - done, offset + done)
+                copied = os.copy_file_range(src, target_fd, size - done, done)
             except OSError:  # filesystems without copy_file_range support
-                copied = os.write(target_fd, os.pread(src, size - done, offset + done))
+                copied = os.write(target_fd, os.pread(src, size - done, done))
             if copied == 0:
-                raise OSError(f"{source}: expected {size} bytes at offset {offset}, "
-                              f"file ended after {done}")
+                raise OSError(f"{source}: expected {size} bytes, file ended after {done}")
             done += copied
     finally:
         os.close(src)
-
-
-def read_member(path: Path | str, offset: int, size: int) -> bytes:
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        return handle.read(size)

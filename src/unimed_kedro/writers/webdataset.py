@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from unimed_kedro.schema import LABEL_PREFIX, is_missing, row_dicts
+from unimed_kedro.writers.atomic import readahead
 from unimed_kedro.writers.tar import TarShardWriter
 
 # Row fields a shard task needs besides the `label_*` columns (what `sample_json` reads).
@@ -26,14 +27,14 @@ ROW_FIELDS = ["key", "image_ext", "caption", "sample_id", "source", "patient_id"
 @dataclass(frozen=True)
 class ShardSpec:
     """One shard: its rows of the export `table` (`positions`, in write order) and (file,
-    offset, size) of each stored image. Every shard of a job shares the one table; only
+    size) of each stored image. Every shard of a job shares the one table; only
     pickling (sending the task to a worker) copies this shard's rows out of it, so the
     parent never holds a second copy of the table."""
 
     relpath: str
     table: pd.DataFrame
     positions: np.ndarray
-    images: list[tuple[str, int, int]]
+    images: list[tuple[str, int]]
 
     def rows(self) -> pd.DataFrame:
         return self.table.iloc[self.positions].reset_index(drop=True)
@@ -80,10 +81,11 @@ def write_shard(task, out_dir: Path) -> tuple[list[dict], list[str]]:
     spec: ShardSpec = task.payload
     rows = spec.rows()
     labels = label_keys(rows.columns)
+    readahead(path for path, _ in spec.images)
     with TarShardWriter(out_dir / spec.relpath) as tar:
-        for row, (path, offset, size) in zip(row_dicts(rows), spec.images):
+        for row, (path, size) in zip(row_dicts(rows), spec.images):
             key = row["key"]
-            tar.add_range(f"{key}.{row['image_ext']}", path, offset, size)
+            tar.add_file(f"{key}.{row['image_ext']}", path, size)
             tar.add(f"{key}.json", sample_json(row, labels))
             tar.add(f"{key}.txt", row["caption"].encode())
     return [{"shard": spec.relpath, "samples": len(rows)}], [spec.relpath]

@@ -52,7 +52,7 @@ def plan_normalize(records: pd.DataFrame, params: dict, executor: dict,
 def join_normalized(captioned: pd.DataFrame, store: ImageChunkStore
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Records with their normalised image, and the records whose image was rejected.
-    Where a sample sits in the store (chunk, offset) stays out: it depends on chunking,
+    Where a sample sits in the store (its file) stays out: it depends on chunking,
     which must not change any export."""
     index = store.index()
     merged = captioned.merge(index, on="sample_id", how="left", validate="one_to_one")
@@ -67,5 +67,5 @@ def join_normalized(captioned: pd.DataFrame, store: ImageChunkStore
         log.info("normalize: %d images rejected %s", len(bad),
                  bad["status"].value_counts().sort_index().to_dict())
     integers = ["raw_bytes", "orig_width", "orig_height", "width", "height", "stored_bytes"]
-    kept = merged[ok].drop(columns=["status", "detail", "chunk", "offset"])
+    kept = merged[ok].drop(columns=["status", "detail", "file"])
     return kept.astype({c: "int64" for c in integers}).reset_index(drop=True), rejects

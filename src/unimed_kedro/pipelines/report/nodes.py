@@ -16,7 +16,6 @@ from unimed_kedro.reporting import charts, datacard
 from unimed_kedro.reporting.summary import label_counts, split_counts, split_prevalence
 from unimed_kedro.reporting.thumbnails import Tile, pick_samples, thumbnail_sheet
 from unimed_kedro.sources import ADAPTERS
-from unimed_kedro.writers.tar import read_member
 
 
 def plot_label_distribution(shard_index: pd.DataFrame, vocabulary: dict, params: dict
@@ -38,18 +37,13 @@ def plot_split_balance(shard_index: pd.DataFrame, vocabulary: dict, params: dict
             charts.split_balance_svg(per_split, prevalence, title))
 
 
-def _read(location: tuple[str, int, int]) -> bytes:
-    path, offset, size = location
-    return read_member(Path(path), offset, size)
-
-
 def draw_thumbnails(shard_index: pd.DataFrame, store: ImageChunkStore, params: dict
                     ) -> tuple[bytes, pd.DataFrame]:
     """A PNG grid with one row per source, and the samples it shows."""
     options = params["thumbnails"]
     picked = pick_samples(shard_index, int(options["per_source"]), int(options["seed"]))
-    images = dict(zip(picked["sample_id"], map(_read, store.locations(
-        list(picked["sample_id"])))))
+    paths = [path for path, _ in store.locations(list(picked["sample_id"]))]
+    images = {s: Path(path).read_bytes() for s, path in zip(picked["sample_id"], paths)}
     rows = [[Tile(images[r.sample_id], r.sample_id, f"{r.source} · {r.split}", r.caption)
              for r in part.itertuples()]
             for _, part in picked.groupby("source", sort=True)]
