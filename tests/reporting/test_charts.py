@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from kedro_datasets.plotly import JSONDataset
-
 from tests.reporting.conftest import NAMES
+from unimed_kedro.datasets import PlotlyFigureDataset
 from unimed_kedro.reporting import charts
 from unimed_kedro.reporting.summary import label_counts, split_counts, split_prevalence
 
@@ -33,27 +32,43 @@ def test_split_counts_and_prevalence(samples):
 
 def test_label_distribution_figure_has_outcome_traces_per_source(samples):
     fig = charts.label_distribution_figure(label_counts(samples, NAMES), "t")
-    assert [t.name for t in fig.data] == ["positive", "negative", "uncertain"] * 2
-    assert all(t.type == "bar" for t in fig.data)
-    chexpert_uncertain = fig.data[2]
-    assert list(chexpert_uncertain.x) == ["No Finding", "Pleural Effusion", "Hernia"]
-    assert list(chexpert_uncertain.y) == [0, 1, 0]
-    assert [t.showlegend for t in fig.data] == [True] * 3 + [False] * 3
-    assert fig.layout.barmode == "group"
+    assert [t["name"] for t in fig["data"]] == ["positive", "negative", "uncertain"] * 2
+    assert all(t["type"] == "bar" for t in fig["data"])
+    chexpert_uncertain = fig["data"][2]
+    assert chexpert_uncertain["x"] == ["No Finding", "Pleural Effusion", "Hernia"]
+    assert chexpert_uncertain["y"] == [0, 1, 0]
+    assert [t["showlegend"] for t in fig["data"]] == [True] * 3 + [False] * 3
+    assert fig["layout"]["barmode"] == "group"
+
+
+def test_subplots_stack_top_down_with_titles_and_plotly_accepts_them(samples):
+    """The hand-made subplot layout is what plotly's own validator accepts, and each source
+    gets its own row, titled, from the top."""
+    import plotly.graph_objects as go
+
+    fig = charts.label_distribution_figure(label_counts(samples, NAMES), "t")
+    assert [t["yaxis"] for t in fig["data"]] == ["y"] * 3 + ["y2"] * 3
+    top, bottom = fig["layout"]["yaxis"]["domain"], fig["layout"]["yaxis2"]["domain"]
+    assert top[1] == 1.0 and bottom[0] == 0.0 and bottom[1] < top[0]
+    assert [a["text"] for a in fig["layout"]["annotations"]] == ["chexpert", "nih"]
+    balance = charts.split_balance_figure(split_counts(samples),
+                                          split_prevalence(samples, NAMES), "t")
+    for figure in (fig, balance):
+        go.Figure(figure)  # raises on any property plotly does not know
 
 
 def test_split_balance_figure_has_sources_and_splits(samples):
     fig = charts.split_balance_figure(split_counts(samples),
                                       split_prevalence(samples, NAMES), "t")
-    assert [t.name for t in fig.data] == ["chexpert", "nih", "train", "val", "test"]
-    assert list(fig.data[1].y) == [1, 0, 2]  # nih per split
-    assert fig.data[4].y[0] == 1.0  # test prevalence of No Finding
-    assert fig.data[3].y[2] is None  # nothing annotated: no bar rather than 0
+    assert [t["name"] for t in fig["data"]] == ["chexpert", "nih", "train", "val", "test"]
+    assert fig["data"][1]["y"] == [1, 0, 2]  # nih per split
+    assert fig["data"][4]["y"][0] == 1.0  # test prevalence of No Finding
+    assert fig["data"][3]["y"][2] is None  # nothing annotated: no bar rather than 0
 
 
 def test_plotly_json_dataset_round_trip_and_preview(samples, tmp_path):
     fig = charts.label_distribution_figure(label_counts(samples, NAMES), "t")
-    dataset = JSONDataset(filepath=str(tmp_path / "chart.json"))
+    dataset = PlotlyFigureDataset(filepath=str(tmp_path / "chart.json"))
     dataset.save(fig)
     first = (tmp_path / "chart.json").read_bytes()
     dataset.save(charts.label_distribution_figure(label_counts(samples, NAMES), "t"))
@@ -61,6 +76,7 @@ def test_plotly_json_dataset_round_trip_and_preview(samples, tmp_path):
     preview = dataset.preview()
     assert len(preview["data"]) == 6 and preview["data"][0]["type"] == "bar"
     assert json.loads(first)["layout"]["title"]["text"] == "t"
+    assert dataset.load() == json.loads(first)
 
 
 def test_svg_twins_are_static_and_stable(samples):

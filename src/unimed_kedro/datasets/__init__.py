@@ -3,9 +3,10 @@
 from unimed_kedro.datasets.files_layout_dataset import FilesLayoutDataset
 from unimed_kedro.datasets.image_chunk_store_dataset import ImageChunkStoreDataset
 from unimed_kedro.datasets.parquet_table_dataset import ParquetTableDataset
+from unimed_kedro.datasets.plotly_figure_dataset import PlotlyFigureDataset
 from unimed_kedro.datasets.png_dataset import PngDataset
 from unimed_kedro.datasets.raw_source_dataset import RawSourceDataset
 from unimed_kedro.datasets.webdataset_dataset import WebDatasetDataset
 
-__all__ = ["FilesLayoutDataset", "ImageChunkStoreDataset", "ParquetTableDataset", "PngDataset",
-           "RawSourceDataset", "WebDatasetDataset"]
+__all__ = ["FilesLayoutDataset", "ImageChunkStoreDataset", "ParquetTableDataset",
+           "PlotlyFigureDataset", "PngDataset", "RawSourceDataset", "WebDatasetDataset"]

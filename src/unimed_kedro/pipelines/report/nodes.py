@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import plotly.graph_objects as go
 
 from unimed_kedro.datasets.image_chunk_store_dataset import ImageChunkStore
 from unimed_kedro.reporting import charts, datacard
@@ -19,7 +18,7 @@ from unimed_kedro.sources import ADAPTERS
 
 
 def plot_label_distribution(shard_index: pd.DataFrame, vocabulary: dict, params: dict
-                            ) -> tuple[go.Figure, str]:
+                            ) -> tuple[dict, str]:
     """Positive / negative / uncertain counts per label and source: plotly and SVG."""
     counts = label_counts(shard_index, vocabulary["labels"]["union"])
     title = f"{params['collection']}: label values per source"
@@ -28,7 +27,7 @@ def plot_label_distribution(shard_index: pd.DataFrame, vocabulary: dict, params:
 
 
 def plot_split_balance(shard_index: pd.DataFrame, vocabulary: dict, params: dict
-                       ) -> tuple[go.Figure, str]:
+                       ) -> tuple[dict, str]:
     """Samples per split and source, and label prevalence per split: plotly and SVG."""
     per_split = split_counts(shard_index)
     prevalence = split_prevalence(shard_index, vocabulary["labels"]["union"])
