@@ -55,9 +55,15 @@ def fingerprint(*parts: Any) -> str:
 
 
 def row_digests(frame: pd.DataFrame) -> np.ndarray:
-    """A 64-bit content hash per row (pandas' fixed-key hash), for fingerprinting slices of
-    a large table without serialising every row."""
-    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    """A 64-bit content hash per cell (pandas' fixed-key hash), rows x columns, for
+    fingerprinting slices of a large table without serialising every row. Hashed a column
+    at a time over the whole table: per slice, pandas' row hashing cost ~0.4 s per export
+    plan at 20,000 rows, and at once over all columns it held every text column as Python
+    strings together."""
+    hashes = np.empty((len(frame), len(frame.columns)), dtype=np.uint64)
+    for i, column in enumerate(frame.columns):
+        hashes[:, i] = pd.util.hash_pandas_object(frame[column], index=False).to_numpy()
+    return hashes
 
 
 def digest(values: np.ndarray) -> str:
