@@ -96,5 +96,7 @@ def thumbnail_sheet(rows: list[list[Tile]], *, side: int = 200, caption_lines: i
         for c, tile in enumerate(row):
             _draw_tile(sheet, tile, PAD + c * cell_w, PAD + r * cell_h, side, caption_lines)
     buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG", optimize=True)  # no metadata: same pixels, same bytes
+    # no metadata: same pixels, same bytes. zlib's default level: `optimize` (level 9)
+    # took 5x longer (0.2 s) for a sheet 12% smaller
+    sheet.save(buffer, format="PNG")
     return buffer.getvalue()
