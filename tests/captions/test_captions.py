@@ -1,11 +1,19 @@
+import math
+import random
+
+import pandas as pd
+
 from unimed_kedro.captions.structured import structured_caption
 from unimed_kedro.captions.text import (
+    annotated_labels,
+    annotated_rows,
     clean_report_text,
     label_caption,
     report_caption,
     sample_rng,
 )
 from unimed_kedro.pipelines.caption.nodes import caption_samples
+from unimed_kedro.schema import row_dicts
 
 
 def _row(**labels):
@@ -65,7 +73,6 @@ def test_structured_caption_sections(cxr_params, vocabulary):
 
 
 def test_caption_priority_report_then_shipped_then_labels(cxr_params, vocabulary):
-    import pandas as pd
     rows = [_row(cardiomegaly=1.0), _row(cardiomegaly=1.0), _row(cardiomegaly=1.0)]
     rows[0].update(sample_id="nih-a", report_findings="Enlarged heart.")
     rows[1].update(sample_id="nih-b", source_captions=["Shipped caption."])
@@ -75,3 +82,28 @@ def test_caption_priority_report_then_shipped_then_labels(cxr_params, vocabulary
     assert out.loc[0, "caption"] == "Enlarged heart."
     assert out.loc[1, "caption"] == "Shipped caption."
     assert out["structured_caption"].str.startswith("SOURCE: NIH ChestX-ray14").all()
+
+
+def test_annotated_rows_match_annotated_labels_row_by_row(vocabulary):
+    union = vocabulary["labels"]["union"]
+    nan = math.nan
+    frame = pd.DataFrame({
+        "sample_id": ["a", "b", "c", "d", "e"],
+        "label_cardiomegaly": [1.0, -0.0, nan, 2.0, 1.0],      # float: the vectorised path
+        "label_edema": [-1.0, 0.0, 0.0, nan, -1.0],
+        "label_effusion": pd.Series([1.0, None, True, "1", 1], dtype=object),  # lookup path
+        "label_mass": pd.array([1, None, 0, -1, 1], dtype="Int64"),
+    })  # no other label column: not annotated
+    expected = [annotated_labels(row, union) for row in row_dicts(frame)]
+    got = annotated_rows(frame, union)
+    assert got == expected
+    assert got[0] is got[4]  # one tuple per distinct label combination
+
+
+def test_sample_rng_reseeded_in_place_matches_a_new_generator():
+    spare = random.Random(0)
+    for sample_id in ("nih-a", "chexpert-b"):
+        fresh = sample_rng(42, sample_id)
+        reused = sample_rng(42, sample_id, spare)
+        assert reused is spare
+        assert [reused.random() for _ in range(5)] == [fresh.random() for _ in range(5)]

@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import ast
 import csv
+import functools
 import logging
+import operator
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from unimed_kedro.sources.common import (
     LayoutError,
+    Memo,
     Rejects,
+    SourceFolder,
     finish,
     harmonise,
-    check_exists,
-    check_inside,
     normalise_sex,
     normalise_view,
     open_text,
@@ -52,7 +55,28 @@ LABEL_COLUMNS = [
     "Pleural Other", "Fracture", "Support Devices",
 ]
 UNIMED_CAPTIONS = "chexpert_with_captions_only_frontal_view.csv"
+_LABEL_CELLS = operator.itemgetter(*LABEL_COLUMNS)  # a row's label cells as one tuple
 _PATH_RE = re.compile(r"^(train|valid)/(patient\d+)/(study\d+)/(view\d+_(frontal|lateral))\.jpg$")
+
+
+@dataclass
+class _Reader:
+    """Per-read state of the row loop: the folder checks and the per-value caches (a
+    CheXpert column repeats a handful of values, and the 14 label cells of a row often
+    repeat another row's), built once so each row only looks them up."""
+
+    folder: SourceFolder
+    labels: Memo   # tuple of the 14 label cells -> harmonised label columns
+    views: Memo    # AP/PA or Frontal/Lateral cell -> normalised view
+    sexes: Memo
+    ages: Memo     # raises ValueError (uncached) on a bad age
+
+    @classmethod
+    def create(cls, root: Path, vocab: dict, rejects: Rejects) -> _Reader:
+        mapping = vocab["labels"]["sources"][INFO.name]
+        return cls(SourceFolder(root, rejects), Memo(functools.partial(_labels, mapping=mapping)),
+                   Memo(functools.partial(normalise_view, views=vocab["views"])),
+                   Memo(normalise_sex), Memo(functools.partial(parse_age, column="Age")))
 
 
 def read(root: Path, vocab: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -61,10 +85,11 @@ def read(root: Path, vocab: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise LayoutError(f"{root}: expected train.csv and/or valid.csv (CheXpert layout)")
     rejects = Rejects(INFO.name)
     captions = _unimed_captions(root / UNIMED_CAPTIONS)
+    reader = _Reader.create(root, vocab, rejects)
     records = []
     for name in present:
         for line, row in read_csv_rows(root / name, META_COLUMNS + LABEL_COLUMNS, rejects, root):
-            record = _record(root, name, line, row, vocab, rejects)
+            record = _record(reader, name, line, row)
             if record is not None:
                 record["source_captions"] = captions.get(record["raw_relpath"])
                 records.append(record)
@@ -78,35 +103,39 @@ def _relpath(cell: str) -> str:
     return tail if head not in ("train", "valid", "") else text
 
 
-def _record(root: Path, file: str, line: int, row: dict, vocab: dict,
-            rejects: Rejects) -> dict | None:
+def _labels(cells: tuple[str, ...], mapping: dict[str, str]) -> dict[str, float]:
+    """A row's label cells (in LABEL_COLUMNS order) as harmonised label columns; every cell
+    is parsed, mapped or not, so a bad value in any column rejects the row."""
+    return harmonise({c: parse_label(v, c) for c, v in zip(LABEL_COLUMNS, cells)}, mapping)
+
+
+def _record(reader: _Reader, file: str, line: int, row: dict) -> dict | None:
     rel = _relpath(row["Path"])
     match = _PATH_RE.match(rel)
     sample_id = "chexpert-" + "_".join(match.groups()[1:4]) if match else None
     where = {"file": file, "row": line, "sample_id": sample_id}
-    path = check_inside(root, rel, rejects, **where)
+    path = reader.folder.inside(rel, **where)
     if path is None:
         return None
     try:
         if match is None:
             raise ValueError(f"column 'Path': expected <split>/patientN/studyN/viewN_<frontal|"
                              f"lateral>.jpg, got {row['Path']!r}")
-        labels = {c: parse_label(row[c], c) for c in LABEL_COLUMNS}
-        age = parse_age(row["Age"], "Age")
+        labels = reader.labels[_LABEL_CELLS(row)]
+        age = reader.ages[row["Age"]]
     except ValueError as err:
-        rejects.add("bad_csv_row", str(err), **where)
+        reader.folder.rejects.add("bad_csv_row", str(err), **where)
         return None
-    if not check_exists(path, root, rejects, **where):
+    if not reader.folder.exists(path, **where):
         return None
     _, patient, study, _, _ = match.groups()
-    view_cell = row["AP/PA"] or row["Frontal/Lateral"]
     return {
         "sample_id": sample_id, "source": INFO.name, "patient_id": f"chexpert:{patient}",
-        "study_id": f"{patient}_{study}", "raw_relpath": rel, "view": normalise_view(view_cell, vocab["views"]),
-        "sex": normalise_sex(row["Sex"]), "age": age, "official_split": SPLIT_FILES[file],
+        "study_id": f"{patient}_{study}", "raw_relpath": rel,
+        "view": reader.views[row["AP/PA"] or row["Frontal/Lateral"]],
+        "sex": reader.sexes[row["Sex"]], "age": age, "official_split": SPLIT_FILES[file],
         "license": INFO.license, "report_findings": None, "report_impression": None,
-        **harmonise(labels, vocab["labels"]["sources"][INFO.name]),
-        "_file": file, "_row": line,
+        **labels, "_file": file, "_row": line,
     }
 
 
