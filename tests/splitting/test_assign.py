@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from unimed_kedro.splitting.assign import assign_splits, connected_groups
+from unimed_kedro.splitting.assign import assign_free, assign_splits, connected_groups
 from unimed_kedro.splitting.report import check_no_leakage, split_report
 
 PARAMS = {"seed": 42, "ratios": {"train": 0.8, "val": 0.1, "test": 0.1},
@@ -88,3 +88,49 @@ def test_split_report_counts():
     total = report[report["source"].eq("all")]
     assert total["samples"].sum() == len(frame)
     assert set(report.columns) >= {"source", "split", "samples", "patients", "label_mass"}
+
+
+def test_connected_groups_number_by_union_find_root():
+    # Patient a (rows 0, 7) joins patient b (rows 2, 3) through row 7's copy of row 3's
+    # bytes, so the joined group's root is row 2 and it sorts after row 1's group: the
+    # numbering `assign_free` shuffles by, hence pinned.
+    patients = pd.Series(["a", "d", "b", "b", "e", "f", "g", "a"])
+    hashes = pd.Series(["s0", "s1", "s2", "x", "s4", None, np.nan, "x"])
+    groups = connected_groups([patients, hashes])
+    assert groups.tolist() == [1, 0, 1, 1, 2, 3, 4, 1]
+
+
+def _reference_assign_free(groups, positives, ratios, splits, seed):
+    """The plain numpy loop `assign_free` must match decision for decision."""
+    weights = np.array([ratios[s] for s in splits], dtype=float)
+    weights /= weights.sum()
+    ids, row_group = np.unique(groups, return_inverse=True)
+    sizes = np.bincount(row_group, minlength=len(ids)).astype(float)
+    labels = np.zeros((len(ids), positives.shape[1]))
+    np.add.at(labels, row_group, positives)
+    totals = np.maximum(labels.sum(axis=0), 1.0)
+    shuffled = np.random.default_rng(seed).permutation(len(ids))
+    order = shuffled[np.argsort(-sizes[shuffled], kind="stable")]
+    want_size, want_labels = weights * sizes.sum(), weights[:, None] * labels.sum(axis=0)
+    have_size, have_labels = np.zeros(len(splits)), np.zeros((len(splits), labels.shape[1]))
+    chosen = np.empty(len(ids), dtype=int)
+    for g in order:
+        label_need = ((want_labels - have_labels) / totals) @ labels[g]
+        score = (want_size - have_size) / sizes.sum() + label_need / max(labels[g].sum(), 1.0)
+        k = int(np.argmax(score))
+        chosen[g] = k
+        have_size[k] += sizes[g]
+        have_labels[k] += labels[g]
+    return np.asarray(splits, dtype=object)[chosen[row_group]]
+
+
+def test_assign_free_matches_reference_loop():
+    rng = np.random.default_rng(5)
+    for trial in range(20):
+        n, n_labels = int(rng.integers(1, 800)), int(rng.integers(0, 16))
+        groups = rng.integers(0, int(rng.integers(1, n + 1)), n)
+        positives = (rng.random((n, n_labels)) < rng.random() * 0.4).astype(float)
+        splits = ("train", "val", "test") if trial % 3 else ("train", "val")
+        ratios = {"train": 0.8, "val": 0.1, "test": 0.1}
+        got = assign_free(groups, positives, ratios, splits, trial)
+        assert (got == _reference_assign_free(groups, positives, ratios, splits, trial)).all()
