@@ -166,7 +166,9 @@ def generate(raw: Path, n: int) -> list[Path]:
 
 
 def warm_page_cache(files: list[Path]) -> int:
-    """One untimed read pass so every method starts from the page cache; returns bytes."""
+    """An untimed read pass, before every method, so each starts from the page cache (this
+    VM's DAMON pageout evicts page cache left idle, and a 20k round lasts minutes);
+    returns bytes."""
     return sum(len(f.read_bytes()) for f in files)
 
 
@@ -279,6 +281,7 @@ def naive_seed(path: Path) -> bytes:
 def time_loop(process: Callable[[Path], bytes], files: list[Path], shard: Path) -> dict:
     """One process: every file through `process`, appended to one USTAR tar shard."""
     shard.parent.mkdir(parents=True, exist_ok=True)
+    warm_page_cache(files)
     with Monitor(os.getpid()) as monitor:
         start = time.perf_counter()
         with tarfile.open(shard, "w", format=tarfile.USTAR_FORMAT) as tar:
@@ -342,6 +345,7 @@ def time_kedro(project: Path, raw: Path, n: int, log_path: Path,
     retire(project / ".viz", project.parent)  # every round a first run: kedro-viz's files too
     (project / "data").mkdir()
     os.sync()  # the previous run's ~60k files must not be flushed during this one
+    warm_page_cache(sorted(p for p in raw.rglob("*") if p.is_file()))
     params = {"raw_root": str(raw.resolve()), **(extra_params or {})}
     command = [str(kedro_executable()), "run", "--pipelines", "cxr",
                "--params", ",".join(f"{key}={value}" for key, value in params.items())]
@@ -502,6 +506,7 @@ def time_img2dataset(workdir: Path, raw: Path, files: list[Path], n: int) -> dic
     log_path = workdir / f"img2dataset-{n}.log"
     # wiped here, not with incremental_mode=overwrite: 1.47.0 then deletes its own _tmp/
     shutil.rmtree(out, ignore_errors=True)
+    warm_page_cache(files)
     flags = {**IMG2DATASET_FLAGS, "processes_count": os.cpu_count()}
     env = {**os.environ, **QUIET_ENV, **OFFLINE_ENV}
     with serve(raw) as base, open(log_path, "wb") as log:
