@@ -5,8 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from unimed_kedro.writers.atomic import atomic_dir, remove_stale_temporaries
-from unimed_kedro.writers.files_layout import link_or_copy
+from unimed_kedro.writers.atomic import (
+    NewFiles,
+    atomic_dir,
+    link_or_copy,
+    remove_stale_temporaries,
+)
 
 
 def test_stale_temporaries_are_swept(tmp_path):
@@ -61,3 +65,27 @@ def test_link_or_copy_links_on_one_filesystem_and_copies_across(tmp_path):
         assert target.stat().st_ino != source.stat().st_ino
     finally:
         target.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("unnamed_files", [True, False], ids=["O_TMPFILE", "rename"])
+def test_new_files_appear_whole_and_replace_on_rerun(tmp_path, monkeypatch, unnamed_files):
+    if not unnamed_files:
+        monkeypatch.delattr(os, "O_TMPFILE", raising=False)
+    source = tmp_path / "store.jpg"
+    source.write_bytes(b"jpeg bytes")
+    for text in (b"first caption", b"second caption"):  # the second run replaces
+        with NewFiles(str(tmp_path / "layout")) as files:
+            files.write("a.txt", text)
+            files.link(str(source), "a.jpg")
+            if unnamed_files and hasattr(os, "O_TMPFILE"):  # the fast path did not give up
+                assert files._tmpfile
+        assert (tmp_path / "layout" / "a.txt").read_bytes() == text
+    assert (tmp_path / "layout" / "a.jpg").stat().st_ino == source.stat().st_ino
+    assert sorted(p.name for p in (tmp_path / "layout").iterdir()) == ["a.jpg", "a.txt"]
+    assert oct((tmp_path / "layout" / "a.txt").stat().st_mode & 0o777) == oct(0o644 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

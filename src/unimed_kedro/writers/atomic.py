@@ -1,8 +1,9 @@
 """The workers' file primitives. Atomic writes: readers never see a half-written file, a
 killed run leaves none. Every writer creates `<name>.tmp-<pid>` (a file, or a folder of
 files) next to the target and renames it into place; `remove_stale_temporaries` sweeps
-leftovers of killed runs before a new run starts. `readahead` asks the kernel to fetch a
-chunk's input files while the worker is busy with the first ones.
+leftovers of killed runs before a new run starts. `NewFiles` adds many small files to a
+folder without temporary names (an unnamed file linked in once written). `readahead` asks
+the kernel to fetch a chunk's input files while the worker is busy with the first ones.
 """
 
 from __future__ import annotations
@@ -66,6 +67,67 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         remove(old)
     else:
         os.replace(tmp, path)
+
+
+class NewFiles:
+    """Adds files to one folder, each appearing whole: written into an unnamed file
+    (`O_TMPFILE`) then linked in under its name, or hard-linked from a finished file. Half
+    the metadata operations of temporary name + rename (the files layout makes two files
+    per sample, and its workers queue on the folder's lock), and a killed process leaves
+    nothing behind. A name that exists already (a rerun) or a filesystem without
+    `O_TMPFILE` or hard links takes the temporary name + rename path."""
+
+    def __init__(self, folder: str):
+        os.makedirs(folder, exist_ok=True)
+        self.folder = folder
+        self._fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        self._tmpfile = getattr(os, "O_TMPFILE", 0)  # Linux only
+
+    def __enter__(self) -> NewFiles:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self._fd)
+
+    def write(self, name: str, data: bytes) -> None:
+        if self._tmpfile:
+            try:
+                fd = os.open(".", self._tmpfile | os.O_WRONLY, 0o644, dir_fd=self._fd)
+            except OSError:  # the filesystem cannot make unnamed files
+                self._tmpfile = 0
+            else:
+                try:
+                    os.write(fd, data)
+                    os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=self._fd)
+                    return
+                except FileExistsError:  # the fallback below replaces it
+                    pass
+                except OSError:  # e.g. no /proc to name the unnamed file by
+                    self._tmpfile = 0
+                finally:
+                    os.close(fd)
+        atomic_write_fd(f"{self.folder}/{name}", lambda fd: os.write(fd, data))
+
+    def link(self, source: str, name: str) -> None:
+        try:
+            os.link(source, name, dst_dir_fd=self._fd)
+        except OSError:  # exists, or another filesystem
+            link_or_copy(source, f"{self.folder}/{name}")
+
+
+def link_or_copy(source: str, target: str) -> None:
+    """Hard-link `source` as `target` (replacing it atomically); copy where the filesystem
+    cannot link (another device, no hard links)."""
+    tmp = temporary(target)
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+    if os.path.lexists(tmp):  # `target` already was this link: rename leaves both names
+        os.unlink(tmp)
 
 
 def remove(path: str | Path) -> None:

@@ -11,14 +11,13 @@ file rather than editing it in place, or the store changes with it.
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from unimed_kedro.writers.atomic import atomic_write_fd, temporary
+from unimed_kedro.writers.atomic import NewFiles, temporary
 
 IMAGES, CAPTIONS = "Images", "captions"
 INDEX_COLUMNS = ["filename", "source", "image_path", "caption_path", "has_caption",
@@ -45,35 +44,17 @@ class FilesChunk:
 
 
 def write_files_chunk(task, out_dir: Path) -> tuple[list[dict], list[str]]:
-    """Chunk function for `engine.run_job`: images and captions of a chunk of samples.
-    Each file is written (or linked) under a temporary name and renamed."""
+    """Chunk function for `engine.run_job`: images and captions of a chunk of samples,
+    each appearing whole (`atomic.NewFiles`)."""
     chunk: FilesChunk = task.payload
-    root = str(out_dir)
-    for folder in (IMAGES, CAPTIONS):
-        os.makedirs(f"{root}/{folder}", exist_ok=True)
     outputs = []
-    for (key, ext, caption), (path, _) in zip(chunk.samples, chunk.images):
-        image_rel, caption_rel = f"{IMAGES}/{key}.{ext}", f"{CAPTIONS}/{key}.txt"
-        link_or_copy(path, f"{root}/{image_rel}")
-        text = caption.encode()
-        atomic_write_fd(f"{root}/{caption_rel}", lambda fd: os.write(fd, text))  # noqa: B023
-        outputs += [image_rel, caption_rel]
+    with NewFiles(f"{out_dir}/{IMAGES}") as images, NewFiles(f"{out_dir}/{CAPTIONS}") as texts:
+        for (key, ext, caption), (path, _) in zip(chunk.samples, chunk.images):
+            image, text = f"{key}.{ext}", f"{key}.txt"
+            images.link(path, image)
+            texts.write(text, caption.encode())
+            outputs += [f"{IMAGES}/{image}", f"{CAPTIONS}/{text}"]
     return [], outputs
-
-
-def link_or_copy(source: str, target: str) -> None:
-    """Hard-link `source` as `target` (replacing it atomically); copy where the filesystem
-    cannot link (another device, no hard links)."""
-    tmp = temporary(target)
-    if os.path.lexists(tmp):
-        os.unlink(tmp)
-    try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
-    if os.path.lexists(tmp):  # `target` already was this link: rename leaves both names
-        os.unlink(tmp)
 
 
 def master_index(samples: pd.DataFrame) -> pd.DataFrame:
