@@ -1,6 +1,6 @@
 """The workers' file primitives. Atomic writes: readers never see a half-written file, a
 killed run leaves none. Most writers create `<name>.tmp-<pid>` (a file, or a folder of
-files) next to the target and renames it into place; `remove_stale_temporaries` sweeps
+files) next to the target and rename it into place; `remove_stale_temporaries` sweeps
 leftovers of killed runs before a new run starts. `NewFiles` adds many small files to a
 folder without temporary names (an unnamed file linked in once written). `readahead` asks
 the kernel to fetch a chunk's input files while the worker is busy with the first ones.
