@@ -225,18 +225,6 @@ class SourceFolder:
         return False
 
 
-def check_inside(root: Path, relpath: str, rejects: Rejects, *, file: str,
-                 row: int | None, sample_id: str | None) -> str | None:
-    """`SourceFolder.inside` for a one-off check."""
-    return SourceFolder(root, rejects).inside(relpath, file=file, row=row, sample_id=sample_id)
-
-
-def check_exists(path: str, root: Path, rejects: Rejects, *, file: str, row: int | None,
-                 sample_id: str | None) -> bool:
-    """`SourceFolder.exists` for a one-off check."""
-    return SourceFolder(root, rejects).exists(path, file=file, row=row, sample_id=sample_id)
-
-
 def finish(records: list[dict], rejects: Rejects,
            union: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build the manifest (sorted, one row per sample id) and the rejects table.

@@ -19,8 +19,7 @@ import pandas as pd
 from unimed_kedro.sources.common import (
     LayoutError,
     Rejects,
-    check_exists,
-    check_inside,
+    SourceFolder,
     finish,
     harmonise,
     normalise_view,
@@ -57,23 +56,25 @@ def read(root: Path, vocab: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     meta = _table(base, "metadata")
     labels = _study_labels(base, root, rejects)
     splits = _splits(base, root, rejects)
+    folder = SourceFolder(root, rejects)
     records = []
     for line, row in read_csv_rows(meta, META_COLUMNS, rejects, root):
-        record = _record(root, base, str(meta.relative_to(root)), line, row, vocab, rejects,
+        record = _record(folder, base, str(meta.relative_to(root)), line, row, vocab,
                          labels, splits)
         if record is not None:
             records.append(record)
     return finish(records, rejects, list(vocab["labels"]["union"]))
 
 
-def _record(root: Path, base: Path, file: str, line: int, row: dict, vocab: dict,
-            rejects: Rejects, labels: dict, splits: dict) -> dict | None:
+def _record(folder: SourceFolder, base: Path, file: str, line: int, row: dict, vocab: dict,
+            labels: dict, splits: dict) -> dict | None:
+    root = folder.root
     dicom = row["dicom_id"].strip()
     where = {"file": file, "row": line, "sample_id": "mimic-" + dicom.lower()}
     subject, study = row["subject_id"].strip(), row["study_id"].strip()
     prefix = "" if base == root else f"{base.relative_to(root).as_posix()}/"
     rel = f"{prefix}files/p{subject[:2]}/p{subject}/s{study}/{dicom}.jpg"
-    path = check_inside(root, rel, rejects, **where)
+    path = folder.inside(rel, **where)
     if path is None:
         return None
     study_labels = labels.get((subject, study), {})
@@ -82,9 +83,9 @@ def _record(root: Path, base: Path, file: str, line: int, row: dict, vocab: dict
         f"{dicom!r}")
     problem = problem or study_labels.get("_error")
     if problem:
-        rejects.add("bad_csv_row", problem, **where)
+        folder.rejects.add("bad_csv_row", problem, **where)
         return None
-    if not check_exists(path, root, rejects, **where):
+    if not folder.exists(path, **where):
         return None
     findings, impression = _report_sections(Path(os.path.dirname(path) + ".txt"))
     return {

@@ -16,7 +16,7 @@ import pandas as pd
 from unimed_kedro.sources.common import (
     LayoutError,
     Rejects,
-    check_inside,
+    SourceFolder,
     finish,
     harmonise,
     index_files,
@@ -52,20 +52,21 @@ def read(root: Path, vocab: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     rejects = Rejects(INFO.name)
     images = _image_index(root)
     splits = _official_splits(root)
+    folder = SourceFolder(root, rejects)
     records = []
     for line, row in read_csv_rows(entry, REQUIRED, rejects, root):
-        record = _record(root, entry.name, line, row, vocab, rejects, images, splits)
+        record = _record(folder, entry.name, line, row, vocab, images, splits)
         if record is not None:
             records.append(record)
     return finish(records, rejects, list(vocab["labels"]["union"]))
 
 
-def _record(root: Path, file: str, line: int, row: dict, vocab: dict, rejects: Rejects,
+def _record(folder: SourceFolder, file: str, line: int, row: dict, vocab: dict,
             images: dict[str, str], splits: dict[str, str]) -> dict | None:
     name = row["Image Index"].strip()
     sample_id = "nih-" + Path(name).stem.lower() if "/" not in name else None
     where = {"file": file, "row": line, "sample_id": sample_id}
-    if check_inside(root, name, rejects, **where) is None:
+    if folder.inside(name, **where) is None:
         return None
     mapping = vocab["labels"]["sources"][INFO.name]
     try:
@@ -74,10 +75,10 @@ def _record(root: Path, file: str, line: int, row: dict, vocab: dict, rejects: R
         followup = int(row["Follow-up #"])
         age = parse_age(row["Patient Age"], "Patient Age")
     except ValueError as err:
-        rejects.add("bad_csv_row", str(err), **where)
+        folder.rejects.add("bad_csv_row", str(err), **where)
         return None
     if name not in images:
-        rejects.add("missing_file", f"image {name!r} not found in images/ or "
+        folder.rejects.add("missing_file", f"image {name!r} not found in images/ or "
                     "images_0NN/images/", **where)
         return None
     sex = next((row[c] for c in SEX_COLUMNS if c in row), None)

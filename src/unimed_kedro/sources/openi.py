@@ -20,7 +20,7 @@ from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE
 from unimed_kedro.sources.common import (
     LayoutError,
     Rejects,
-    check_inside,
+    SourceFolder,
     finish,
     harmonise,
     index_files,
@@ -46,14 +46,16 @@ def read(root: Path, vocab: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise LayoutError(f"{root}: expected the {REPORTS}/ folder of NLMCXR_reports.tgz")
     rejects = Rejects(INFO.name)
     images = _image_index(root)
+    folder = SourceFolder(root, rejects)
     records = []
     for xml in sorted(reports.glob("*.xml"), key=lambda p: (len(p.stem), p.stem)):
-        records += _report_records(root, xml, vocab, rejects, images)
+        records += _report_records(folder, xml, vocab, images)
     return finish(records, rejects, list(vocab["labels"]["union"]))
 
 
-def _report_records(root: Path, xml: Path, vocab: dict, rejects: Rejects,
-                    images: dict[str, str]) -> list[dict]:
+def _report_records(folder: SourceFolder, xml: Path, vocab: dict, images: dict[str, str]
+                    ) -> list[dict]:
+    root, rejects = folder.root, folder.rejects
     file = str(xml.relative_to(root))
     try:
         tree = ET.parse(xml).getroot()
@@ -80,7 +82,7 @@ def _report_records(root: Path, xml: Path, vocab: dict, rejects: Rejects,
     for image_id in ids:
         sample_id = f"openi-{image_id.lower()}"
         where = {"file": file, "row": None, "sample_id": sample_id}
-        if check_inside(root, f"{image_id}.png", rejects, **where) is None:
+        if folder.inside(f"{image_id}.png", **where) is None:
             continue
         rel = images.get(f"{image_id}.png")
         if rel is None:
