@@ -23,12 +23,23 @@ def load_conf(name: str) -> dict:
 
 @pytest.fixture(scope="session")
 def vocabulary() -> dict:
-    return load_conf("parameters_vocabulary.yml")["vocabulary"]
+    return load_conf("cxr/parameters.yml")["cxr"]["vocabulary"]
 
 
 @pytest.fixture(scope="session")
 def cxr_params() -> dict:
-    return load_conf("parameters_cxr.yml")["cxr"]
+    return load_conf("cxr/parameters.yml")["cxr"]
+
+
+def source_infos(names: list[str]) -> dict[str, dict]:
+    """The `sources` table ingest writes, for the named registered sources."""
+    from unimed_kedro.sources.registry import entry
+
+    return {name: {**entry(name).reader_class().info.as_dict(), "folder": entry(name).folder,
+                   "present": True} for name in names}
+
+
+CXR_SOURCES = ["chexpert", "nih", "mimic", "openi"]
 
 
 def radiograph(width: int = 400, height: int = 480, seed: int = 0) -> np.ndarray:

@@ -1,15 +1,10 @@
-"""Explicit registry.
+"""Project pipelines: every collection under `pipelines/` (found by `find_pipelines`), and
+`__default__`, all of them. Stage pipelines live in `stages/` and are not runnable alone."""
 
-Kedro >= 1.5 imports only `pipelines/<name>/` for `--pipelines <name>`, so every collection
-has its own folder and this registry names each one explicitly instead of calling
-`find_pipelines` (which would also register the stage pipelines as runnable collections).
-"""
-
+from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
-
-from unimed_kedro.pipelines import cxr
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    collections = {"cxr": cxr.create_pipeline()}
+    collections = find_pipelines(raise_errors=True)
     return {**collections, "__default__": sum(collections.values(), Pipeline([]))}

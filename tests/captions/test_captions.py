@@ -3,16 +3,17 @@ import random
 
 import pandas as pd
 
-from unimed_kedro.captions.structured import structured_caption
-from unimed_kedro.captions.text import (
+from unimed_kedro.captions.cxr.structured import structured_caption
+from unimed_kedro.captions.cxr.text import (
     annotated_labels,
     annotated_rows,
     clean_report_text,
     label_caption,
     report_caption,
-    sample_rng,
 )
-from unimed_kedro.pipelines.caption.nodes import caption_samples
+from unimed_kedro.captions.cxr.records import caption_records
+from unimed_kedro.captions.seeded import sample_rng
+from tests.conftest import CXR_SOURCES, source_infos
 from unimed_kedro.schema import row_dicts
 
 
@@ -77,7 +78,8 @@ def test_caption_priority_report_then_shipped_then_labels(cxr_params, vocabulary
     rows[0].update(sample_id="nih-a", report_findings="Enlarged heart.")
     rows[1].update(sample_id="nih-b", source_captions=["Shipped caption."])
     rows[2].update(sample_id="nih-c")
-    out = caption_samples(pd.DataFrame(rows), cxr_params["caption"], vocabulary)
+    out = caption_records(pd.DataFrame(rows), source_infos(CXR_SOURCES), cxr_params["caption"],
+                          vocabulary)
     assert list(out["caption_kind"]) == ["report", "source_captions", "labels"]
     assert out.loc[0, "caption"] == "Enlarged heart."
     assert out.loc[1, "caption"] == "Shipped caption."

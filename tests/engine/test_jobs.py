@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, fingerprint, run_job
-from unimed_kedro.writers.atomic import atomic_write_bytes
+from unimed_kedro.io.atomic import atomic_write_bytes
 
 
 def write_numbers(task, out_dir: Path):

@@ -13,7 +13,9 @@ from PIL import Image
 
 from tests.pipelines.conftest import build
 from unimed_kedro.datasets import PngDataset
-from unimed_kedro.sources import ADAPTERS
+from tests.conftest import CXR_SOURCES, source_infos
+
+INFOS = source_infos(CXR_SOURCES)
 
 OUTPUTS = ["label_distribution.json", "split_balance.json", "thumbnails.png",
            "datacard.html", "datacard.md", "label_distribution.svg", "split_balance.svg"]
@@ -57,11 +59,11 @@ def test_datacard_counts_match_statistics(cxr_build):
     card = (cxr_build.reports / "datacard.md").read_text(encoding="utf-8")
     page = (cxr_build.reports / "datacard.html").read_text(encoding="utf-8")
     for source, got in stats["sources"].items():
-        title = ADAPTERS[source].INFO.title
+        title = INFOS[source]['title']
         row = f"| {title} | {got['raw_records']} | {got['exported']} | {got['rejected']} | " \
               f"{got['patients']} |"
         assert row in card, row
-        assert title in page and ADAPTERS[source].INFO.license in page
+        assert title in page and INFOS[source]['license'] in page
         for reason, count in got["rejected_by_reason"].items():
             assert re.search(rf"^\| {reason} \|.*", card, re.M), reason
     assert f"This build holds {stats['exported']} image" in card

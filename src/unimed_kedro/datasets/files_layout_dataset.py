@@ -11,7 +11,7 @@ from kedro.io import AbstractDataset
 from kedro_datasets._typing import TablePreview
 
 from unimed_kedro.engine.jobs import ChunkJob, run_job
-from unimed_kedro.writers.atomic import commit
+from unimed_kedro.io.atomic import commit
 from unimed_kedro.writers.files_layout import stage_master_index
 
 MASTER_INDEX = Path("metadata") / "master_index.csv"

@@ -9,7 +9,7 @@ from typing import Any
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import PlotlyPreview
 
-from unimed_kedro.writers.atomic import atomic_write_bytes
+from unimed_kedro.io.atomic import atomic_write_bytes
 
 
 class PlotlyFigureDataset(AbstractDataset[dict, dict]):

@@ -1,4 +1,4 @@
-"""A raw source folder under `raw_root`, declared in the catalog and read by its adapter."""
+"""A raw source folder under `raw_root`, declared in the catalog and read by its reader."""
 
 from __future__ import annotations
 
@@ -9,16 +9,18 @@ from typing import Any
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 
-from unimed_kedro.sources.common import RawSource
+from unimed_kedro.sources.base import RawSource
+from unimed_kedro.sources.registry import entry
 
 
 class RawSourceDataset(AbstractDataset[None, RawSource]):
-    """Loads as a `RawSource` handle: the adapter named by `source` reads the files, since
-    only it knows the layout (alternative names, csv or csv.gz, nested image folders)."""
+    """Loads as a `RawSource` handle on `<root>/<the source's registered folder>`: the
+    source's reader opens the files, since only it knows the layout (alternative names,
+    csv or csv.gz, nested image folders)."""
 
-    def __init__(self, *, path: str, source: str, metadata: dict[str, Any] | None = None):
-        self._path = Path(path)
+    def __init__(self, *, root: str, source: str, metadata: dict[str, Any] | None = None):
         self._source = source
+        self._path = Path(root) / entry(source).folder
         self.metadata = metadata
 
     def load(self) -> RawSource:
@@ -37,9 +39,9 @@ class RawSourceDataset(AbstractDataset[None, RawSource]):
         """Top-level entries of the folder, for kedro-viz."""
         rows = []
         if self._path.is_dir():
-            for entry in sorted(os.scandir(self._path), key=lambda e: e.name)[:nrows]:
-                kind = "folder" if entry.is_dir() else "file"
-                size = entry.stat().st_size if kind == "file" else None
-                rows.append([entry.name, kind, size])
+            for item in sorted(os.scandir(self._path), key=lambda e: e.name)[:nrows]:
+                kind = "folder" if item.is_dir() else "file"
+                size = item.stat().st_size if kind == "file" else None
+                rows.append([item.name, kind, size])
         return TablePreview({"columns": ["name", "kind", "bytes"], "index": list(range(len(rows))),
                              "data": rows})

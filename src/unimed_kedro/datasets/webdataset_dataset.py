@@ -11,7 +11,7 @@ from kedro.io import AbstractDataset
 from kedro_datasets._typing import TablePreview
 
 from unimed_kedro.engine.jobs import ChunkJob, run_job
-from unimed_kedro.writers.atomic import atomic_write_bytes
+from unimed_kedro.io.atomic import atomic_write_bytes
 
 SIZES = "sizes.json"
 

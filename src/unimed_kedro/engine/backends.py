@@ -14,7 +14,7 @@ import logging
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -23,19 +23,15 @@ from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
 
-# Imported once by the forkserver, so forked workers start with them loaded.
-PRELOAD = ["unimed_kedro.imaging.normalize", "unimed_kedro.writers.webdataset",
-           "unimed_kedro.writers.files_layout"]
-
-
 def worker_count(executor: dict) -> int:
     workers = int(executor.get("workers") or 0)
     return workers if workers > 0 else (os.cpu_count() or 1)
 
 
 def map_tasks(fn: Callable, tasks: list, out_dir: Path, executor: dict, *,
-              desc: str, unit: str) -> Iterator[tuple[Any, Any]]:
-    """Yield `(task, fn(task, out_dir))` for every task, in completion order."""
+              desc: str, unit: str, preload: Sequence[str] = ()) -> Iterator[tuple[Any, Any]]:
+    """Yield `(task, fn(task, out_dir))` for every task, in completion order. `preload`:
+    modules a pool started now loads once in its fork server."""
     kind = executor.get("kind", "local")
     total = sum(len(t.payload) if hasattr(t.payload, "__len__") else 1 for t in tasks)
     with tqdm(total=total, desc=desc, unit=unit, disable=not tasks, leave=False) as bar:
@@ -43,20 +39,20 @@ def map_tasks(fn: Callable, tasks: list, out_dir: Path, executor: dict, *,
             raise ValueError(f"executor.kind must be one of {sorted(BACKENDS)}, got {kind!r}")
         if kind == "local" and (len(tasks) <= 1 or worker_count(executor) == 1):
             kind = "inline"  # a pool would only add start-up time
-        results = BACKENDS[kind](fn, tasks, out_dir, executor)
+        results = BACKENDS[kind](fn, tasks, out_dir, executor, preload)
         for task, result in results:
             bar.update(len(task.payload) if hasattr(task.payload, "__len__") else 1)
             yield task, result
 
 
-def _inline(fn: Callable, tasks: list, out_dir: Path, executor: dict
-            ) -> Iterator[tuple[Any, Any]]:
+def _inline(fn: Callable, tasks: list, out_dir: Path, executor: dict,
+            preload: Sequence[str]) -> Iterator[tuple[Any, Any]]:
     return ((task, fn(task, out_dir)) for task in tasks)
 
 
-def _process_pool(fn: Callable, tasks: list, out_dir: Path, executor: dict
-                  ) -> Iterator[tuple[Any, Any]]:
-    pool, workers = _shared_pool(executor)
+def _process_pool(fn: Callable, tasks: list, out_dir: Path, executor: dict,
+                  preload: Sequence[str]) -> Iterator[tuple[Any, Any]]:
+    pool, workers = _shared_pool(executor, preload)
     # Keep at most 2 tasks per worker queued so memory does not grow with the task list.
     pending: dict = {}
     queue = iter(tasks)
@@ -78,11 +74,12 @@ _POOLS: dict[tuple[int, str], ProcessPoolExecutor] = {}
 _STARTING = threading.Lock()  # the background start and the first job may race
 
 
-def _shared_pool(executor: dict) -> tuple[ProcessPoolExecutor, int]:
+def _shared_pool(executor: dict, preload: Sequence[str]) -> tuple[ProcessPoolExecutor, int]:
     """One pool per (workers, start method), reused by every job of the run: starting
     workers costs about a second each with `spawn` (they re-import the kedro CLI), so
     normalize and both export jobs share them. `forkserver` forks workers from a clean
-    single-threaded server that has the per-image modules preloaded."""
+    single-threaded server that has the jobs' modules (`preload`) loaded; a pool already
+    running keeps the modules it was started with, and workers import the rest."""
     workers = worker_count(executor)
     method = executor.get("mp_context", "forkserver")
     key = (workers, method)
@@ -90,18 +87,19 @@ def _shared_pool(executor: dict) -> tuple[ProcessPoolExecutor, int]:
         if key not in _POOLS:
             context = multiprocessing.get_context(method)
             if method == "forkserver":
-                context.set_forkserver_preload(PRELOAD)
+                context.set_forkserver_preload(list(preload))
             _POOLS[key] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     return _POOLS[key], workers
 
 
-def start_in_background(executor: dict) -> threading.Thread | None:
+def start_in_background(executor: dict, preload: Sequence[str] = ()
+                        ) -> threading.Thread | None:
     """Bring up the pool's worker processes (or the LocalCluster) from a thread, so that
     the first job finds them running; None when the executor needs nothing started."""
     kind = executor.get("kind", "local")
     if kind == "local" and worker_count(executor) > 1:
         def start() -> None:
-            pool, workers = _shared_pool(executor)
+            pool, workers = _shared_pool(executor, preload)
             for future in [pool.submit(os.getpid) for _ in range(workers)]:
                 future.result()
     elif kind == "dask" and not executor.get("address"):
@@ -121,8 +119,8 @@ def start_in_background(executor: dict) -> threading.Thread | None:
     return thread
 
 
-def _dask(fn: Callable, tasks: list, out_dir: Path, executor: dict
-          ) -> Iterator[tuple[Any, Any]]:
+def _dask(fn: Callable, tasks: list, out_dir: Path, executor: dict,
+          preload: Sequence[str]) -> Iterator[tuple[Any, Any]]:
     from distributed import Client, as_completed
 
     if not tasks:

@@ -15,15 +15,16 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from unimed_kedro.engine.backends import map_tasks
-from unimed_kedro.writers.atomic import atomic_write_bytes, remove, remove_stale_temporaries
+from unimed_kedro.io.atomic import atomic_write_bytes, remove, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable)
 
 MARKER_DIR = ".chunks"
 
@@ -39,13 +40,29 @@ class ChunkTask:
 
 @dataclass(frozen=True)
 class ChunkJob:
-    """Tasks plus the top-level function `fn(task, out_dir) -> (rows, output_relpaths)`."""
+    """Tasks plus the top-level function `fn(task, out_dir) -> (rows, output_relpaths)`.
+
+    `preload`: modules `fn` needs, imported once by the worker pool's fork server (see
+    `worker_modules`); `index_columns`: the columns of the rows `fn` returns, for the
+    store that indexes them."""
 
     tasks: list[ChunkTask]
     fn: Callable[[ChunkTask, Path], tuple[list[dict], list[str]]]
     executor: dict = field(default_factory=dict)
     description: str = "chunks"
     unit: str = "samples"
+    preload: tuple[str, ...] = ()
+    index_columns: tuple[str, ...] = ()
+
+
+def worker_modules(*modules: str) -> Callable[[F], F]:
+    """Mark a node that plans a job with the modules the job's workers import, so the run's
+    worker pool, started before any job exists, has them loaded (see `hooks.EngineHooks`).
+    The engine itself imports none of them."""
+    def mark(planner: F) -> F:
+        planner.worker_modules = modules  # type: ignore[attr-defined]
+        return planner
+    return mark
 
 
 def fingerprint(*parts: Any) -> str:
@@ -89,7 +106,8 @@ def run_job(job: ChunkJob, out_dir: Path) -> list[dict]:
     log.info("%s: %d of %d chunks up to date, %d to build", job.description,
              len(done), len(job.tasks), len(todo))
     for task, (rows, outputs) in map_tasks(job.fn, todo, out_dir, job.executor,
-                                           desc=job.description, unit=job.unit):
+                                           desc=job.description, unit=job.unit,
+                                           preload=job.preload):
         _commit(markers, task, rows, outputs)
         done[task.key] = rows
     _remove_stale_chunks(out_dir, markers, {t.key for t in job.tasks})

@@ -21,16 +21,17 @@ from PIL import Image
 from unimed_kedro.imaging import quality
 from unimed_kedro.imaging.decode import open_image
 from unimed_kedro.imaging.resize import resize_short_side
-from unimed_kedro.writers.atomic import atomic_dir, readahead
+from unimed_kedro.io.atomic import atomic_dir
+from unimed_kedro.io.readahead import readahead
 
 # Failures a broken or hostile file raises inside Pillow's decoders.
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
                  Image.DecompressionBombError)
 # Bump when a change to this package alters output bytes: finished chunks are rebuilt.
 OUTPUT_VERSION = 2
-INDEX_COLUMNS = ["sample_id", "status", "detail", "sha256", "raw_bytes", "orig_width",
+INDEX_COLUMNS = ("sample_id", "status", "detail", "sha256", "raw_bytes", "orig_width",
                  "orig_height", "orig_mode", "orig_format", "width", "height", "file", "stored_bytes",
-                 "image_ext", "encoding"]
+                 "image_ext", "encoding")
 FORMATS = {"jpeg": ("JPEG", "jpg"), "webp": ("WEBP", "webp"), "png": ("PNG", "png")}
 
 

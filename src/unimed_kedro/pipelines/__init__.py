@@ -1,16 +1,2 @@
-"""Stage pipelines (ingest, caption, normalize, split, export, report) and collections."""
-
-from __future__ import annotations
-
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-
-@contextmanager
-def per_source_names() -> Iterator[None]:
-    """Nodes that read every source's namespaced dataset (`chexpert.raw`) name them with a
-    dot on purpose; Kedro's warning about dots targets names that clash with namespaces."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="One or more dataset names contain")
-        yield
+"""Collections, one folder each (`cxr`, ...): which sources and stages each is made of.
+The pipeline registry finds them here; the stages themselves are in `stages/`."""

@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from unimed_kedro.reporting.summary import OUTCOMES, SPLITS
+from unimed_kedro.reporting.summary import OUTCOMES
+from unimed_kedro.schema import SPLITS
 from unimed_kedro.reporting.svg import Panel, Series, bar_chart_svg
 
 OUTCOME_COLORS = {"positive": "#c0392b", "negative": "#2e86c1", "uncertain": "#e69f00"}

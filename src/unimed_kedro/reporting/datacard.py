@@ -18,11 +18,10 @@ import pandas as pd
 import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from unimed_kedro.reporting.summary import SPLITS, label_counts, split_counts
+from unimed_kedro.reporting.summary import label_counts, split_counts
+from unimed_kedro.schema import SPLITS
 from unimed_kedro.reporting.svg import inline_svg
 
-CAPTION_KINDS = {"report": "radiology report", "source_captions": "UniMed captions",
-                 "labels": "label template"}
 # Files the Markdown card links to; catalog.yml writes them next to the card.
 THUMBNAILS_FILE = "thumbnails.png"
 
@@ -111,15 +110,16 @@ def label_table(samples: pd.DataFrame, names: dict[str, str]) -> Table:
     return Table(columns, rows, [False, True, True, True, True, True, False])
 
 
-def caption_table(samples: pd.DataFrame) -> Table:
-    """Where each source's captions come from (report text, UniMed's captions, labels)."""
+def caption_table(samples: pd.DataFrame, names: dict[str, str]) -> Table:
+    """Where each source's captions come from, by caption kind (`names`: display name of
+    each kind, in the order to show them; other kinds follow by name)."""
     table = pd.crosstab(samples["source"], samples["caption_kind"]) if len(samples) \
         else pd.DataFrame()
-    kinds = [k for k in CAPTION_KINDS if k in table.columns] + \
-        sorted(set(table.columns) - set(CAPTION_KINDS))
+    kinds = [k for k in names if k in table.columns] + \
+        sorted(set(table.columns) - set(names))
     rows = [[source, *[_cell(int(table.loc[source, k])) for k in kinds]]
             for source in table.index]
-    columns = ["Source", *[CAPTION_KINDS.get(k, k) for k in kinds]]
+    columns = ["Source", *[names.get(k, k) for k in kinds]]
     return Table(columns, rows, [False] + [True] * len(kinds))
 
 
@@ -171,7 +171,7 @@ def facts(statistics: dict) -> list[tuple[str, str]]:
 def image_description(normalize: dict) -> str:
     mode = {"L": "grayscale", "RGB": "RGB"}.get(normalize.get("color_mode"), "")
     return (f"{str(normalize.get('format', '')).upper()} (quality {normalize.get('quality')}), "
-            f"{mode}, shorter side at most {normalize.get('image_size')} px; smaller films "
+            f"{mode}, shorter side at most {normalize.get('image_size')} px; smaller images "
             f"are never upscaled.")
 
 
@@ -225,7 +225,7 @@ def datacard_context(*, statistics: dict, rejects: pd.DataFrame, samples: pd.Dat
         "sources_table": source_table(statistics, samples, infos),
         "splits_table": split_table(samples),
         "labels_table": label_table(samples, names),
-        "captions_table": caption_table(samples),
+        "captions_table": caption_table(samples, params.get("caption_kinds") or {}),
         "sources": notes,
         "restricted": [n["title"] for n in notes if not n["redistributable"] and n["exported"]],
         "rejects_table": by_reason, "reject_examples": examples,

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import pandas as pd
 
-from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE, UNCERTAIN
+from unimed_kedro.schema import (
+    NEGATIVE,
+    POSITIVE,
+    SPLITS,
+    UNCERTAIN,
+    label_columns_in,
+    label_name,
+)
 
-SPLITS = ["train", "val", "test"]
 OUTCOMES = {"positive": POSITIVE, "negative": NEGATIVE, "uncertain": UNCERTAIN}
 
 
-def label_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c.startswith(LABEL_PREFIX)]
-
-
-def label_name(column: str, names: dict[str, str]) -> str:
+def display_name(column: str, names: dict[str, str]) -> str:
     """Display name from the vocabulary (`label_effusion` -> `Pleural Effusion`)."""
-    key = column.removeprefix(LABEL_PREFIX)
+    key = label_name(column)
     return names.get(key, key.replace("_", " "))
 
 
@@ -30,9 +32,9 @@ def label_counts(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
     rows = []
     for source in sources_of(frame):
         part = frame[frame["source"].eq(source)]
-        for column in label_columns(frame):
+        for column in label_columns_in(frame.columns):
             values = part[column]
-            row = {"source": source, "label": label_name(column, names)}
+            row = {"source": source, "label": display_name(column, names)}
             row.update({k: int(values.eq(v).sum()) for k, v in OUTCOMES.items()})
             row["not_annotated"] = int(values.isna().sum())
             rows.append(row)
@@ -42,7 +44,7 @@ def label_counts(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
 def split_counts(frame: pd.DataFrame) -> pd.DataFrame:
     """Samples per source (rows) and split (columns, train/val/test order)."""
     table = pd.crosstab(frame["source"], frame["split"]) if len(frame) else pd.DataFrame()
-    return table.reindex(index=sources_of(frame), columns=SPLITS, fill_value=0).astype(int)
+    return table.reindex(index=sources_of(frame), columns=list(SPLITS), fill_value=0).astype(int)
 
 
 def split_prevalence(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
@@ -51,8 +53,8 @@ def split_prevalence(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame
     table = {}
     for split in SPLITS:
         part = frame[frame["split"].eq(split)]
-        table[split] = {label_name(c, names): _prevalence(part[c]) for c in label_columns(frame)}
-    return pd.DataFrame(table, columns=SPLITS)
+        table[split] = {display_name(c, names): _prevalence(part[c]) for c in label_columns_in(frame.columns)}
+    return pd.DataFrame(table, columns=list(SPLITS))
 
 
 def _prevalence(values: pd.Series) -> float:

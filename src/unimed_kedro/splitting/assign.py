@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-SPLITS = ("train", "val", "test")
+from unimed_kedro.schema import SPLITS
+
 
 
 def _first_rows(column: pd.Series) -> np.ndarray:
@@ -133,7 +134,7 @@ def assign_free(groups: np.ndarray, positives: np.ndarray, ratios: dict,
     return np.asarray(splits, dtype=object)[chosen[row_group]]
 
 
-HELD_OUT = {"train": 0, "val": 1, "test": 2}
+HELD_OUT = {split: rank for rank, split in enumerate(SPLITS)}  # train < val < test
 
 
 def official_fixed(frame: pd.DataFrame, params: dict) -> pd.Series:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from unimed_kedro.schema import SPLITS
+
 
 def check_no_leakage(frame: pd.DataFrame) -> None:
     """Raise if a patient or an exact-duplicate image sits in two splits."""
@@ -20,7 +22,7 @@ def split_report(frame: pd.DataFrame, label_cols: list[str]) -> pd.DataFrame:
     rows = []
     scopes = [(s, frame[frame["source"].eq(s)]) for s in sorted(frame["source"].unique())]
     for source, part in scopes + [("all", frame)]:
-        for split in ("train", "val", "test"):
+        for split in SPLITS:
             sub = part[part["split"].eq(split)]
             row = {"source": source, "split": split, "samples": len(sub),
                    "patients": sub["patient_id"].nunique(),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from unimed_kedro.writers.atomic import NewFiles, temporary
+from unimed_kedro.io.atomic import NewFiles, temporary
 
 IMAGES, CAPTIONS = "Images", "captions"
 INDEX_COLUMNS = ["filename", "source", "image_path", "caption_path", "has_caption",

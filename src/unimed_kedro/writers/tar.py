@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import BinaryIO
 
-from unimed_kedro.writers.atomic import atomic_open
+from unimed_kedro.io.atomic import atomic_open
 
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE

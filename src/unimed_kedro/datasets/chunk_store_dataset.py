@@ -1,0 +1,80 @@
+"""A store of per-item outputs: one file per item in a folder per chunk, plus an
+`index.parquet` of the rows the job returned (its own columns, e.g. each item's `file`)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from kedro.io import AbstractDataset
+from kedro_datasets._typing import ImagePreview, TablePreview
+
+from unimed_kedro.engine.jobs import ChunkJob, run_job
+from unimed_kedro.imaging.contact_sheet import contact_sheet
+from unimed_kedro.io.atomic import atomic_open
+
+INDEX = "index.parquet"
+IMAGE_EXTENSIONS = ("jpg", "png", "webp")
+
+
+@dataclass(frozen=True)
+class ChunkStore:
+    """Read side of the store: the index and where each item's file is."""
+
+    path: Path
+
+    def index(self, columns: list[str] | None = None) -> pd.DataFrame:
+        return pd.read_parquet(self.path / INDEX, columns=columns)
+
+    def read(self, file: str) -> bytes:
+        return (self.path / file).read_bytes()
+
+    def locations(self, sample_ids: list[str]) -> list[tuple[str, int]]:
+        """(file path, size) of each sample's stored file, in the given order."""
+        index = self.index(["sample_id", "file", "stored_bytes"]).dropna(subset=["file"])
+        root = str(self.path)
+        where = dict(zip(index["sample_id"].tolist(), zip(
+            [f"{root}/{f}" for f in index["file"].tolist()],
+            index["stored_bytes"].astype("int64").tolist())))
+        return [where[s] for s in sample_ids]
+
+
+class ChunkStoreDataset(AbstractDataset[ChunkJob, ChunkStore]):
+    """Saving a `ChunkJob` builds the chunks that are missing or stale (in parallel, each
+    committed atomically) and rewrites the index with the job's `index_columns`; loading
+    returns a `ChunkStore`."""
+
+    def __init__(self, *, path: str, metadata: dict[str, Any] | None = None):
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def save(self, data: ChunkJob) -> None:
+        rows = run_job(data, self._path)
+        frame = pd.DataFrame(rows, columns=list(data.index_columns))
+        frame = frame.sort_values("sample_id", kind="stable").reset_index(drop=True)
+        with atomic_open(self._path / INDEX) as handle:
+            frame.to_parquet(handle, index=False)
+
+    def load(self) -> ChunkStore:
+        return ChunkStore(self._path)
+
+    def _exists(self) -> bool:
+        return (self._path / INDEX).is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}
+
+    def preview(self, nsamples: int = 16) -> ImagePreview | TablePreview:
+        """A contact sheet of the first stored images for kedro-viz, or the index's first
+        rows when the store holds no images."""
+        store = self.load()
+        index = store.index()
+        stored = index.dropna(subset=["file"])
+        images = stored[stored["file"].str.endswith(IMAGE_EXTENSIONS)].head(nsamples)
+        if not len(images):
+            return TablePreview(index.head(nsamples).to_dict(orient="split"))
+        sheet = contact_sheet([store.read(file) for file in images["file"]])
+        return ImagePreview(base64.b64encode(sheet).decode())

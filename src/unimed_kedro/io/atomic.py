@@ -1,0 +1,166 @@
+"""The workers' file primitives. Atomic writes: readers never see a half-written file, a
+killed run leaves none. Most writers create `<name>.tmp-<pid>` (a file, or a folder of
+files) next to the target and rename it into place; `remove_stale_temporaries` sweeps
+leftovers of killed runs before a new run starts. `NewFiles` adds many small files to a
+folder without temporary names (an unnamed file linked in once written).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+TMP_MARK = ".tmp-"
+
+
+@contextmanager
+def atomic_open(path: Path) -> Iterator[BinaryIO]:
+    """Open a temporary file for writing; rename it over `path` only on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary(path)
+    try:
+        with open(tmp, "wb") as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_fd(path: str, write: Callable[[int], object]) -> None:
+    """`write(fd)` into a temporary file, renamed to `path` on success; the parent folder
+    must exist. Plain `os` calls: the files layout writes two files per sample."""
+    tmp = temporary(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        write(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+
+
+@contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """A temporary folder to fill; on success it replaces `path` (and what was there) as a
+    whole, so a folder of files appears complete or not at all."""
+    tmp = Path(temporary(path))
+    remove(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        remove(tmp)
+        raise
+    if path.exists():  # rename cannot replace a non-empty folder: move the old one aside
+        old = Path(f"{tmp}-old")
+        os.replace(path, old)
+        os.replace(tmp, path)
+        remove(old)
+    else:
+        os.replace(tmp, path)
+
+
+class NewFiles:
+    """Adds files to one folder, each appearing whole: written into an unnamed file
+    (`O_TMPFILE`) then linked in under its name, or hard-linked from a finished file. Half
+    the metadata operations of temporary name + rename (the files layout makes two files
+    per sample, and its workers queue on the folder's lock), and a killed process leaves
+    nothing behind. A name that exists already (a rerun) or a filesystem without
+    `O_TMPFILE` or hard links takes the temporary name + rename path."""
+
+    def __init__(self, folder: str):
+        os.makedirs(folder, exist_ok=True)
+        self.folder = folder
+        self._fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        self._tmpfile = getattr(os, "O_TMPFILE", 0)  # Linux only
+
+    def __enter__(self) -> NewFiles:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self._fd)
+
+    def write(self, name: str, data: bytes) -> None:
+        if self._tmpfile:
+            try:
+                fd = os.open(".", self._tmpfile | os.O_WRONLY, 0o644, dir_fd=self._fd)
+            except OSError:  # the filesystem cannot make unnamed files
+                self._tmpfile = 0
+            else:
+                try:
+                    os.write(fd, data)
+                    os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=self._fd)
+                    return
+                except FileExistsError:  # the fallback below replaces it
+                    pass
+                except OSError:  # e.g. no /proc to name the unnamed file by
+                    self._tmpfile = 0
+                finally:
+                    os.close(fd)
+        atomic_write_fd(f"{self.folder}/{name}", lambda fd: os.write(fd, data))
+
+    def link(self, source: str, name: str) -> None:
+        try:
+            os.link(source, name, dst_dir_fd=self._fd)
+        except OSError:  # exists, or another filesystem
+            link_or_copy(source, f"{self.folder}/{name}")
+
+
+def link_or_copy(source: str, target: str) -> None:
+    """Hard-link `source` as `target` (replacing it atomically); copy where the filesystem
+    cannot link (another device, no hard links)."""
+    tmp = temporary(target)
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+    if os.path.lexists(tmp):  # `target` already was this link: rename leaves both names
+        os.unlink(tmp)
+
+
+def remove(path: str | Path) -> None:
+    """Delete a file or a folder tree, if it exists."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def temporary(path: str | Path) -> str:
+    """The temporary name every writer here writes `path` under."""
+    return f"{path}{TMP_MARK}{os.getpid()}"
+
+
+def commit(staged: list[tuple[str, Path]]) -> None:
+    """Rename (temporary, final) pairs written ahead into place."""
+    for tmp, path in staged:
+        os.replace(tmp, path)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_open(path) as handle:
+        handle.write(data)
+
+
+def remove_stale_temporaries(root: Path) -> int:
+    """Delete temporaries left by killed runs under `root`; returns how many. This
+    process's own are being written (e.g. an index staged in a thread), not stale."""
+    count = 0
+    own = f"{TMP_MARK}{os.getpid()}"
+    for folder, dirs, files in os.walk(root):
+        for name in [n for n in dirs + files if TMP_MARK in n and not n.endswith(own)]:
+            remove(os.path.join(folder, name))
+            count += 1
+        dirs[:] = [d for d in dirs if TMP_MARK not in d]  # removed or being written
+    return count

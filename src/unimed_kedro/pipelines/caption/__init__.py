@@ -1,2 +1,0 @@
-"""Caption stage: a training caption and a structured caption for every record."""
-from unimed_kedro.pipelines.caption.pipeline import create_pipeline  # noqa: F401

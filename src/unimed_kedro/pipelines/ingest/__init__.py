@@ -1,2 +1,0 @@
-"""Ingest stage: raw source folders -> one manifest and one rejects table per source."""
-from unimed_kedro.pipelines.ingest.pipeline import create_pipeline  # noqa: F401

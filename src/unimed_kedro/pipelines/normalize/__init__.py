@@ -1,2 +1,0 @@
-"""Normalize stage: decode, validate, resize and re-encode every image, in parallel."""
-from unimed_kedro.pipelines.normalize.pipeline import create_pipeline  # noqa: F401

@@ -1,2 +1,0 @@
-"""Report stage: charts, a thumbnail sheet and the data card of a built collection."""
-from unimed_kedro.pipelines.report.pipeline import create_pipeline  # noqa: F401

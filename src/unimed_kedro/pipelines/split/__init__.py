@@ -1,2 +1,0 @@
-"""Split stage: patient-level train/val/test assignment and its report."""
-from unimed_kedro.pipelines.split.pipeline import create_pipeline  # noqa: F401

@@ -1,0 +1,117 @@
+"""The contract every source reader fulfils, and the `read()` skeleton written once.
+
+A `Source` subclass (one per dataset, or one per layout family whose datasets differ only
+in a registry entry) says what its folder must hold (`layout`) and turns it into records
+(`records`); the base opens the confined folder, collects rejects and builds the manifest
+of the subclass's record kind. A reader never raises on a bad record: it adds a reject
+naming the file, the row and what was expected. A folder without the official files is a
+`LayoutError`, which stops the run with that message.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from unimed_kedro.schema import IMAGE, RecordKind, rejects_frame
+from unimed_kedro.sources.paths import SourceFolder
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a source declares about itself: licence, whether derived images may be shared,
+    citation, and what stands in for the patient."""
+
+    name: str
+    title: str
+    license: str
+    redistributable: bool
+    citation: str
+    patient_note: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RawSource:
+    """A source folder under raw_root, as the catalog hands it to the ingest node."""
+
+    name: str
+    path: Path
+
+    @property
+    def exists(self) -> bool:
+        """A missing or empty folder: the source is not there (DVC needs the folder to
+        exist, so an empty one is how a DVC user leaves a source out)."""
+        return self.path.is_dir() and any(self.path.iterdir())
+
+
+@dataclass
+class Rejects:
+    """Collects rejected raw records of one source."""
+
+    source: str
+    rows: list[dict] = field(default_factory=list)
+
+    def add(self, reason: str, detail: str, *, file: str, row: int | None = None,
+            sample_id: str | None = None) -> None:
+        self.rows.append({"source": self.source, "sample_id": sample_id, "file": file,
+                          "row": row, "stage": "ingest", "reason": reason, "detail": detail})
+
+
+class LayoutError(ValueError):
+    """A present source folder whose files do not have the official layout."""
+
+
+class Source(ABC):
+    """Reads one source folder into (manifest, rejects)."""
+
+    info: ClassVar[SourceInfo]
+    kind: ClassVar[RecordKind] = IMAGE
+
+    def __init__(self, root: Path, vocabulary: Mapping[str, Any]):
+        self.root = root
+        self.vocabulary = vocabulary
+        self.rejects = Rejects(self.info.name)
+        self.folder = SourceFolder(root, self.rejects)
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.vocabulary["labels"]["union"])
+
+    def read(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        layout = self.layout()
+        return finish(list(self.records(layout)), self.rejects, self.kind, self.label_names)
+
+    @abstractmethod
+    def layout(self) -> Any:
+        """Check that the folder holds the official files and return what `records`
+        needs of them (found index files, version folders); else raise `LayoutError`."""
+
+    @abstractmethod
+    def records(self, layout: Any) -> Iterable[dict]:
+        """Record dicts of the kind's columns plus `_file`/`_row` (where each was read);
+        bad records go to `self.rejects` instead."""
+
+
+def finish(records: list[dict], rejects: Rejects, kind: RecordKind,
+           labels: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build the manifest (sorted, one row per sample id) and the rejects table.
+
+    Records carry `_file`/`_row` (where they were read) so a repeated record is rejected
+    with its own location; the first occurrence is kept."""
+    columns = kind.manifest_columns(labels)
+    frame = pd.DataFrame(records, columns=columns + ["_file", "_row"])
+    dup = frame["sample_id"].duplicated(keep="first")
+    for row in frame[dup].to_dict("records"):
+        rejects.add("duplicate_record", f"sample {row['sample_id']} already listed earlier",
+                    file=row["_file"], row=row["_row"], sample_id=row["sample_id"])
+    manifest = frame.loc[~dup, columns].sort_values("sample_id", kind="stable")
+    manifest = manifest.reset_index(drop=True).astype(kind.dtypes(labels))
+    return manifest, rejects_frame(rejects.rows)

@@ -1,0 +1,105 @@
+"""OpenI / Indiana University chest X-rays (NLMCXR) in `openi/`.
+
+Reports are `ecgen-radiology/<n>.xml` (`NLMCXR_reports.tgz`); each names 0-5 images as
+`<parentImage id="CXR1_1_IM-0001-3001">`, found as PNGs in `NLMCXR_png/` (or `png/`,
+`images/`, UniMed's `image/`, or flat in `openi/`). All four AbstractText sections are always
+present but may be empty; `XXXX` marks anonymised words. There is no patient id: the report
+(`uId`) stands in for the patient. Labels come from the MeSH terms; views are not recorded
+in the XML, so they stay UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE
+from unimed_kedro.sources.base import LayoutError, Source, SourceInfo
+from unimed_kedro.sources.cxr.values import harmonise
+from unimed_kedro.sources.paths import SourceFolder, index_files
+
+INFO = SourceInfo(
+    name="openi",
+    title="OpenI Indiana University Chest X-ray Collection (NLMCXR)",
+    license="CC BY-NC-ND 4.0",
+    redistributable=False,  # NoDerivatives: resized copies may not be shared
+    citation="Demner-Fushman D. et al. Preparing a collection of radiology examinations for "
+    "distribution and retrieval. JAMIA 2016;23(2):304-310.",
+    patient_note="no patient id is published: the report (uId) stands in for the patient",
+)
+REPORTS = "ecgen-radiology"
+IMAGE_FOLDERS = ["NLMCXR_png", "png", "images", "image", "."]
+
+
+class OpenI(Source):
+    info = INFO
+
+    def layout(self) -> Path:
+        reports = self.root / REPORTS
+        if not reports.is_dir():
+            raise LayoutError(f"{self.root}: expected the {REPORTS}/ folder of "
+                              "NLMCXR_reports.tgz")
+        return reports
+
+    def records(self, layout: Path) -> Iterator[dict]:
+        images = _image_index(self.root)
+        for xml in sorted(layout.glob("*.xml"), key=lambda p: (len(p.stem), p.stem)):
+            yield from _report_records(self.folder, xml, self.vocabulary, images)
+
+
+def _report_records(folder: SourceFolder, xml: Path, vocab: dict, images: dict[str, str]
+                    ) -> list[dict]:
+    root, rejects = folder.root, folder.rejects
+    file = str(xml.relative_to(root))
+    try:
+        tree = ET.parse(xml).getroot()
+    except ET.ParseError as err:
+        rejects.add("bad_xml", f"not well-formed XML ({err}); expected an <eCitation> report",
+                    file=file, row=err.position[0])
+        return []
+    uid = (tree.find("uId").get("id") if tree.find("uId") is not None else xml.stem).strip()
+    sections = {node.get("Label", "").upper(): " ".join((node.text or "").split()) or None
+                for node in tree.iter("AbstractText")}
+    ids = [node.get("id", "").strip() for node in tree.iter("parentImage")]
+    if not ids:
+        rejects.add("no_images", f"report {uid} lists no <parentImage>", file=file,
+                    sample_id=f"openi-{uid.lower()}")
+        return []
+    shared = {
+        "source": INFO.name, "patient_id": f"openi:{uid}", "study_id": uid, "view": "UNKNOWN",
+        "sex": None, "age": math.nan, "official_split": None, "license": INFO.license,
+        "report_findings": sections.get("FINDINGS"),
+        "report_impression": sections.get("IMPRESSION"),
+        **_labels(tree, vocab["labels"]["sources"][INFO.name]), "_file": file, "_row": None,
+    }
+    records = []
+    for image_id in ids:
+        sample_id = f"openi-{image_id.lower()}"
+        where = {"file": file, "row": None, "sample_id": sample_id}
+        if folder.inside(f"{image_id}.png", **where) is None:
+            continue
+        rel = images.get(f"{image_id}.png")
+        if rel is None:
+            rejects.add("missing_file", f"image {image_id}.png not found in "
+                        f"{IMAGE_FOLDERS}", **where)
+            continue
+        records.append({**shared, "sample_id": sample_id, "raw_relpath": rel})
+    return records
+
+
+def _labels(tree: ET.Element, mapping: dict) -> dict[str, float]:
+    """Positive for every mapped MeSH term; negative for the rest of OpenI's vocabulary
+    when the report has MeSH terms at all (as TorchXRayVision reads it)."""
+    terms = [(n.text or "").split("/")[0].strip().lower()
+             for tag in ("major", "automatic") for n in tree.iter(tag)]
+    terms = [t for t in terms if t]
+    if not terms:
+        return {}
+    covered = {f"{LABEL_PREFIX}{key}": NEGATIVE for key in mapping.values()}
+    return {**covered, **harmonise({t: POSITIVE for t in terms}, mapping)}
+
+
+def _image_index(root: Path) -> dict[str, str]:
+    return index_files(root, [root / name for name in IMAGE_FOLDERS], ".png")

@@ -1,0 +1,67 @@
+"""Chest X-ray cell values: CheXpert-style label cells, ages, sex and view strings, and
+label harmonisation onto the collection's union vocabulary (mappings from config)."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+
+from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE, UNCERTAIN
+
+
+@functools.lru_cache(maxsize=1024)  # pure; a label column holds a handful of distinct cells
+def parse_label(value: str, column: str) -> float:
+    """CheXpert-style label cell: 1.0 / 0.0 / -1.0 / blank (not annotated)."""
+    text = value.strip()
+    if not text:
+        return math.nan
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.inf
+    if number not in (POSITIVE, NEGATIVE, UNCERTAIN):
+        raise ValueError(f"column {column!r}: expected 1.0, 0.0, -1.0 or blank, got {value!r}")
+    return number
+
+
+def parse_age(value: str, column: str) -> float:
+    """Ages as numbers, or NIH's early `058Y` form; blank is unknown."""
+    text = value.strip().upper().rstrip("Y")
+    if not text:
+        return math.nan
+    try:
+        age = float(text)
+    except ValueError:
+        raise ValueError(f"column {column!r}: expected an age in years, got {value!r}") from None
+    if not 0 <= age <= 130:
+        raise ValueError(f"column {column!r}: expected an age in 0..130, got {value!r}")
+    return age
+
+
+def normalise_sex(value: str | None) -> str | None:
+    text = (value or "").strip().upper()
+    return {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F"}.get(text)
+
+
+def normalise_view(value: str | None, views: Mapping[str, str]) -> str:
+    text = " ".join((value or "").strip().upper().split())
+    return views.get(text, "UNKNOWN" if not text else text.replace(" ", "_"))
+
+
+_RANK = {POSITIVE: 3, UNCERTAIN: 2, NEGATIVE: 1}
+
+
+def harmonise(raw: Mapping[str, float], mapping: Mapping[str, str]) -> dict[str, float]:
+    """Map source label names onto the union vocabulary. When several source labels land on
+    one union label, positive beats uncertain beats negative beats not annotated."""
+    out: dict[str, float] = {}
+    for name, value in raw.items():
+        key = mapping.get(name)
+        if key is None or value != value:  # NaN, the one value unequal to itself
+            continue
+        column = LABEL_PREFIX + key
+        kept = out.get(column)
+        if _RANK[value] > (0 if kept is None else _RANK[kept]):
+            out[column] = value
+    return out

@@ -1,0 +1,35 @@
+"""Export pipelines: the shard index, WebDataset shards, the rejects and the statistics
+every collection has (`create_pipeline`), and the chest X-ray downloader's files layout
+for the collections that want it (`files_layout_pipeline`)."""
+
+from kedro.pipeline import Node, Pipeline
+
+from unimed_kedro.stages.export.nodes import (
+    build_shard_index,
+    collect_rejects,
+    plan_files,
+    plan_webdataset,
+    statistics,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline([
+        Node(build_shard_index, inputs=["samples", "sources", "params:export"],
+             outputs=["shard_index", "export_rejects"], name="build_shard_index"),
+        Node(plan_webdataset, inputs=["shard_index", "normalized_images", "params:export",
+                                      "params:executor"],
+             outputs="webdataset", name="write_webdataset"),
+        Node(collect_rejects, inputs=["ingest_rejects", "normalize_rejects", "export_rejects"],
+             outputs="rejects", name="collect_rejects"),
+        Node(statistics, inputs=["records", "shard_index", "rejects"], outputs="statistics",
+             name="statistics"),
+    ])
+
+
+def files_layout_pipeline(**kwargs) -> Pipeline:
+    return Pipeline([
+        Node(plan_files, inputs=["shard_index", "normalized_images", "params:export",
+                                 "params:executor"],
+             outputs="files", name="write_files_layout"),
+    ])

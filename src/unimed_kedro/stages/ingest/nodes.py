@@ -1,0 +1,50 @@
+"""Ingest nodes: read each source folder with its registered reader, then merge the
+per-source tables. What a source says about itself (title, licence, redistribution,
+citation, folder) leaves ingest as data, so later stages never import a reader."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from unimed_kedro.schema import rejects_frame
+from unimed_kedro.sources.base import RawSource
+from unimed_kedro.sources.registry import entry
+
+log = logging.getLogger(__name__)
+
+
+def ingest_source(raw: RawSource, vocabulary: dict
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Manifest, ingest rejects and facts of one source; an absent folder is skipped with
+    a log line and gives an empty manifest."""
+    source = entry(raw.name)
+    reader = source.reader_class()
+    info = {**reader.info.as_dict(), "folder": source.folder, "present": raw.exists}
+    if not raw.exists:
+        log.warning("%s: folder %s missing or empty; source skipped", raw.name, raw.path)
+        labels = list(vocabulary["labels"]["union"])
+        return reader.kind.empty(labels), rejects_frame([]), info
+    manifest, rejects = reader(raw.path, vocabulary).read()
+    reasons = rejects["reason"].value_counts().sort_index().to_dict()
+    log.info("%s: %d records kept, %d rejected at ingest %s", raw.name, len(manifest),
+             len(rejects), reasons or "")
+    return manifest, rejects, info
+
+
+def merge_tables(*tables: pd.DataFrame) -> pd.DataFrame:
+    """Concatenate per-source tables (sorted within each source, sources in order)."""
+    non_empty = [t for t in tables if len(t)]
+    merged = pd.concat(non_empty, ignore_index=True) if non_empty else tables[0].iloc[:0]
+    if "sample_id" in merged and "stage" not in merged:
+        duplicated = merged["sample_id"][merged["sample_id"].duplicated()]
+        if len(duplicated):
+            raise ValueError(f"sample ids are not unique across sources: "
+                             f"{sorted(duplicated)[:5]}")
+    return merged
+
+
+def merge_sources(*infos: dict) -> dict[str, dict]:
+    """The collection's sources by name, in the collection's order."""
+    return {info["name"]: info for info in infos}

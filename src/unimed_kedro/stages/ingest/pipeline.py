@@ -1,0 +1,34 @@
+"""Ingest pipeline: one namespaced node per source, then the merges."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from unimed_kedro.stages import per_source_names
+from unimed_kedro.stages.ingest.nodes import ingest_source, merge_sources, merge_tables
+
+
+def create_pipeline(sources: list[str], **kwargs) -> Pipeline:
+    per_source = [
+        Pipeline(
+            [Node(ingest_source, inputs=["raw", "params:vocabulary"],
+                  outputs=["manifest", "ingest_rejects", "source_info"], name="ingest")],
+            namespace=source,
+            parameters={"params:vocabulary": "params:vocabulary"},
+        )
+        for source in sources
+    ]
+    with per_source_names():
+        merge = _merge(sources)
+    return sum(per_source, Pipeline([])) + merge
+
+
+def _merge(sources: list[str]) -> Pipeline:
+    return Pipeline([
+        Node(merge_tables, inputs=[f"{s}.manifest" for s in sources], outputs="records",
+             name="merge_manifests"),
+        Node(merge_tables, inputs=[f"{s}.ingest_rejects" for s in sources],
+             outputs="ingest_rejects", name="merge_ingest_rejects"),
+        Node(merge_sources, inputs=[f"{s}.source_info" for s in sources], outputs="sources",
+             name="merge_sources"),
+    ])
