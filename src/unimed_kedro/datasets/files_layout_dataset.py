@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from kedro.io import AbstractDataset
@@ -17,7 +18,8 @@ from unimed_kedro.writers.files_layout import stage_master_index
 MASTER_INDEX = Path("metadata") / "master_index.csv"
 
 
-class FilesLayoutPlan(NamedTuple):
+@dataclass(frozen=True)
+class FilesLayoutPlan:
     """The job writing images and captions, and the master index rows they end up in."""
 
     job: ChunkJob

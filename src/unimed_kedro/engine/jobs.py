@@ -65,6 +65,11 @@ def worker_modules(*modules: str) -> Callable[[F], F]:
     return mark
 
 
+def preload_of(planner: Callable) -> tuple[str, ...]:
+    """The modules `worker_modules` marked `planner` with (none when unmarked)."""
+    return getattr(planner, "worker_modules", ())
+
+
 def fingerprint(*parts: Any) -> str:
     """Stable digest of JSON-serialisable parts (sorted keys) used to detect changed inputs."""
     text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))

@@ -87,7 +87,7 @@ def split_balance_figure(per_split: pd.DataFrame, prevalence: pd.DataFrame,
     """Top: samples per split, one bar per source. Bottom: label prevalence per split
     (`per_split` and `prevalence` from `summary.split_counts` / `split_prevalence`)."""
     colors = source_colors(list(per_split.index))
-    data = [_bar(SPLITS, [int(row[s]) for s in SPLITS], name=source, legendgroup="sources",
+    data = [_bar(list(SPLITS), [int(row[s]) for s in SPLITS], name=source, legendgroup="sources",
                  legendgrouptitle={"text": "source"}, marker={"color": colors[source]},
                  **_axes(1))
             for source, row in per_split.iterrows()]
@@ -127,7 +127,7 @@ def split_balance_svg(per_split: pd.DataFrame, prevalence: pd.DataFrame, title: 
     sources = [Series(s, colors[s], [float(per_split.loc[s, sp]) for sp in SPLITS])
                for s in per_split.index]
     splits = [Series(s, SPLIT_COLORS[s], [float(v) for v in prevalence[s]]) for s in SPLITS]
-    panels = [Panel("samples per split", SPLITS, sources, width=220),
+    panels = [Panel("samples per split", list(SPLITS), sources, width=220),
               Panel("prevalence (positives / annotated)", list(prevalence.index), splits,
                     stacked=False, max_value=1.0, value_format="{:.0%}", width=220)]
     return bar_chart_svg(title, panels, sources + splits)

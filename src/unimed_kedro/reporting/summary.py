@@ -34,7 +34,7 @@ def label_counts(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
         part = frame[frame["source"].eq(source)]
         for column in label_columns_in(frame.columns):
             values = part[column]
-            row = {"source": source, "label": display_name(column, names)}
+            row: dict[str, object] = {"source": source, "label": display_name(column, names)}
             row.update({k: int(values.eq(v).sum()) for k, v in OUTCOMES.items()})
             row["not_annotated"] = int(values.isna().sum())
             rows.append(row)

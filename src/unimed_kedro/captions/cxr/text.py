@@ -21,10 +21,11 @@ from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE, UNCERTAIN, is_
 
 def clean_report_text(text: str | None, redactions: Sequence[str]) -> str | None:
     """Drop anonymisation tokens and tidy the whitespace they leave behind."""
-    if is_missing(text) or not str(text).strip():
+    if text is None or is_missing(text) or not str(text).strip():
         return None
+    text = str(text)
     for token in redactions:  # "x-XXXX" -> "x": the joining hyphen goes with the token
-        text = re.sub(rf"[-/]?{re.escape(token)}", " ", str(text))
+        text = re.sub(rf"[-/]?{re.escape(token)}", " ", text)
     text = re.sub(r"\s+([.,;:])", r"\1", " ".join(text.split()))
     text = re.sub(r"([.,;:])(?:\s*[.,;:])+", r"\1", text).strip(" -")
     return text if re.search(r"[A-Za-z]{2}", text) else None
@@ -32,12 +33,13 @@ def clean_report_text(text: str | None, redactions: Sequence[str]) -> str | None
 
 def report_caption(findings: str | None, impression: str | None,
                    redactions: Sequence[str]) -> str | None:
-    parts = [clean_report_text(t, redactions) for t in (findings, impression)]
-    parts = [p if p.endswith(".") else p + "." for p in parts if p]
+    cleaned = [clean_report_text(t, redactions) for t in (findings, impression)]
+    parts = [p if p.endswith(".") else p + "." for p in cleaned if p]
     return " ".join(parts) or None
 
 
-STATE_NAMES = {POSITIVE: "positive", UNCERTAIN: "uncertain", NEGATIVE: "negative"}
+STATE_NAMES: dict[float | None, str] = {POSITIVE: "positive", UNCERTAIN: "uncertain",
+                                         NEGATIVE: "negative"}
 NORMAL_COLUMN = f"{LABEL_PREFIX}no_finding"  # read from the row itself, see `is_normal`
 # (key, display name, state) of a row's annotated labels. A tuple: rows with the same labels
 # share one, and the caches of text derived from labels alone are keyed by it.
@@ -66,7 +68,7 @@ def annotated_rows(frame: pd.DataFrame, union: Mapping[str, str]) -> list[Annota
     codes = np.zeros((len(frame), len(labels)), np.uint8)
     for i, (key, _) in enumerate(labels):
         codes[:, i] = _state_codes(frame.get(LABEL_PREFIX + key), len(frame))
-    blob, width, states = codes.tobytes(), len(labels), [None, *STATE_NAMES.values()]
+    blob, width, states = codes.tobytes(), len(labels), ["", *STATE_NAMES.values()]
     combos: dict[bytes, AnnotatedLabels] = {}
     out = []
     for start in range(0, len(blob), width):

@@ -18,6 +18,7 @@ from unimed_kedro.engine.jobs import (
     digest,
     fingerprint,
     row_digests,
+    preload_of,
     worker_modules,
 )
 from unimed_kedro.schema import SPLITS, label_columns_in, reject_records
@@ -94,7 +95,7 @@ def plan_webdataset(shard_index: pd.DataFrame, store: ChunkStore, params: dict,
                        prints[shard])
              for shard, positions in shards.items()]
     return ChunkJob(tasks, write_shard, executor, "webdataset", "samples",
-                    preload=plan_webdataset.worker_modules)
+                    preload=preload_of(plan_webdataset))
 
 
 @worker_modules("unimed_kedro.writers.files_layout")
@@ -115,7 +116,7 @@ def plan_files(shard_index: pd.DataFrame, store: ChunkStore, params: dict,
         samples[start:start + size], images[start:start + size]), prints[start])
              for start in starts]
     job = ChunkJob(tasks, write_files_chunk, executor, "files layout", "samples",
-                   preload=plan_files.worker_modules)
+                   preload=preload_of(plan_files))
     return FilesLayoutPlan(job, master_index(ordered))
 
 

@@ -14,7 +14,14 @@ from pathlib import Path
 import pandas as pd
 
 from unimed_kedro.datasets.chunk_store_dataset import ChunkStore
-from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, chunked, fingerprint, worker_modules
+from unimed_kedro.engine.jobs import (
+    ChunkJob,
+    ChunkTask,
+    chunked,
+    fingerprint,
+    preload_of,
+    worker_modules,
+)
 from unimed_kedro.imaging.normalize import (
     INDEX_COLUMNS,
     NormalizeChunk,
@@ -55,7 +62,7 @@ def plan_normalize(records: pd.DataFrame, sources: dict[str, dict], params: dict
         tasks.append(ChunkTask(key, NormalizeChunk(samples, options), fingerprint(
             encoding, state)))
     return ChunkJob(tasks, normalize_chunk, executor, "normalize", "img",
-                    preload=plan_normalize.worker_modules, index_columns=INDEX_COLUMNS)
+                    preload=preload_of(plan_normalize), index_columns=INDEX_COLUMNS)
 
 
 def join_normalized(captioned: pd.DataFrame, store: ChunkStore
