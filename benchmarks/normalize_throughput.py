@@ -56,7 +56,7 @@ HEADER = ("Path,Sex,Age,Frontal/Lateral,AP/PA,No Finding,Enlarged Cardiomediasti
           "Pneumothorax,Pleural Effusion,Pleural Other,Fracture,Support Devices").split(",")
 ROW_TAIL = ["Female", "60", "Frontal", "PA", "", "", "1.0"] + [""] * 11
 SIZE, BASE_SIDE, NOISE_SIGMA = 1024, 1100, 1.0   # generated films: ~210-240 KB at q95
-SHORT_SIDE, QUALITY = 512, 95                     # as conf/base/parameters_cxr.yml
+SHORT_SIDE, QUALITY = 512, 95                     # as conf/base/cxr/parameters.yml
 SAMPLE_INTERVAL = 0.05
 QUIET_ENV = {"DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1", "DVC_NO_ANALYTICS": "1"}
 # Plain log lines with millisecond timestamps (Kedro's rich default has 1 s resolution and

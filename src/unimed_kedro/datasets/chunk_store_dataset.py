@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 from kedro.io import AbstractDataset
-from kedro_datasets._typing import ImagePreview, TablePreview
+from kedro_datasets._typing import ImagePreview
 
 from unimed_kedro.engine.jobs import ChunkJob, run_job
 from unimed_kedro.imaging.contact_sheet import contact_sheet
@@ -67,14 +67,12 @@ class ChunkStoreDataset(AbstractDataset[ChunkJob, ChunkStore]):
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}
 
-    def preview(self, nsamples: int = 16) -> ImagePreview | TablePreview:
-        """A contact sheet of the first stored images for kedro-viz, or the index's first
-        rows when the store holds no images."""
+    def preview(self, nsamples: int = 16) -> ImagePreview:
+        """A contact sheet of the first stored images, for kedro-viz (which reads the
+        preview's kind from this annotation, so it is one kind; a store without images
+        shows an empty sheet)."""
         store = self.load()
-        index = store.index()
-        stored = index.dropna(subset=["file"])
+        stored = store.index(["file"]).dropna()
         images = stored[stored["file"].str.endswith(IMAGE_EXTENSIONS)].head(nsamples)
-        if not len(images):
-            return TablePreview(index.head(nsamples).to_dict(orient="split"))
         sheet = contact_sheet([store.read(file) for file in images["file"]])
         return ImagePreview(base64.b64encode(sheet).decode())
