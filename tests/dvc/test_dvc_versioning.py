@@ -8,7 +8,6 @@ a parameter change, `dvc push` / `git clone` / `dvc pull`, then `git checkout` +
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import os
 import re
@@ -21,10 +20,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from kedro.config import OmegaConfigLoader
+from kedro.io import DataCatalog
 from PIL import Image
 
 from tests.conftest import PROJECT
+from unimed_kedro import dvc_stages
+from unimed_kedro.datasets import RawSourceDataset
+from unimed_kedro.pipelines.cxr.pipeline import SOURCES
 from unimed_kedro.sampledata import generate_cxr
+from unimed_kedro.sources.registry import entry
 
 # one build shared by the module: keep its tests on one worker (`-n 2 --dist loadgroup`)
 pytestmark = pytest.mark.xdist_group("dvc")
@@ -34,9 +39,9 @@ DVC = Path(sys.executable).with_name("dvc")
 ENV = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1",
        "DVC_NO_ANALYTICS": "1", "COLUMNS": "200",
        "PATH": os.pathsep.join([str(DVC.parent), os.environ.get("PATH", "")])}
-INGEST = [f"cxr-ingest@{s}" for s in ("chexpert", "nih", "mimic", "openi")]
+INGEST = [f"cxr-ingest@{s}" for s in SOURCES]
 OUTPUTS = ["data/05_model_input/cxr", "data/08_reporting/cxr"]
-PARAMS = "conf/base/parameters_cxr.yml"
+PARAMS = "conf/base/cxr/parameters.yml"
 
 
 def run(cwd: Path, *cmd: str) -> str:
@@ -227,8 +232,8 @@ def _dvc_yaml() -> dict:
 def _tracked_params() -> dict[str, list[str]]:
     tracked: dict[str, list[str]] = {}
     for stage in _dvc_yaml()["stages"].values():
-        for entry in stage.get("do", stage).get("params", []):
-            for path, keys in entry.items():
+        for item in stage.get("do", stage).get("params", []):
+            for path, keys in item.items():
                 tracked.setdefault(path, []).extend(keys)
     return tracked
 
@@ -259,27 +264,54 @@ def test_tracked_params_exist_and_avoid_run_cache_blind_names():
 
 
 def test_every_collection_setting_is_tracked():
-    """A new stage section in parameters_cxr.yml must reach dvc.yaml, or changing it
-    would not rebuild anything."""
-    conf = yaml.safe_load((PROJECT / PARAMS).read_text())
-    tracked = set(_tracked_params()[PARAMS])
-    assert {f"cxr.{section}" for section in conf["cxr"]} <= tracked
-
-
-def test_ingest_stages_match_the_pipeline_sources_and_catalog():
-    # SOURCES of pipelines/cxr/pipeline.py, read without importing Kedro and every node
-    code = (PROJECT / "src" / "unimed_kedro" / "pipelines" / "cxr" / "pipeline.py").read_text()
-    sources = ast.literal_eval(re.search(r"(?m)^SOURCES\s*=\s*(\[.*?\])", code).group(1))
+    """A new section under `<collection>:` must reach dvc.yaml, or changing it would
+    rebuild nothing (the generator reads the sections: regenerating adds it)."""
     stages = _dvc_yaml()["stages"]
-    folders = stages["cxr-ingest"]["foreach"]
-    assert list(folders) == sources
-    catalog = yaml.safe_load((PROJECT / "conf" / "base" / "catalog_cxr.yml").read_text())
-    for source, folder in folders.items():
-        assert catalog[f"cxr.{source}.raw"]["path"].endswith(f"/{folder}")
-        assert f"data/01_raw/{folder}" in stages["cxr"]["deps"]
-        assert f"data/02_intermediate/cxr/{source}" in stages["cxr"]["deps"]
+    for collection in dvc_stages.collections(PROJECT):
+        path = dvc_stages.params_file(collection)
+        conf = yaml.safe_load((PROJECT / path).read_text())
+        tracked = {key for item in stages[collection]["params"] for key in item.get(path, [])}
+        expected = {f"{collection}.{s}" for s in conf[collection]} - {f"{collection}.executor"}
+        assert expected <= tracked, collection
+    assert PARAMS in _tracked_params()
+
+
+def test_dvc_yaml_is_generated_from_the_registry_and_collections():
+    """Edited by hand or stale (a source, folder, collection or parameter section changed
+    since): run `python -m unimed_kedro.dvc_stages`."""
+    assert (PROJECT / "dvc.yaml").read_text() == dvc_stages.render(PROJECT)
+
+
+def test_generator_check_flags_a_stale_file_and_rewrites_it(tmp_path, monkeypatch, capsys):
+    for name in ("src", "conf"):
+        (tmp_path / name).symlink_to(PROJECT / name, target_is_directory=True)
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.chdir(tmp_path)
+    assert dvc_stages.main(["--check"]) == 1
+    assert "stale" in capsys.readouterr().err
+    assert (tmp_path / "dvc.yaml").read_text() == "stages: {}\n"
+    assert dvc_stages.main([]) == 0
+    assert dvc_stages.main(["--check"]) == 0
+    assert (tmp_path / "dvc.yaml").read_text() == (PROJECT / "dvc.yaml").read_text()
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_raw_dataset_and_ingest_stage_read_the_registry_folder(source):
+    folder = entry(source).folder
+    raw = RawSourceDataset(root="data/01_raw", source=source).load()
+    assert raw.path == Path("data/01_raw") / folder
+    # the catalog's `{collection}.{source}.raw` factory is what the pipeline loads
+    conf = OmegaConfigLoader(str(PROJECT / "conf"), base_env="base", default_run_env="base")
+    assert DataCatalog.from_config(conf["catalog"]).get(f"cxr.{source}.raw").load() == raw
+    stages = _dvc_yaml()["stages"]
+    assert list(stages["cxr-ingest"]["foreach"]) == SOURCES
+    assert stages["cxr-ingest"]["foreach"][source] == folder
+    assert f"data/01_raw/{folder}" in stages["cxr"]["deps"]
+    assert f"data/02_intermediate/cxr/{source}" in stages["cxr"]["deps"]
 
 
 def test_no_catalog_entry_is_kedro_versioned():
-    for path in (PROJECT / "conf" / "base").glob("catalog*.yml"):
+    catalogs = sorted((PROJECT / "conf" / "base").glob("**/catalog*.yml"))
+    assert len(catalogs) > 1
+    for path in catalogs:
         assert "versioned" not in _keys(yaml.safe_load(path.read_text())), path
