@@ -32,7 +32,11 @@ cxr: sample
 repro: sample
 	$(BIN)/dvc repro
 
+# Static checks first (seconds), then the suite.
 test: install-test
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

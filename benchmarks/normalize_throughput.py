@@ -2,8 +2,8 @@
 
 Why: absolute images/s depend on the machine (cores, CPU, disk, page cache), so a number
 alone says little. Each run times, on the same generated CheXpert-small-like files and with
-the page cache warmed, (a) the best single-process Pillow loop (the per-core limit, see
-/work/shared/reference/performance-limits.md), (b) a naive seed-style loop, and (c) the
+the page cache warmed, (a) the best single-process Pillow loop (reduced-size decode, one
+resize, one encode: the per-core limit), (b) a naive seed-style loop, and (c) the
 real `kedro run --pipelines cxr` end to end on all cores, and reports each as a multiple of
 (a). The same run on Dask (a LocalCluster, then a real scheduler + 2 workers) and img2dataset,
 the tool users would otherwise pick, are timed the same way. Peak RSS is the summed RSS of
