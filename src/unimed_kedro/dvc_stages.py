@@ -53,7 +53,7 @@ RUN_CODE = ["pipeline_registry.py", "settings.py"]
 NOT_RUN = {"sampledata", "__init__.py", "__main__.py", "dvc_stages.py"}
 # workers and backends never change an output
 UNTRACKED_SECTIONS = {"executor"}
-MERGES = ["merge_manifests", "merge_ingest_rejects", "merge_sources"]
+MERGES = ["merge_manifests", "merge_ingest_rejects", "merge_sources", "merge_ingest_corrections"]
 
 
 def collections(root: Path) -> list[str]:

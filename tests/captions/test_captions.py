@@ -73,6 +73,17 @@ def test_structured_caption_sections(cxr_params, vocabulary):
     assert "Patient Age: 58" in lines and "consistent with cardiomegaly" in text
 
 
+def test_structured_labels_section_of_an_unlabelled_study_is_empty(cxr_params, vocabulary):
+    text = structured_caption(_row(), source_title="NIH ChestX-ray14",
+                              params=cxr_params["caption"]["structured"],
+                              union=vocabulary["labels"]["union"], redactions=["XXXX"])
+    lines = text.splitlines()
+    start = lines.index("=== STRUCTURED LABELS ===")
+    # the header, then the blank line that ends the section: no placeholder line
+    assert lines[start + 1:start + 3] == ["", "=== METADATA ==="]
+    assert "no labels" not in text
+
+
 def test_caption_priority_report_then_shipped_then_labels(cxr_params, vocabulary):
     rows = [_row(cardiomegaly=1.0), _row(cardiomegaly=1.0), _row(cardiomegaly=1.0)]
     rows[0].update(sample_id="nih-a", report_findings="Enlarged heart.")

@@ -13,6 +13,7 @@ import pandas as pd
 import webdataset as wds
 
 from tests.pipelines.conftest import build, kedro_run
+from unimed_kedro.schema import REJECT_COLUMNS
 
 JSON_FIELDS = {"sample_id", "source", "patient_id", "study_id", "view", "sex", "age", "labels",
                "report", "split", "official_split", "license", "sha256", "raw_relpath",
@@ -52,6 +53,23 @@ def test_every_raw_record_is_exported_or_rejected(cxr_build):
         assert got["exported"] + got["rejected"] == expected["records"], source
         assert got["rejected_by_reason"] == expected["rejects"], source
         assert got["conserved"]
+
+
+def test_corrections_are_listed_apart_and_their_samples_exported(cxr_build):
+    corrections = pd.read_csv(cxr_build.reports / "corrections.csv")
+    assert list(corrections.columns) == REJECT_COLUMNS
+    got = {source: part["reason"].value_counts().to_dict()
+           for source, part in corrections.groupby("source")}
+    assert got == {s: e["corrections"] for s, e in cxr_build.expected.items()
+                   if e["corrections"]}
+    samples = pd.read_parquet(cxr_build.out / "samples.parquet").set_index("sample_id")
+    corrected = samples.loc[corrections["sample_id"]]  # exported, not rejected
+    assert corrected["age"].isna().all()
+    rejects = pd.read_csv(cxr_build.reports / "rejects.csv")
+    assert not set(corrections["sample_id"]) & set(rejects["sample_id"].dropna())
+    assert not set(corrections["reason"]) & set(rejects["reason"])
+    card = (cxr_build.reports / "datacard.md").read_text(encoding="utf-8")
+    assert "## Corrections" in card and "| age_out_of_range | 1 | 1 |" in card
 
 
 def test_paths_outside_raw_root_are_rejected_not_read(cxr_build):

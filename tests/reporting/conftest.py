@@ -59,3 +59,18 @@ def rejects() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def jpeg() -> bytes:
     return encode(radiograph(240, 300), quality=90)
+
+
+@pytest.fixture
+def corrections() -> pd.DataFrame:
+    """Two impossible NIH ages and one impossible CheXpert age, kept as unknown."""
+    def age(source: str, sample_id: str, file: str, row: int, value: str) -> dict:
+        return {"source": source, "sample_id": sample_id, "file": file, "row": row,
+                "stage": "ingest", "reason": "age_out_of_range",
+                "detail": f"column 'Age': age {value!r} is impossible (expected 0..130 "
+                          "years); kept as unknown"}
+    return rejects_frame([
+        age("chexpert", "chexpert-p1_s1", "train.csv", 2, "148"),
+        age("nih", "nih-00000001_000", "Data_Entry_2017.csv", 2, "413"),
+        age("nih", "nih-00000002_000", "Data_Entry_2017.csv", 4, "150"),
+    ])

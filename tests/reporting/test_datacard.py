@@ -31,7 +31,7 @@ REMOTE_LOADS = [r"<script[^>]*\bsrc=", r"<link[^>]*href=[\"']?https?:", r"@impor
 
 
 @pytest.fixture
-def context(samples, statistics, rejects, jpeg) -> dict:
+def context(samples, statistics, rejects, corrections, jpeg) -> dict:
     picked = pick_samples(samples, 2, 42)
     sheet = thumbnail_sheet([[Tile(jpeg, r.sample_id, r.source, r.caption)
                               for r in picked.itertuples()]], side=64)
@@ -42,8 +42,8 @@ def context(samples, statistics, rejects, jpeg) -> dict:
         datacard.Chart("Splits", "split_balance.svg", charts.split_balance_svg(
             split_counts(samples), split_prevalence(samples, NAMES), "splits"))]
     return datacard.datacard_context(
-        statistics=statistics, rejects=rejects, samples=samples, picked=picked,
-        thumbnails=sheet, charts=chart_list,
+        statistics=statistics, rejects=rejects, corrections=corrections, samples=samples,
+        picked=picked, thumbnails=sheet, charts=chart_list,
         infos=INFOS, names=NAMES,
         normalize=NORMALIZE, provenance=PROVENANCE, params=PARAMS)
 
@@ -83,6 +83,28 @@ def test_html_rejects_table_and_examples(context):
     assert "missing_file (ingest)" in page and "too_small (normalize)" in page
     assert "shorter side 96px, expected &gt;= 256px" in page  # escaped, not markup
     assert page.count("missing_file (ingest)") == 1  # reject_examples: 1 per reason
+
+
+def _section(text: str, start: str, end: str) -> str:
+    return text[text.index(start):text.index(end, text.index(start))]
+
+
+def test_corrections_section_counts_by_reason_with_examples(context):
+    page = _section(datacard.render_html(context), '<section id="corrections">',
+                    "</section>")
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", page)
+    start = cells.index("age_out_of_range")
+    assert cells[start:start + 4] == ["age_out_of_range", "1", "2", "3"]  # chexpert, nih
+    assert page.count("age_out_of_range (ingest)") == 1  # reject_examples: 1 per reason
+    assert "age &#39;148&#39; is impossible" in page and "corrections.csv" in page
+    assert 'href="#corrections"' in datacard.render_html(context)
+    text = _section(datacard.render_markdown(context), "## Corrections", "## Samples")
+    assert "| age_out_of_range | 1 | 2 | 3 |" in text and "`corrections.csv`" in text
+    assert "| age_out_of_range (ingest) | chexpert | `chexpert-p1_s1` | `train.csv` | 2 |" \
+        in text
+    # corrections never show up among the rejects
+    rejects = _section(datacard.render_markdown(context), "## Rejects", "## Corrections")
+    assert "age_out_of_range" not in rejects
 
 
 def test_html_is_self_contained(context):
@@ -133,11 +155,14 @@ def test_empty_build_still_renders():
     frame = pd.DataFrame(columns=["sample_id", "source", "patient_id", "split", "caption",
                                   "caption_kind", "label_no_finding"])
     context = datacard.datacard_context(
-        statistics=empty, rejects=rejects_frame([]), samples=frame, picked=frame,
+        statistics=empty, rejects=rejects_frame([]), corrections=rejects_frame([]),
+        samples=frame, picked=frame,
         thumbnails=thumbnail_sheet([]), charts=[], infos={}, names=NAMES,
         normalize=NORMALIZE, provenance=PROVENANCE, params=PARAMS)
     assert "0</b><span>samples" in datacard.render_html(context)
     assert "This build holds 0" in datacard.render_markdown(context)
+    assert "<p>Nothing was corrected.</p>" in datacard.render_html(context)
+    assert "\nNothing was corrected.\n" in datacard.render_markdown(context)
 
 
 def test_provenance_view_names_the_dvc_stage():

@@ -223,7 +223,7 @@ def test_expectations_match_written_files(generated: dict, source: str) -> None:
     records, rejects, patients = READERS[source](generated["root"])
     rejects.pop(None, None)
     expected = generated["expected"][source]
-    assert set(expected) == {"records", "rejects", "patients"}
+    assert set(expected) == {"records", "rejects", "corrections", "patients"}
     assert expected["records"] == records
     assert expected["rejects"] == dict(rejects)
     assert expected["patients"] == len(patients)
@@ -247,6 +247,23 @@ def test_expected_rejects_per_source(generated: dict) -> None:
     assert exp["mimic"]["rejects"] == {"corrupt_image": 1, "missing_file": 1, "too_small": 1}
     assert exp["openi"]["rejects"] == {"bad_xml": 1, "corrupt_image": 1, "missing_file": 1,
                                        "no_images": 1, "outside_raw_root": 1}
+
+
+def _nih_age_typos(raw: Path) -> Counter:
+    """Good NIH images (well-formed row, readable film) whose age cannot be right."""
+    root = raw / "chest_xray8"
+    images = {p.name: p for p in root.glob("images_*/images/*.png")}
+    _, *rows = _read_csv(root / "Data_Entry_2017_v2020.csv")
+    return Counter("age_out_of_range" for row in rows
+                   if len(row) == 11 and row[0] in images and not 0 <= int(row[4]) <= 130
+                   and _image_reason(images[row[0]], MIN_SIDE["nih"]) is None)
+
+
+def test_expected_corrections_per_source(generated: dict) -> None:
+    exp = generated["expected"]
+    assert {key: e["corrections"] for key, e in exp.items()} == {
+        "chexpert": {}, "nih": {"age_out_of_range": 1}, "mimic": {}, "openi": {}}
+    assert exp["nih"]["corrections"] == dict(_nih_age_typos(generated["root"]))
 
 
 def test_films_are_distinct_and_have_contrast(generated: dict) -> None:

@@ -119,23 +119,23 @@ def caption_table(samples: pd.DataFrame, names: dict[str, str]) -> Table:
         sorted(set(table.columns) - set(names))
     rows = [[source, *[_cell(int(table.loc[source, k])) for k in kinds]]
             for source in table.index]
-    columns = ["Source", *[names.get(k, k) for k in kinds]]
+    columns = ["Source", *[names.get(str(k), str(k)) for k in kinds]]
     return Table(columns, rows, [False] + [True] * len(kinds))
 
 
-def reject_tables(rejects: pd.DataFrame, examples: int) -> tuple[Table, Table]:
-    """Rejects by reason (rows) and source (columns), and the first `examples` rows of
-    each reason as they appear in rejects.csv."""
-    pivot = pd.crosstab(rejects["reason"], rejects["source"]) if len(rejects) \
-        else pd.DataFrame()
+def reason_tables(table: pd.DataFrame, examples: int) -> tuple[Table, Table]:
+    """Rejects (or corrections: same columns) by reason (rows) and source (columns), and
+    the first `examples` rows of each reason as they appear in rejects.csv
+    (corrections.csv)."""
+    pivot = pd.crosstab(table["reason"], table["source"]) if len(table) else pd.DataFrame()
     rows = [[reason, *[_cell(int(v)) for v in counts], _cell(int(counts.sum()))]
             for reason, counts in pivot.iterrows()]
     if len(pivot):
         rows.append(["all reasons", *[_cell(int(v)) for v in pivot.sum()],
-                     _cell(len(rejects))])
+                     _cell(len(table))])
     by_reason = Table(["Reason", *pivot.columns, "Total"], rows,
                       [False] + [True] * (len(pivot.columns) + 1))
-    picked = rejects.groupby("reason", sort=True).head(examples) if len(rejects) else rejects
+    picked = table.groupby("reason", sort=True).head(examples) if len(table) else table
     picked = picked.sort_values(["reason", "source"], kind="stable")
     example_rows = [[f"{r['reason']} ({r['stage']})", r["source"], _cell(r["sample_id"]),
                      _cell(r["file"]), _cell(r["row"]), _cell(r["detail"])]
@@ -169,7 +169,7 @@ def facts(statistics: dict) -> list[tuple[str, str]]:
 
 
 def image_description(normalize: dict) -> str:
-    mode = {"L": "grayscale", "RGB": "RGB"}.get(normalize.get("color_mode"), "")
+    mode = {"L": "grayscale", "RGB": "RGB"}.get(str(normalize.get("color_mode")), "")
     return (f"{str(normalize.get('format', '')).upper()} (quality {normalize.get('quality')}), "
             f"{mode}, shorter side at most {normalize.get('image_size')} px; smaller images "
             f"are never upscaled.")
@@ -210,13 +210,15 @@ def _yaml(data: dict) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=88).strip()
 
 
-def datacard_context(*, statistics: dict, rejects: pd.DataFrame, samples: pd.DataFrame,
-                     picked: pd.DataFrame, thumbnails: bytes, charts: list[Chart],
-                     infos: dict[str, dict], names: dict[str, str], normalize: dict,
-                     provenance: dict, params: dict) -> dict:
+def datacard_context(*, statistics: dict, rejects: pd.DataFrame, corrections: pd.DataFrame,
+                     samples: pd.DataFrame, picked: pd.DataFrame, thumbnails: bytes,
+                     charts: list[Chart], infos: dict[str, dict], names: dict[str, str],
+                     normalize: dict, provenance: dict, params: dict) -> dict:
     """Everything the templates show, as text and tables."""
     notes = source_notes(statistics, infos)
-    by_reason, examples = reject_tables(rejects, int(params["reject_examples"]))
+    examples_per_reason = int(params["reject_examples"])
+    by_reason, examples = reason_tables(rejects, examples_per_reason)
+    corrected, correction_examples = reason_tables(corrections, examples_per_reason)
     return {
         "title": params["title"], "collection": params["collection"],
         "facts": facts(statistics),
@@ -229,6 +231,7 @@ def datacard_context(*, statistics: dict, rejects: pd.DataFrame, samples: pd.Dat
         "sources": notes,
         "restricted": [n["title"] for n in notes if not n["redistributable"] and n["exported"]],
         "rejects_table": by_reason, "reject_examples": examples,
+        "corrections_table": corrected, "correction_examples": correction_examples,
         "charts": charts,
         "thumbnails": {"file": THUMBNAILS_FILE, "table": thumbnail_table(picked),
                        "data_uri": "data:image/png;base64,"

@@ -11,10 +11,11 @@ and value vocabularies only. Every row, id, label, report and caption is synthet
 pixels come from the one real chest film on PyPI (pydicom-data `RG1_UNCI.dcm`, NEMA WG04
 sample set), or from a synthetic chest-like image when pydicom-data is not installed.
 
-Each layout writer counts what it actually writes (records, expected rejects by reason,
-patients), so `generate_cxr` returns expectations that the tests compare with the
-pipeline's manifest and rejects table (conservation). Same seed, same bytes: no
-timestamps (gzip `mtime=0`), fixed per-sample random streams, sorted iteration.
+Each layout writer counts what it actually writes (records, expected rejects and
+corrections by reason, patients), so `generate_cxr` returns expectations that the tests
+compare with the pipeline's manifest, rejects and corrections tables (conservation).
+Same seed, same bytes: no timestamps (gzip `mtime=0`), fixed per-sample random streams,
+sorted iteration.
 """
 
 from __future__ import annotations
@@ -34,15 +35,15 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 from PIL import Image, ImageFilter
 
+from unimed_kedro.sources.registry import entry
+
 MARKER = ".unimed-sample"
-SOURCE_DIRS: dict[str, str] = {
-    "chexpert": "CheXpert-v1.0-small",
-    "nih": "chest_xray8",
-    "mimic": "mimic-cxr-jpg",
-    "openi": "openi",
-}
+# Each source's folder under raw_root, as the registry names it.
+SOURCE_DIRS: dict[str, str] = {name: entry(name).folder
+                               for name in ("chexpert", "nih", "mimic", "openi")}
 REASONS = ("missing_file", "corrupt_image", "too_small", "low_contrast", "bad_csv_row",
            "outside_raw_root", "bad_xml", "no_images", "duplicate_record")
+CORRECTIONS = ("age_out_of_range",)  # kept records with a value read as unknown
 
 # CheXpert's label order; MIMIC's chexpert.csv uses the same names sorted alphabetically.
 CHEXPERT_LABELS = ("No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly",
@@ -98,10 +99,12 @@ _PHRASES = {
 # --------------------------------------------------------------------------- bookkeeping
 @dataclass
 class _Ledger:
-    """What one writer emitted: raw records, the rejects they must cause, the patients."""
+    """What one writer emitted: raw records, the rejects they must cause, the corrections
+    kept records must get (never rejects), the patients."""
 
     records: int = 0
     rejects: Counter[str] = field(default_factory=Counter)
+    corrections: Counter[str] = field(default_factory=Counter)
     patients: set[str] = field(default_factory=set)
 
     def add(self, patient: str | None, reject: str | None = None) -> None:
@@ -113,8 +116,15 @@ class _Ledger:
         if reject is not None:
             self.rejects[reject] += 1
 
+    def correct(self, reason: str) -> None:
+        """A correction of the record just added (it stays a kept record)."""
+        if reason not in CORRECTIONS:
+            raise ValueError(f"unknown correction code {reason!r}")
+        self.corrections[reason] += 1
+
     def summary(self) -> dict:
         return {"records": self.records, "rejects": dict(sorted(self.rejects.items())),
+                "corrections": dict(sorted(self.corrections.items())),
                 "patients": len(self.patients)}
 
 
@@ -443,6 +453,9 @@ _NIH_TEST_PATIENTS = {7, 8}
 _NIH_BAD = ((3, "missing_file"), (5, "corrupt_image"), (6, "low_contrast"),
             (2, "bad_csv_row"))
 _NIH_PALETTE = "00000004_001.png"  # one palette-mode PNG among the good films
+# A good film whose age is a typo, as the real Data_Entry_2017 has (148, 413): kept with
+# age unknown and an `age_out_of_range` correction.
+_NIH_AGE_TYPO = ("00000003_001.png", "413")
 
 
 def _nih_row(rng: np.random.Generator, patient: tuple, followup: int) -> list[str]:
@@ -482,6 +495,9 @@ def _write_nih(out_root: Path, seed: int) -> dict:
             rows.append(row)
             owners.append(pid)
             ledger.add(str(pid), reject)
+            if row[0] == _NIH_AGE_TYPO[0]:
+                row[4] = _NIH_AGE_TYPO[1]
+                ledger.correct("age_out_of_range")
     # A path in the metadata that escapes the raw root (patient 1 has good films too).
     outside = _nih_row(_rng(seed, "nih-rows", 999), _NIH_PATIENTS[0], 9)
     outside[0] = "../../secret.png"
@@ -544,7 +560,8 @@ def _mimic_ids(seed: int) -> list[_MimicStudy]:
             date = f"{int(rng.integers(2110, 2200))}{int(rng.integers(1, 13)):02d}" \
                    f"{int(rng.integers(1, 29)):02d}"
             bad = _MIMIC_BAD.get(len(studies))
-            films = [(v, None) for v in views] + ([bad] if bad else [])
+            films: list[tuple[str, str | None]] = [(v, None) for v in views]
+            films += [bad] if bad else []
             studies.append(_MimicStudy(slot, subject, study, date,
                                        f"{hh * 10000 + mm * 100 + ss}.{ms:03d}",
                                        films, _labels(rng)))
@@ -613,7 +630,9 @@ def _write_mimic(out_root: Path, seed: int) -> dict:
     root = out_root / SOURCE_DIRS["mimic"] / MIMIC_VERSION
     ledger = _Ledger()
     studies = _mimic_ids(seed)
-    metadata, splits, labels = [], [], []
+    metadata: list[list[str]] = []
+    splits: list[list[str]] = []
+    labels: list[list[str]] = []
     for index, st in enumerate(studies):
         folder = root / "files" / f"p{str(st.subject)[:2]}" / f"p{st.subject}"
         for view, reject in st.views:
@@ -778,6 +797,7 @@ def generate_cxr(out_root: Path, *, seed: int = 0) -> dict[str, dict]:
       {"records": int,            # raw records (CSV/metadata rows, OpenI images,
                                   #   image-less reports and unreadable XML files)
        "rejects": {reason: int},  # expected rejected records by reason code
+       "corrections": {reason: int},  # expected corrections of kept records (not rejects)
        "patients": int}           # distinct patients among ALL records (where a
                                   #   patient is identifiable; not for unparseable XML)
     """

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import pandas as pd
 
@@ -54,23 +54,44 @@ class RawSource:
 
 @dataclass
 class Rejects:
-    """Collects rejected raw records of one source."""
+    """Collects rejected raw records of one source (`add`), and corrections (`correct`):
+    a kept record whose recorded value was replaced (an impossible age read as unknown),
+    or an index-table row that could be tied to no record. Corrections have the rejects'
+    columns but never count as rejects: no raw record is lost by them."""
 
     source: str
     rows: list[dict] = field(default_factory=list)
+    corrections: list[dict] = field(default_factory=list)
 
     def add(self, reason: str, detail: str, *, file: str, row: int | None = None,
             sample_id: str | None = None) -> None:
-        self.rows.append({"source": self.source, "sample_id": sample_id, "file": file,
-                          "row": row, "stage": "ingest", "reason": reason, "detail": detail})
+        self.rows.append(self._entry(reason, detail, file, row, sample_id))
+
+    def correct(self, reason: str, detail: str, *, file: str, row: int | None = None,
+                sample_id: str | None = None) -> None:
+        self.corrections.append(self._entry(reason, detail, file, row, sample_id))
+
+    def _entry(self, reason: str, detail: str, file: str, row: int | None,
+               sample_id: str | None) -> dict:
+        return {"source": self.source, "sample_id": sample_id, "file": file, "row": row,
+                "stage": "ingest", "reason": reason, "detail": detail}
 
 
 class LayoutError(ValueError):
     """A present source folder whose files do not have the official layout."""
 
 
+class SourceTables(NamedTuple):
+    """What reading a source folder gives: the manifest of its kind, the rejected raw
+    records, and the corrections made to kept ones (both in the rejects' columns)."""
+
+    manifest: pd.DataFrame
+    rejects: pd.DataFrame
+    corrections: pd.DataFrame
+
+
 class Source(ABC):
-    """Reads one source folder into (manifest, rejects)."""
+    """Reads one source folder into `SourceTables`."""
 
     info: ClassVar[SourceInfo]
     kind: ClassVar[RecordKind] = IMAGE
@@ -85,7 +106,7 @@ class Source(ABC):
     def label_names(self) -> list[str]:
         return list(self.vocabulary["labels"]["union"])
 
-    def read(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def read(self) -> SourceTables:
         layout = self.layout()
         return finish(list(self.records(layout)), self.rejects, self.kind, self.label_names)
 
@@ -101,17 +122,22 @@ class Source(ABC):
 
 
 def finish(records: list[dict], rejects: Rejects, kind: RecordKind,
-           labels: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Build the manifest (sorted, one row per sample id) and the rejects table.
+           labels: list[str]) -> SourceTables:
+    """Build the manifest (sorted, one row per sample id), the rejects and the corrections.
 
     Records carry `_file`/`_row` (where they were read) so a repeated record is rejected
-    with its own location; the first occurrence is kept."""
+    with its own location; the first occurrence is kept, and a correction made to a
+    repeat is dropped with it (it describes no record of the manifest)."""
     columns = kind.manifest_columns(labels)
     frame = pd.DataFrame(records, columns=columns + ["_file", "_row"])
     dup = frame["sample_id"].duplicated(keep="first")
     for row in frame[dup].to_dict("records"):
         rejects.add("duplicate_record", f"sample {row['sample_id']} already listed earlier",
                     file=row["_file"], row=row["_row"], sample_id=row["sample_id"])
+    repeats = set(zip(frame.loc[dup, "_file"].tolist(), frame.loc[dup, "_row"].tolist()))
+    rejects.corrections[:] = [c for c in rejects.corrections
+                              if (c["file"], c["row"]) not in repeats]
     manifest = frame.loc[~dup, columns].sort_values("sample_id", kind="stable")
     manifest = manifest.reset_index(drop=True).astype(kind.dtypes(labels))
-    return manifest, rejects_frame(rejects.rows)
+    return SourceTables(manifest, rejects_frame(rejects.rows),
+                        rejects_frame(rejects.corrections))

@@ -9,10 +9,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
     from unimed_kedro.sources.base import Rejects
+
+
+class Where(TypedDict):
+    """Where a record was read: what every reject and correction names."""
+
+    file: str
+    row: int | None
+    sample_id: str | None
 
 
 def resolve_inside(root: Path, relpath: str) -> str | None:

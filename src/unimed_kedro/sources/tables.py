@@ -8,6 +8,7 @@ import gzip
 import io
 from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
+from typing import Any
 
 from unimed_kedro.sources.base import LayoutError, Rejects
 
@@ -17,7 +18,7 @@ class Memo(dict):
     a source repeats a handful of label, sex and view values over thousands of rows. A dict
     subclass, so a hit is one C-level lookup; a value whose call raises is not stored."""
 
-    def __init__(self, function: Callable[[Hashable], object]):
+    def __init__(self, function: Callable[[Any], object]):
         super().__init__()
         self.function = function
 
@@ -33,10 +34,15 @@ def open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8-sig", newline="")
 
 
-def read_csv_rows(path: Path, required: list[str], rejects: Rejects,
-                  root: Path) -> Iterator[tuple[int, dict[str, str]]]:
+Malformed = Callable[[int, dict[str, str], str], None]
+
+
+def read_csv_rows(path: Path, required: list[str], rejects: Rejects, root: Path,
+                  malformed: Malformed | None = None) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield `(line number, row)` for well-formed rows; a row with the wrong field count
-    becomes a `bad_csv_row` reject. A missing required column is a layout error."""
+    becomes a `bad_csv_row` reject, or goes to `malformed(line, cells as far as they
+    reach, detail)` for tables whose rows are not records. A missing required column is a
+    layout error."""
     rel = str(path.relative_to(root))
     with open_text(path) as handle:
         reader = csv.reader(handle)
@@ -52,7 +58,10 @@ def read_csv_rows(path: Path, required: list[str], rejects: Rejects,
             if not "".join(fields).strip():  # blank or whitespace-only in every field
                 continue
             if len(fields) != width:
-                rejects.add("bad_csv_row", f"expected {width} fields, found "
-                            f"{len(fields)}", file=rel, row=line)
+                detail = f"expected {width} fields, found {len(fields)}"
+                if malformed is None:
+                    rejects.add("bad_csv_row", detail, file=rel, row=line)
+                else:
+                    malformed(line, dict(zip(header, fields)), detail)
                 continue
             yield line, dict(zip(header, fields))

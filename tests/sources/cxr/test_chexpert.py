@@ -51,7 +51,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def test_records_ids_views_labels(root, vocabulary):
-    manifest, rejects = CheXpert(root, vocabulary).read()
+    manifest, rejects, _ = CheXpert(root, vocabulary).read()
     assert list(manifest["sample_id"]) == [
         "chexpert-patient00001_study1_view1_frontal", "chexpert-patient00001_study1_view2_lateral",
         "chexpert-patient00002_study2_view1_frontal", "chexpert-patient64541_study1_view1_frontal"]
@@ -68,7 +68,7 @@ def test_records_ids_views_labels(root, vocabulary):
 
 
 def test_rejects_name_file_row_and_reason(root, vocabulary):
-    _, rejects = CheXpert(root, vocabulary).read()
+    _, rejects, _ = CheXpert(root, vocabulary).read()
     got = sorted(zip(rejects["reason"], rejects["file"], rejects["row"]))
     assert got == [("bad_csv_row", "train.csv", 7), ("bad_csv_row", "train.csv", 8),
                    ("duplicate_record", "train.csv", 6), ("missing_file", "train.csv", 5),
@@ -83,7 +83,7 @@ def test_unimed_caption_csv_attached(root, vocabulary):
         '"[\'CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg\']",'
         '"[\'Cardiomegaly\']","[\'Enlarged heart.\', \'Cardiomegaly seen.\']"\n'
         'broken line without lists\n')
-    manifest, _ = CheXpert(root, vocabulary).read()
+    manifest, _, _ = CheXpert(root, vocabulary).read()
     assert list(manifest.iloc[0].source_captions) == ["Enlarged heart.", "Cardiomegaly seen."]
     assert manifest.iloc[1].source_captions is None or pd.isna(manifest.iloc[1].source_captions)
 
@@ -91,3 +91,34 @@ def test_unimed_caption_csv_attached(root, vocabulary):
 def test_folder_without_csv_is_a_layout_error(tmp_path, vocabulary):
     with pytest.raises(LayoutError, match="train.csv"):
         CheXpert(tmp_path, vocabulary).read()
+
+
+def test_impossible_age_is_a_correction_and_a_non_numeric_one_a_bad_row(tmp_path,
+                                                                        vocabulary):
+    root = tmp_path / "CheXpert-v1.0-small"
+    p = "CheXpert-v1.0-small/"
+    for rel in ["train/patient00001/study1/view1_frontal.jpg",
+                "train/patient00002/study1/view1_frontal.jpg"]:
+        write_jpeg(root / rel)
+    (root / "train.csv").write_text("\n".join([
+        HEADER, _row(p + "train/patient00001/study1/view1_frontal.jpg", age="148"),
+        _row(p + "train/patient00002/study1/view1_frontal.jpg", age="n/a")]) + "\n")
+    source = CheXpert(root, vocabulary)
+    manifest, rejects, corrections = source.read()
+    assert list(manifest["sample_id"]) == ["chexpert-patient00001_study1_view1_frontal"]
+    assert math.isnan(manifest.iloc[0].age)
+    assert list(zip(rejects["reason"], rejects["row"])) == [("bad_csv_row", 3)]
+    assert corrections[["sample_id", "row", "reason"]].values.tolist() == [
+        ["chexpert-patient00001_study1_view1_frontal", 2, "age_out_of_range"]]
+
+
+def test_a_repeated_row_takes_its_correction_with_it(tmp_path, vocabulary):
+    root = tmp_path / "CheXpert-v1.0-small"
+    rel = "train/patient00001/study1/view1_frontal.jpg"
+    write_jpeg(root / rel)
+    row = _row("CheXpert-v1.0-small/" + rel, age="413")
+    (root / "train.csv").write_text(f"{HEADER}\n{row}\n{row}\n")
+    source = CheXpert(root, vocabulary)
+    _, rejects, corrections = source.read()
+    assert list(rejects["reason"]) == ["duplicate_record"]
+    assert corrections["row"].tolist() == [2]  # the kept first row's only

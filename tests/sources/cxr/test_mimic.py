@@ -52,7 +52,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def test_records_labels_report_and_split(root, vocabulary):
-    manifest, rejects = MIMIC(root, vocabulary).read()
+    manifest, rejects, _ = MIMIC(root, vocabulary).read()
     assert list(manifest["sample_id"]) == [f"mimic-{D1}", f"mimic-{D2}"]
     first = manifest.iloc[0]
     assert first.patient_id == "mimic:10000032" and first.study_id == "s50414267"
@@ -63,6 +63,55 @@ def test_records_labels_report_and_split(root, vocabulary):
     assert first.report_impression == "No acute cardiopulmonary process."
     assert set(manifest["official_split"]) == {"val"}
     assert list(rejects["reason"]) == ["missing_file"] and rejects.iloc[0].row == 4
+
+
+def _conserved(manifest, rejects) -> bool:
+    """Every metadata row is a kept record or a reject; table rows are neither."""
+    return len(manifest) + len(rejects) == 3
+
+
+def test_malformed_label_row_rejects_its_study_naming_the_row(root, vocabulary):
+    labels = ",".join(["", "1.0"] + [""] * 11 + ["-1.0"])
+    write_gz(root / "2.0.0" / "mimic-cxr-2.0.0-chexpert.csv.gz",
+             f"{LABELS}\n10000032,50414267,{labels},extra\n")
+    source = MIMIC(root, vocabulary)
+    manifest, rejects, corrections = source.read()
+    assert len(manifest) == 0 and _conserved(manifest, rejects)
+    bad = rejects[rejects["reason"].eq("bad_csv_row")]
+    assert list(bad["sample_id"]) == [f"mimic-{D1}", f"mimic-{D2}"]
+    assert set(bad["detail"]) == {"mimic-cxr-2.0.0-chexpert.csv.gz line 2: expected 16 "
+                                  "fields, found 17"}
+    assert set(bad["file"]) == {"2.0.0/mimic-cxr-2.0.0-metadata.csv.gz"}
+    assert len(corrections) == 0
+
+
+def test_malformed_split_row_rejects_its_image_naming_the_row(root, vocabulary):
+    write_gz(root / "2.0.0" / "mimic-cxr-2.0.0-split.csv.gz",
+             f"dicom_id,study_id,subject_id,split\n{D1},50414267,10000032,validate,x\n"
+             f"{D2},50414267,10000032,validate\n")
+    manifest, rejects, _ = MIMIC(root, vocabulary).read()
+    assert list(manifest["sample_id"]) == [f"mimic-{D2}"] and _conserved(manifest, rejects)
+    assert list(manifest["official_split"]) == ["val"]
+    bad = rejects.set_index("reason").loc["bad_csv_row"]
+    assert bad.sample_id == f"mimic-{D1}"
+    assert bad.detail == "mimic-cxr-2.0.0-split.csv.gz line 2: expected 4 fields, found 5"
+
+
+def test_bad_table_row_naming_no_image_is_a_correction(root, vocabulary):
+    labels = ",".join(["", "1.0"] + [""] * 11 + ["-1.0"])
+    write_gz(root / "2.0.0" / "mimic-cxr-2.0.0-chexpert.csv.gz",
+             f"{LABELS}\n10000032,50414267,{labels}\ngarbage\n"
+             f"10000099,50000000,{labels.replace('-1.0', '7')}\n")
+    source = MIMIC(root, vocabulary)
+    manifest, rejects, corrections = source.read()
+    assert len(manifest) == 2 and manifest["label_cardiomegaly"].eq(1).all()
+    assert list(rejects["reason"]) == ["missing_file"] and _conserved(manifest, rejects)
+    assert set(corrections["reason"]) == {"table_row_ignored"}
+    assert corrections[["file", "row"]].values.tolist() == [
+        ["2.0.0/mimic-cxr-2.0.0-chexpert.csv.gz", 3],   # a wrong field count, no key
+        ["2.0.0/mimic-cxr-2.0.0-chexpert.csv.gz", 4]]   # a bad value, of an unlisted study
+    assert corrections.iloc[0].detail.startswith("expected 16 fields, found 1")
+    assert "10000099/50000000" in corrections.iloc[1].detail
 
 
 def test_missing_metadata_names_expected_file(tmp_path, vocabulary):

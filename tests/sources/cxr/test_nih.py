@@ -1,3 +1,4 @@
+import math
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def test_records(root, vocabulary):
-    manifest, _ = NIH(root, vocabulary).read()
+    manifest, _, _ = NIH(root, vocabulary).read()
     assert list(manifest["sample_id"]) == ["nih-00000001_000", "nih-00000001_001",
                                            "nih-00000002_000"]
     first = manifest.iloc[0]
@@ -47,7 +48,7 @@ def test_records(root, vocabulary):
 
 
 def test_rejects(root, vocabulary):
-    _, rejects = NIH(root, vocabulary).read()
+    _, rejects, _ = NIH(root, vocabulary).read()
     got = sorted(zip(rejects["reason"], rejects["row"]))
     assert got == [("bad_csv_row", 6), ("bad_csv_row", 7), ("missing_file", 5),
                    ("outside_raw_root", 8)]
@@ -60,7 +61,30 @@ def test_original_2017_file_with_gender_and_trailing_comma(tmp_path, vocabulary)
     (root / "Data_Entry_2017.csv").write_text(
         V2020.replace("Patient Sex", "Patient Gender") + ",\n"
         "00000001_000.png,Effusion,0,1,058Y,F,PA,2682,2749,0.143,0.143,\n")
-    manifest, rejects = NIH(root, vocabulary).read()
+    manifest, rejects, _ = NIH(root, vocabulary).read()
     assert len(rejects) == 0
     assert manifest.iloc[0].age == 58 and manifest.iloc[0].sex == "F"
     assert manifest.iloc[0].label_effusion == 1
+
+
+def test_impossible_age_keeps_the_image_with_age_unknown_and_a_correction(tmp_path,
+                                                                          vocabulary):
+    # the real Data_Entry_2017 has ages such as 148 and 413 on good images
+    root = tmp_path / "chest_xray8"
+    write_png(root / "images" / "00000001_000.png")
+    write_png(root / "images" / "00000001_001.png", seed=1)
+    (root / "Data_Entry_2017_v2020.csv").write_text("\n".join([
+        V2020,
+        "00000001_000.png,Effusion,0,1,413,F,PA,2682,2749,0.143,0.143",
+        "00000001_001.png,Effusion,1,1,old,F,PA,2682,2749,0.143,0.143"]) + "\n")
+    source = NIH(root, vocabulary)
+    manifest, rejects, corrections = source.read()
+    assert list(manifest["sample_id"]) == ["nih-00000001_000"]
+    assert math.isnan(manifest.iloc[0].age) and manifest.iloc[0].label_effusion == 1
+    # a non-numeric age is still a malformed row
+    assert list(zip(rejects["reason"], rejects["row"])) == [("bad_csv_row", 3)]
+    corrections = corrections
+    assert list(corrections.columns) == list(rejects.columns)
+    assert corrections[["sample_id", "file", "row", "stage", "reason"]].values.tolist() == [
+        ["nih-00000001_000", "Data_Entry_2017_v2020.csv", 2, "ingest", "age_out_of_range"]]
+    assert "'413'" in corrections.iloc[0].detail and "0..130" in corrections.iloc[0].detail

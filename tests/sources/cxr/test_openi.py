@@ -39,7 +39,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def test_records(root, vocabulary):
-    manifest, _ = OpenI(root, vocabulary).read()
+    manifest, _, _ = OpenI(root, vocabulary).read()
     assert list(manifest["sample_id"]) == ["openi-cxr1_1_im-0001-3001",
                                            "openi-cxr1_1_im-0001-4001", "openi-cxr2_im-0652-1001"]
     first = manifest.iloc[0]
@@ -53,7 +53,7 @@ def test_records(root, vocabulary):
 
 
 def test_rejects(root, vocabulary):
-    _, rejects = OpenI(root, vocabulary).read()
+    _, rejects, _ = OpenI(root, vocabulary).read()
     got = sorted(zip(rejects["reason"], rejects["file"]))
     assert got == [("bad_xml", "ecgen-radiology/10.xml"),
                    ("missing_file", "ecgen-radiology/2.xml"),

@@ -2,7 +2,14 @@ import math
 
 import pytest
 
-from unimed_kedro.sources.cxr.values import harmonise, normalise_view, parse_age, parse_label
+from unimed_kedro.sources.base import Rejects
+from unimed_kedro.sources.cxr.values import (
+    harmonise,
+    kept_age,
+    normalise_view,
+    parse_age,
+    parse_label,
+)
 
 
 @pytest.mark.parametrize("cell,expected", [("1.0", 1.0), ("0.0", 0.0), ("-1.0", -1.0), ("1", 1.0)])
@@ -21,11 +28,28 @@ def test_parse_label_rejects_other_values_naming_column(cell):
 
 
 def test_parse_age_forms():
-    assert parse_age("058Y", "Patient Age") == 58
-    assert parse_age("0", "Age") == 0
-    assert math.isnan(parse_age("", "Age"))
+    assert parse_age("058Y", "Patient Age") == (58, None)
+    assert parse_age("0", "Age") == (0, None)
+    assert math.isnan(parse_age("", "Age").years) and parse_age("", "Age").dropped is None
     with pytest.raises(ValueError, match="'Age'"):
         parse_age("old", "Age")
+
+
+@pytest.mark.parametrize("cell", ["148", "413", "-1", "131Y"])
+def test_impossible_age_is_unknown_with_the_reason(cell):
+    age = parse_age(cell, "Patient Age")
+    assert math.isnan(age.years)
+    assert repr(cell) in age.dropped and "0..130" in age.dropped
+
+
+def test_kept_age_notes_a_dropped_age_as_a_correction():
+    rejects = Rejects("nih")
+    where = {"file": "Data_Entry_2017.csv", "row": 5, "sample_id": "nih-00000001_000"}
+    assert kept_age(parse_age("58", "Patient Age"), rejects, where) == 58
+    assert math.isnan(kept_age(parse_age("413", "Patient Age"), rejects, where))
+    assert rejects.rows == []  # a correction is never a reject
+    assert [(c["reason"], c["row"], c["sample_id"]) for c in rejects.corrections] == [
+        ("age_out_of_range", 5, "nih-00000001_000")]
 
 
 def test_harmonise_priority_and_missing():

@@ -2,7 +2,8 @@
 
 Header lines, then `=== FINDINGS ===`, `=== IMPRESSION ===`, `=== STRUCTURED LABELS ===`
 (one `Label: positive|negative|uncertain` line per annotated label; not-annotated labels are
-left out, as the seed does for blank CheXpert cells) and `=== METADATA ===`.
+left out, as the seed does for blank CheXpert cells, so an unlabelled study's section is
+empty) and `=== METADATA ===`.
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ def structured_caption(row: Mapping, *, source_title: str, params: Mapping,
 
 @functools.lru_cache(maxsize=LABEL_CACHE)
 def _labels_block(annotated: AnnotatedLabels) -> str:
-    """The STRUCTURED LABELS block: depends on the label combination alone."""
-    return "=== STRUCTURED LABELS ===\n" + "\n".join(
-        [f"{display}: {state}" for _, display, state in annotated]
-        or ["(no labels annotated)"])
+    """The STRUCTURED LABELS block: depends on the label combination alone. Every line
+    under the header is `Label: state`, so a study without annotated labels has none."""
+    return "=== STRUCTURED LABELS ===" + "".join(
+        f"\n{display}: {state}" for _, display, state in annotated)
 
 
 def _sections(row: Mapping, params: Mapping, annotated: AnnotatedLabels,
@@ -76,7 +77,7 @@ def _label_sections(annotated: AnnotatedLabels, findings_template: str,
 
 def _metadata(row: Mapping, source_title: str) -> str:
     age, sex, official = row.get("age"), row.get("sex"), row.get("official_split")
-    return (f"Patient Age: {'unknown' if is_missing(age) else int(age)}\n"
+    return (f"Patient Age: {'unknown' if age is None or is_missing(age) else int(age)}\n"
             f"Patient Sex: {'unknown' if is_missing(sex) else sex}\n"
             f"View: {row['view']}\n"
             f"Official Split: {'none' if is_missing(official) else official}\n"

@@ -22,12 +22,13 @@ from pathlib import Path
 from unimed_kedro.sources.base import LayoutError, Source, SourceInfo
 from unimed_kedro.sources.cxr.values import (
     harmonise,
+    kept_age,
     normalise_sex,
     normalise_view,
     parse_age,
     parse_label,
 )
-from unimed_kedro.sources.paths import SourceFolder
+from unimed_kedro.sources.paths import SourceFolder, Where
 from unimed_kedro.sources.tables import Memo, open_text, read_csv_rows
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class _Reader:
     labels: Memo   # tuple of the 14 label cells -> harmonised label columns
     views: Memo    # AP/PA or Frontal/Lateral cell -> normalised view
     sexes: Memo
-    ages: Memo     # raises ValueError (uncached) on a bad age
+    ages: Memo     # Age cell -> `Age`; raises ValueError (uncached) on a non-numeric one
 
     @classmethod
     def create(cls, folder: SourceFolder, vocab: Mapping) -> _Reader:
@@ -113,7 +114,7 @@ def _record(reader: _Reader, file: str, line: int, row: dict) -> dict | None:
     rel = _relpath(row["Path"])
     match = _PATH_RE.match(rel)
     sample_id = "chexpert-" + "_".join(match.groups()[1:4]) if match else None
-    where = {"file": file, "row": line, "sample_id": sample_id}
+    where: Where = {"file": file, "row": line, "sample_id": sample_id}
     path = reader.folder.inside(rel, **where)
     if path is None:
         return None
@@ -133,7 +134,8 @@ def _record(reader: _Reader, file: str, line: int, row: dict) -> dict | None:
         "sample_id": sample_id, "source": INFO.name, "patient_id": f"chexpert:{patient}",
         "study_id": f"{patient}_{study}", "raw_relpath": rel,
         "view": reader.views[row["AP/PA"] or row["Frontal/Lateral"]],
-        "sex": reader.sexes[row["Sex"]], "age": age, "official_split": SPLIT_FILES[file],
+        "sex": reader.sexes[row["Sex"]], "age": kept_age(age, reader.folder.rejects, where),
+        "official_split": SPLIT_FILES[file],
         "license": INFO.license, "report_findings": None, "report_impression": None,
         **labels, "_file": file, "_row": line,
     }

@@ -4,7 +4,10 @@ The metadata, CheXpert-label and split tables sit in `mimic-cxr-jpg/` or in its 
 folder (`2.0.0/`, `2.1.0/`), plain or `.gz`. Images are
 `files/p<first 2 digits>/p<subject>/s<study>/<dicom_id>.jpg`; labels are per study and are
 joined on (subject_id, study_id); a free-text report, when present, is the study folder's
-sibling `s<study>.txt`, whose FINDINGS and IMPRESSION sections are extracted.
+sibling `s<study>.txt`, whose FINDINGS and IMPRESSION sections are extracted. A label or
+split row that cannot be used (a bad label value, a wrong field count) rejects the images
+it names as `bad_csv_row`, naming the table and line; one naming no listed image is a
+`table_row_ignored` correction.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from unimed_kedro.sources.base import LayoutError, Rejects, Source, SourceInfo
 from unimed_kedro.sources.cxr.values import harmonise, normalise_view, parse_label
-from unimed_kedro.sources.paths import SourceFolder
+from unimed_kedro.sources.paths import SourceFolder, Where
 from unimed_kedro.sources.tables import read_csv_rows
 
 INFO = SourceInfo(
@@ -32,7 +36,9 @@ INFO = SourceInfo(
 TABLES = {"metadata": "mimic-cxr-2.0.0-metadata", "labels": "mimic-cxr-2.0.0-chexpert",
           "split": "mimic-cxr-2.0.0-split"}
 META_COLUMNS = ["dicom_id", "subject_id", "study_id", "ViewPosition"]
+LABEL_KEY = ["subject_id", "study_id"]
 SPLITS = {"train": "train", "validate": "val", "test": "test"}
+TABLE_ROW_IGNORED = "table_row_ignored"  # correction: a bad table row naming no image
 # Report headers as written, typos included (official section_parser statistics).
 SECTION_ALIASES = {
     "FINDINGS": "findings", "FINDING": "findings", "FINDNGS": "findings",
@@ -53,32 +59,84 @@ class MIMIC(Source):
 
     def records(self, layout: tuple[Path, Path]) -> Iterator[dict]:
         base, meta = layout
-        labels = _study_labels(base, self.root, self.rejects)
-        splits = _splits(base, self.root, self.rejects)
+        tables = _Tables()
+        _read_labels(base, self.root, tables)
+        _read_splits(base, self.root, tables)
         file = str(meta.relative_to(self.root))
         for line, row in read_csv_rows(meta, META_COLUMNS, self.rejects, self.root):
-            record = _record(self.folder, base, file, line, row, self.vocabulary, labels,
-                             splits)
+            record = _record(self.folder, base, file, line, row, self.vocabulary, tables)
             if record is not None:
                 yield record
+        # A problem row naming no listed image costs no raw record: it is noted, not
+        # rejected, so exported + rejected = metadata rows still holds.
+        for key, problem in tables.unused():
+            owner = "/".join(key) if any(key) else "an unreadable key"
+            self.rejects.correct(TABLE_ROW_IGNORED, f"{problem.detail}; no image of the "
+                                 f"metadata table belongs to {owner}, so none was rejected",
+                                 file=problem.file, row=problem.line)
 
 
-def _record(folder: SourceFolder, base: Path, file: str, line: int, row: dict, vocab: dict,
-            labels: dict, splits: dict) -> dict | None:
+@dataclass(frozen=True)
+class _RowProblem:
+    """A label or split table row that cannot be used as read, and where it is."""
+
+    file: str  # relative to the source folder
+    line: int
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{Path(self.file).name} line {self.line}: {self.detail}"
+
+
+@dataclass
+class _Tables:
+    """The label and split tables as image records use them: labels per (subject, study),
+    official split per dicom, and the problems of rows that could not be used, filed under
+    the key the row names (`(subject, study)` or `(dicom,)`).
+
+    Such a row is not a raw record, so it is never a reject itself: the images it concerns
+    are rejected naming it (a study silently left unlabelled, or an image silently losing
+    its official test split, would be worse than losing the images)."""
+
+    labels: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
+    splits: dict[str, str | None] = field(default_factory=dict)
+    problems: dict[tuple[str, ...], list[_RowProblem]] = field(default_factory=dict)
+    matched: set[tuple[str, ...]] = field(default_factory=set)
+
+    def file(self, key: tuple[str, ...], problem: _RowProblem) -> None:
+        self.problems.setdefault(key, []).append(problem)
+
+    def problem_of(self, subject: str, study: str, dicom: str) -> str | None:
+        """Why this image's labels or split cannot be trusted (None: they can)."""
+        if not self.problems:  # the usual case, once per metadata row
+            return None
+        keys = [key for key in ((subject, study), (dicom,)) if key in self.problems]
+        self.matched.update(keys)
+        return "; ".join(str(p) for key in keys for p in self.problems[key]) or None
+
+    def unused(self) -> list[tuple[tuple[str, ...], _RowProblem]]:
+        """Problems whose key no image of the metadata table named, by file and line."""
+        found = [(key, problem) for key, problems in self.problems.items()
+                 if key not in self.matched for problem in problems]
+        return sorted(found, key=lambda item: (item[1].file, item[1].line))
+
+
+def _record(folder: SourceFolder, base: Path, file: str, line: int, row: dict, vocab: Mapping,
+            tables: _Tables) -> dict | None:
     root = folder.root
     dicom = row["dicom_id"].strip()
-    where = {"file": file, "row": line, "sample_id": "mimic-" + dicom.lower()}
+    where: Where = {"file": file, "row": line, "sample_id": "mimic-" + dicom.lower()}
     subject, study = row["subject_id"].strip(), row["study_id"].strip()
+    from_tables = tables.problem_of(subject, study, dicom)
     prefix = "" if base == root else f"{base.relative_to(root).as_posix()}/"
     rel = f"{prefix}files/p{subject[:2]}/p{subject}/s{study}/{dicom}.jpg"
     path = folder.inside(rel, **where)
     if path is None:
         return None
-    study_labels = labels.get((subject, study), {})
     problem = None if subject.isdigit() and study.isdigit() and dicom else (
         f"expected numeric subject_id/study_id and a dicom_id, got {subject!r}/{study!r}/"
         f"{dicom!r}")
-    problem = problem or study_labels.get("_error")
+    problem = problem or from_tables
     if problem:
         folder.rejects.add("bad_csv_row", problem, **where)
         return None
@@ -89,9 +147,10 @@ def _record(folder: SourceFolder, base: Path, file: str, line: int, row: dict, v
         "sample_id": where["sample_id"], "source": INFO.name, "patient_id": f"mimic:{subject}",
         "study_id": f"s{study}", "raw_relpath": rel,
         "view": normalise_view(row["ViewPosition"], vocab["views"]), "sex": None,
-        "age": math.nan, "official_split": splits.get(dicom), "license": INFO.license,
+        "age": math.nan, "official_split": tables.splits.get(dicom), "license": INFO.license,
         "report_findings": findings, "report_impression": impression,
-        **harmonise(study_labels, vocab["labels"]["sources"][INFO.name]),
+        **harmonise(tables.labels.get((subject, study), {}),
+                    vocab["labels"]["sources"][INFO.name]),
         "_file": file, "_row": line,
     }
 
@@ -116,28 +175,39 @@ def _table(base: Path, key: str) -> Path:
     return path
 
 
-def _study_labels(base: Path, root: Path, rejects: Rejects) -> dict:
-    """(subject, study) -> {label name: value}; a malformed row maps to `_error`, which
-    rejects that study's images instead of silently leaving them unlabelled."""
+def _read_labels(base: Path, root: Path, tables: _Tables) -> None:
+    """Labels per (subject, study); a bad label value is a problem of that study."""
     path = _find(base, TABLES["labels"])
     if path is None:
-        return {}
-    out: dict = {}
-    for line, row in read_csv_rows(path, ["subject_id", "study_id"], Rejects(INFO.name), root):
+        return
+    rel = str(path.relative_to(root))
+    for line, row in _table_rows(path, LABEL_KEY, LABEL_KEY, root, tables):
         key = (row.pop("subject_id").strip(), row.pop("study_id").strip())
         try:
-            out[key] = {name: parse_label(value, name) for name, value in row.items()}
+            tables.labels[key] = {name: parse_label(value, name) for name, value in row.items()}
         except ValueError as err:
-            out[key] = {"_error": f"{path.name} line {line}: {err}"}
-    return out
+            tables.file(key, _RowProblem(rel, line, str(err)))
 
 
-def _splits(base: Path, root: Path, rejects: Rejects) -> dict[str, str]:
+def _read_splits(base: Path, root: Path, tables: _Tables) -> None:
     path = _find(base, TABLES["split"])
     if path is None:
-        return {}
-    rows = read_csv_rows(path, ["dicom_id", "split"], Rejects(INFO.name), root)
-    return {row["dicom_id"].strip(): SPLITS.get(row["split"].strip(), None) for _, row in rows}
+        return
+    for _, row in _table_rows(path, ["dicom_id", "split"], ["dicom_id"], root, tables):
+        tables.splits[row["dicom_id"].strip()] = SPLITS.get(row["split"].strip())
+
+
+def _table_rows(path: Path, required: list[str], key: list[str], root: Path,
+                tables: _Tables) -> Iterator[tuple[int, dict[str, str]]]:
+    """Well-formed rows of a label or split table. A row with the wrong field count is
+    filed as a problem under the key its `key` cells name: a table row is not a raw
+    record, so it is no reject of its own."""
+    rel = str(path.relative_to(root))
+
+    def misread(line: int, cells: dict[str, str], detail: str) -> None:
+        tables.file(tuple(cells.get(c, "").strip() for c in key), _RowProblem(rel, line, detail))
+
+    yield from read_csv_rows(path, required, Rejects(INFO.name), root, malformed=misread)
 
 
 def _report_sections(path: Path) -> tuple[str | None, str | None]:

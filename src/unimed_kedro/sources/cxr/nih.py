@@ -9,12 +9,18 @@ patient-disjoint split is `train_val_list.txt` / `test_list.txt`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from unimed_kedro.sources.base import LayoutError, Source, SourceInfo
-from unimed_kedro.sources.cxr.values import harmonise, normalise_sex, normalise_view, parse_age
-from unimed_kedro.sources.paths import SourceFolder, index_files
+from unimed_kedro.sources.cxr.values import (
+    harmonise,
+    kept_age,
+    normalise_sex,
+    normalise_view,
+    parse_age,
+)
+from unimed_kedro.sources.paths import SourceFolder, Where, index_files
 from unimed_kedro.sources.tables import read_csv_rows
 
 INFO = SourceInfo(
@@ -55,11 +61,11 @@ class NIH(Source):
                 yield record
 
 
-def _record(folder: SourceFolder, file: str, line: int, row: dict, vocab: dict,
+def _record(folder: SourceFolder, file: str, line: int, row: dict, vocab: Mapping,
             images: dict[str, str], splits: dict[str, str]) -> dict | None:
     name = row["Image Index"].strip()
     sample_id = "nih-" + Path(name).stem.lower() if "/" not in name else None
-    where = {"file": file, "row": line, "sample_id": sample_id}
+    where: Where = {"file": file, "row": line, "sample_id": sample_id}
     if folder.inside(name, **where) is None:
         return None
     mapping = vocab["labels"]["sources"][INFO.name]
@@ -78,9 +84,10 @@ def _record(folder: SourceFolder, file: str, line: int, row: dict, vocab: dict,
     sex = next((row[c] for c in SEX_COLUMNS if c in row), None)
     return {
         "sample_id": sample_id, "source": INFO.name, "patient_id": f"nih:{patient:08d}",
-        "study_id": f"{patient:08d}_{followup:03d}", "raw_relpath": images[name], "view": normalise_view(row["View Position"],
-                                                              vocab["views"]),
-        "sex": normalise_sex(sex), "age": age, "official_split": splits.get(name),
+        "study_id": f"{patient:08d}_{followup:03d}", "raw_relpath": images[name],
+        "view": normalise_view(row["View Position"], vocab["views"]),
+        "sex": normalise_sex(sex), "age": kept_age(age, folder.rejects, where),
+        "official_split": splits.get(name),
         "license": INFO.license, "report_findings": None, "report_impression": None,
         **harmonise({n: float(n in findings) for n in mapping}, mapping),
         "_file": file, "_row": line,

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE
 from unimed_kedro.sources.base import LayoutError, Source, SourceInfo
 from unimed_kedro.sources.cxr.values import harmonise
-from unimed_kedro.sources.paths import SourceFolder, index_files
+from unimed_kedro.sources.paths import SourceFolder, Where, index_files
 
 INFO = SourceInfo(
     name="openi",
@@ -49,7 +49,7 @@ class OpenI(Source):
             yield from _report_records(self.folder, xml, self.vocabulary, images)
 
 
-def _report_records(folder: SourceFolder, xml: Path, vocab: dict, images: dict[str, str]
+def _report_records(folder: SourceFolder, xml: Path, vocab: Mapping, images: dict[str, str]
                     ) -> list[dict]:
     root, rejects = folder.root, folder.rejects
     file = str(xml.relative_to(root))
@@ -59,7 +59,9 @@ def _report_records(folder: SourceFolder, xml: Path, vocab: dict, images: dict[s
         rejects.add("bad_xml", f"not well-formed XML ({err}); expected an <eCitation> report",
                     file=file, row=err.position[0])
         return []
-    uid = (tree.find("uId").get("id") if tree.find("uId") is not None else xml.stem).strip()
+    node = tree.find("uId")
+    uid = (node.get("id") if node is not None else None) or xml.stem
+    uid = uid.strip()
     sections = {node.get("Label", "").upper(): " ".join((node.text or "").split()) or None
                 for node in tree.iter("AbstractText")}
     ids = [node.get("id", "").strip() for node in tree.iter("parentImage")]
@@ -77,7 +79,7 @@ def _report_records(folder: SourceFolder, xml: Path, vocab: dict, images: dict[s
     records = []
     for image_id in ids:
         sample_id = f"openi-{image_id.lower()}"
-        where = {"file": file, "row": None, "sample_id": sample_id}
+        where: Where = {"file": file, "row": None, "sample_id": sample_id}
         if folder.inside(f"{image_id}.png", **where) is None:
             continue
         rel = images.get(f"{image_id}.png")

@@ -1,13 +1,20 @@
-"""Chest X-ray cell values: CheXpert-style label cells, ages, sex and view strings, and
-label harmonisation onto the collection's union vocabulary (mappings from config)."""
+"""Chest X-ray cell values: CheXpert-style label cells, ages (an impossible one becomes a
+correction), sex and view strings, and label harmonisation onto the collection's union
+vocabulary (mappings from config)."""
 
 from __future__ import annotations
 
 import functools
 import math
 from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE, UNCERTAIN
+from unimed_kedro.sources.base import Rejects
+from unimed_kedro.sources.paths import Where
+
+MAX_AGE = 130
+AGE_OUT_OF_RANGE = "age_out_of_range"  # the correction's reason
 
 
 @functools.lru_cache(maxsize=1024)  # pure; a label column holds a handful of distinct cells
@@ -25,18 +32,38 @@ def parse_label(value: str, column: str) -> float:
     return number
 
 
-def parse_age(value: str, column: str) -> float:
-    """Ages as numbers, or NIH's early `058Y` form; blank is unknown."""
+class Age(NamedTuple):
+    """An age cell as read: years (NaN when unknown) and, when a recorded number was
+    impossible and dropped, the correction's detail."""
+
+    years: float
+    dropped: str | None = None
+
+
+def parse_age(value: str, column: str) -> Age:
+    """Ages as numbers, or NIH's early `058Y` form; blank is unknown. A number outside
+    0..130 is a typo of the source (Data_Entry_2017 has 148 and 413): the image is still
+    good, so the age becomes unknown instead of the row being rejected. Text that is no
+    number at all is a malformed row (ValueError)."""
     text = value.strip().upper().rstrip("Y")
     if not text:
-        return math.nan
+        return Age(math.nan)
     try:
         age = float(text)
     except ValueError:
         raise ValueError(f"column {column!r}: expected an age in years, got {value!r}") from None
-    if not 0 <= age <= 130:
-        raise ValueError(f"column {column!r}: expected an age in 0..130, got {value!r}")
-    return age
+    if not 0 <= age <= MAX_AGE:
+        return Age(math.nan, f"column {column!r}: age {value!r} is impossible (expected "
+                             f"0..{MAX_AGE} years); kept as unknown")
+    return Age(age)
+
+
+def kept_age(age: Age, rejects: Rejects, where: Where) -> float:
+    """The age a kept record gets; a dropped one is noted as an `age_out_of_range`
+    correction at `where` (file, row, sample_id)."""
+    if age.dropped is not None:
+        rejects.correct(AGE_OUT_OF_RANGE, age.dropped, **where)
+    return age.years
 
 
 def normalise_sex(value: str | None) -> str | None:

@@ -16,21 +16,27 @@ log = logging.getLogger(__name__)
 
 
 def ingest_source(raw: RawSource, vocabulary: dict
-                  ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Manifest, ingest rejects and facts of one source; an absent folder is skipped with
-    a log line and gives an empty manifest."""
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, dict, pd.DataFrame]:
+    """Manifest, ingest rejects, facts and corrections of one source; an absent folder is
+    skipped with a log line and gives an empty manifest. Corrections (values of kept
+    records read as unknown, unusable table rows naming no record) are apart from the
+    rejects: they lose no raw record."""
     source = entry(raw.name)
-    reader = source.reader_class()
-    info = {**reader.info.as_dict(), "folder": source.folder, "present": raw.exists}
+    reader_class = source.reader_class()
+    info = {**reader_class.info.as_dict(), "folder": source.folder, "present": raw.exists}
     if not raw.exists:
         log.warning("%s: folder %s missing or empty; source skipped", raw.name, raw.path)
         labels = list(vocabulary["labels"]["union"])
-        return reader.kind.empty(labels), rejects_frame([]), info
-    manifest, rejects = reader(raw.path, vocabulary).read()
-    reasons = rejects["reason"].value_counts().sort_index().to_dict()
-    log.info("%s: %d records kept, %d rejected at ingest %s", raw.name, len(manifest),
-             len(rejects), reasons or "")
-    return manifest, rejects, info
+        return reader_class.kind.empty(labels), rejects_frame([]), info, rejects_frame([])
+    manifest, rejects, corrections = reader_class(raw.path, vocabulary).read()
+    log.info("%s: %d records kept, %d rejected at ingest %s, %d corrected %s", raw.name,
+             len(manifest), len(rejects), _by_reason(rejects), len(corrections),
+             _by_reason(corrections))
+    return manifest, rejects, info, corrections
+
+
+def _by_reason(table: pd.DataFrame) -> dict | str:
+    return table["reason"].value_counts().sort_index().to_dict() or ""
 
 
 def merge_tables(*tables: pd.DataFrame) -> pd.DataFrame:

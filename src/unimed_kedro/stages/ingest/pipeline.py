@@ -12,7 +12,8 @@ def create_pipeline(sources: list[str], **kwargs) -> Pipeline:
     per_source = [
         Pipeline(
             [Node(ingest_source, inputs=["raw", "params:vocabulary"],
-                  outputs=["manifest", "ingest_rejects", "source_info"], name="ingest")],
+                  outputs=["manifest", "ingest_rejects", "source_info",
+                           "ingest_corrections"], name="ingest")],
             namespace=source,
             parameters={"params:vocabulary": "params:vocabulary"},
         )
@@ -31,4 +32,6 @@ def _merge(sources: list[str]) -> Pipeline:
              outputs="ingest_rejects", name="merge_ingest_rejects"),
         Node(merge_sources, inputs=[f"{s}.source_info" for s in sources], outputs="sources",
              name="merge_sources"),
+        Node(merge_tables, inputs=[f"{s}.ingest_corrections" for s in sources],
+             outputs="corrections", name="merge_ingest_corrections"),
     ])

@@ -50,10 +50,11 @@ def draw_thumbnails(shard_index: pd.DataFrame, store: ChunkStore, params: dict
     return sheet, picked[["sample_id", "source", "split", "caption"]]
 
 
-def build_datacard(statistics: dict, rejects: pd.DataFrame, shard_index: pd.DataFrame,
-                   thumbnail_samples: pd.DataFrame, thumbnails: bytes, label_svg: str,
-                   split_svg: str, provenance: dict, sources: dict[str, dict],
-                   vocabulary: dict, normalize: dict, params: dict) -> dict:
+def build_datacard(statistics: dict, rejects: pd.DataFrame, corrections: pd.DataFrame,
+                   shard_index: pd.DataFrame, thumbnail_samples: pd.DataFrame,
+                   thumbnails: bytes, label_svg: str, split_svg: str, provenance: dict,
+                   sources: dict[str, dict], vocabulary: dict, normalize: dict,
+                   params: dict) -> dict:
     """Everything the data card shows; licences and citations are the sources' own, as
     ingest recorded them."""
     # file names as catalog.yml writes them next to the card (the Markdown card links them)
@@ -61,11 +62,10 @@ def build_datacard(statistics: dict, rejects: pd.DataFrame, shard_index: pd.Data
                                  label_svg),
                   datacard.Chart("Split balance", "split_balance.svg", split_svg)]
     return datacard.datacard_context(
-        statistics=statistics, rejects=rejects, samples=shard_index,
-        picked=thumbnail_samples, thumbnails=thumbnails, charts=chart_list,
-        infos=sources,
-        names=vocabulary["labels"]["union"], normalize=normalize, provenance=provenance,
-        params=params)
+        statistics=statistics, rejects=rejects, corrections=corrections,
+        samples=shard_index, picked=thumbnail_samples, thumbnails=thumbnails,
+        charts=chart_list, infos=sources, names=vocabulary["labels"]["union"],
+        normalize=normalize, provenance=provenance, params=params)
 
 
 def render_datacard(context: dict) -> tuple[str, str]:
