@@ -51,12 +51,30 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET = "CheXpert-v1.0-small"
-HEADER = ("Path,Sex,Age,Frontal/Lateral,AP/PA,No Finding,Enlarged Cardiomediastinum,"
-          "Cardiomegaly,Lung Opacity,Lung Lesion,Edema,Consolidation,Pneumonia,Atelectasis,"
-          "Pneumothorax,Pleural Effusion,Pleural Other,Fracture,Support Devices").split(",")
+HEADER = [
+    "Path",
+    "Sex",
+    "Age",
+    "Frontal/Lateral",
+    "AP/PA",
+    "No Finding",
+    "Enlarged Cardiomediastinum",
+    "Cardiomegaly",
+    "Lung Opacity",
+    "Lung Lesion",
+    "Edema",
+    "Consolidation",
+    "Pneumonia",
+    "Atelectasis",
+    "Pneumothorax",
+    "Pleural Effusion",
+    "Pleural Other",
+    "Fracture",
+    "Support Devices",
+]
 ROW_TAIL = ["Female", "60", "Frontal", "PA", "", "", "1.0"] + [""] * 11
-SIZE, BASE_SIDE, NOISE_SIGMA = 1024, 1100, 1.0   # generated films: ~210-240 KB at q95
-SHORT_SIDE, QUALITY = 512, 95                     # as conf/base/cxr/parameters.yml
+SIZE, BASE_SIDE, NOISE_SIGMA = 1024, 1100, 1.0  # generated films: ~210-240 KB at q95
+SHORT_SIDE, QUALITY = 512, 95  # as conf/base/cxr/parameters.yml
 SAMPLE_INTERVAL = 0.05
 QUIET_ENV = {"DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1", "DVC_NO_ANALYTICS": "1"}
 # Plain log lines with millisecond timestamps (Kedro's rich default has 1 s resolution and
@@ -79,10 +97,20 @@ IMG2DATASET = "img2dataset==1.47.0"  # flags below checked against this version'
 # sha256 of the downloaded bytes, as our index has of the raw file. Shards are its unit of
 # parallelism: fewer than processes_count shards leave processes idle.
 IMG2DATASET_FLAGS: dict[str, object] = {
-    "output_format": "webdataset", "image_size": SHORT_SIDE, "resize_mode": "keep_ratio",
-    "resize_only_if_bigger": True, "downscale_interpolation": "area", "encode_format": "jpg",
-    "encode_quality": QUALITY, "number_sample_per_shard": 1000, "thread_count": 16,
-    "extract_exif": False, "compute_hash": "sha256", "enable_wandb": False, "retries": 0}
+    "output_format": "webdataset",
+    "image_size": SHORT_SIDE,
+    "resize_mode": "keep_ratio",
+    "resize_only_if_bigger": True,
+    "downscale_interpolation": "area",
+    "encode_format": "jpg",
+    "encode_quality": QUALITY,
+    "number_sample_per_shard": 1000,
+    "thread_count": 16,
+    "extract_exif": False,
+    "compute_hash": "sha256",
+    "enable_wandb": False,
+    "retries": 0,
+}
 # albumentations (imported by img2dataset) asks pypi.org for a newer version unless told
 # not to; urllib would send even 127.0.0.1 through a configured proxy.
 OFFLINE_ENV = {"NO_ALBUMENTATIONS_UPDATE": "1", "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
@@ -92,6 +120,7 @@ _BASE: np.ndarray | None = None  # the base film, set in each generator worker
 
 
 # --- input generation (untimed) -------------------------------------------------------
+
 
 def base_radiograph() -> np.ndarray:
     """pydicom-data's RG1_UNCI.dcm (MONOCHROME1, uint16) as an 8-bit ~1100 px film."""
@@ -103,16 +132,17 @@ def base_radiograph() -> np.ndarray:
         pixels = pixels.max() - pixels.astype(np.float32)  # MONOCHROME1: bright = low
     except Exception:  # pydicom-data missing: a smooth synthetic chest-like film instead
         yy, xx = np.mgrid[0:1955, 0:1841].astype(np.float32)
-        lungs = sum(np.exp(-(((xx - cx) / 330) ** 2 + ((yy - 980) / 620) ** 2) ** 2)
-                    for cx in (560, 1280))
+        lungs = sum(
+            np.exp(-((((xx - cx) / 330) ** 2 + ((yy - 980) / 620) ** 2) ** 2)) for cx in (560, 1280)
+        )
         rng = np.random.default_rng(0)
         pixels = 900 + 2200 * (1 - lungs) + rng.normal(0, 60, xx.shape).astype(np.float32)
     low, high = np.percentile(pixels, [0.5, 99.5])
-    film = Image.fromarray(np.clip((pixels - low) * (255 / (high - low)), 0, 255)
-                           .astype(np.uint8))
+    film = Image.fromarray(np.clip((pixels - low) * (255 / (high - low)), 0, 255).astype(np.uint8))
     scale = BASE_SIDE / min(film.size)
-    film = film.resize((round(film.width * scale), round(film.height * scale)),
-                       Image.Resampling.LANCZOS)
+    film = film.resize(
+        (round(film.width * scale), round(film.height * scale)), Image.Resampling.LANCZOS
+    )
     return np.asarray(film)
 
 
@@ -124,8 +154,9 @@ def relpaths(n: int) -> list[str]:
     while len(paths) < n:
         patient += 1
         for k in range(min(int(rng.integers(1, 4)), n - len(paths))):
-            paths.append(f"train/patient{patient:05d}/study{k // 2 + 1}/"
-                         f"view{k % 2 + 1}_frontal.jpg")
+            paths.append(
+                f"train/patient{patient:05d}/study{k // 2 + 1}/view{k % 2 + 1}_frontal.jpg"
+            )
     return paths
 
 
@@ -140,11 +171,10 @@ def _write_film(job: tuple[int, str]) -> None:
     rng = np.random.default_rng(index)
     top = int(rng.integers(0, _BASE.shape[0] - SIZE + 1))
     left = int(rng.integers(0, _BASE.shape[1] - SIZE + 1))
-    crop = _BASE[top:top + SIZE, left:left + SIZE].astype(np.float32)
+    crop = _BASE[top : top + SIZE, left : left + SIZE].astype(np.float32)
     crop += rng.normal(0, NOISE_SIGMA, crop.shape).astype(np.float32)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.clip(crop, 0, 255).astype(np.uint8)).save(path, "JPEG",
-                                                                 quality=QUALITY)
+    Image.fromarray(np.clip(crop, 0, 255).astype(np.uint8)).save(path, "JPEG", quality=QUALITY)
 
 
 def generate(raw: Path, n: int) -> list[Path]:
@@ -173,6 +203,7 @@ def warm_page_cache(files: list[Path]) -> int:
 
 
 # --- measurement ----------------------------------------------------------------------
+
 
 def cpu_seconds() -> tuple[float, float, float]:
     """(CPU seconds the whole machine was busy, stolen by the hypervisor, and used by this
@@ -245,10 +276,15 @@ class Monitor:
 
 
 def result(images: int, seconds: float, monitor: Monitor, **extra: object) -> dict:
-    return {"images": images, "wall_s": seconds, "images_per_s": images / seconds,
-            "peak_rss_mb": monitor.peak / 2**20,
-            "outside_load_cores": round(monitor.outside_cores, 3),
-            "steal_cores": round(monitor.steal_cores, 3), **extra}
+    return {
+        "images": images,
+        "wall_s": seconds,
+        "images_per_s": images / seconds,
+        "peak_rss_mb": monitor.peak / 2**20,
+        "outside_load_cores": round(monitor.outside_cores, 3),
+        "steal_cores": round(monitor.steal_cores, 3),
+        **extra,
+    }
 
 
 def encode_jpeg(image: Image.Image) -> bytes:
@@ -297,6 +333,7 @@ def time_loop(process: Callable[[Path], bytes], files: list[Path], shard: Path) 
 
 # --- the real pipeline ----------------------------------------------------------------
 
+
 def kedro_executable() -> Path:
     for venv in (Path(sys.prefix), REPO / ".venv"):
         if (venv / "bin" / "kedro").is_file():
@@ -335,9 +372,14 @@ def empty_trash(workdir: Path) -> None:
     os.sync()
 
 
-def time_kedro(project: Path, raw: Path, n: int, log_path: Path,
-               extra_params: dict[str, str] | None = None, also_monitor: tuple[int, ...] = ()
-               ) -> dict:
+def time_kedro(
+    project: Path,
+    raw: Path,
+    n: int,
+    log_path: Path,
+    extra_params: dict[str, str] | None = None,
+    also_monitor: tuple[int, ...] = (),
+) -> dict:
     """Wall clock of the whole `kedro run --pipelines cxr` subprocess, from a fresh data/.
     `extra_params` are more `--params` pairs (dotted keys); `also_monitor` are pids of other
     process trees that work for the run (a Dask cluster), counted in the peak RSS."""
@@ -347,13 +389,20 @@ def time_kedro(project: Path, raw: Path, n: int, log_path: Path,
     os.sync()  # the previous run's ~60k files must not be flushed during this one
     warm_page_cache(sorted(p for p in raw.rglob("*") if p.is_file()))
     params = {"raw_root": str(raw.resolve()), **(extra_params or {})}
-    command = [str(kedro_executable()), "run", "--pipelines", "cxr",
-               "--params", ",".join(f"{key}={value}" for key, value in params.items())]
+    command = [
+        str(kedro_executable()),
+        "run",
+        "--pipelines",
+        "cxr",
+        "--params",
+        ",".join(f"{key}={value}" for key, value in params.items()),
+    ]
     env = {**os.environ, **QUIET_ENV, "KEDRO_LOGGING_CONFIG": str(project / "logging.yml")}
     with open(log_path, "wb") as log:
         started_at, start = datetime.now(), time.perf_counter()
-        process = subprocess.Popen(command, cwd=project, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         with Monitor(process.pid, *also_monitor) as monitor:
             code = process.wait()
         seconds = time.perf_counter() - start
@@ -363,8 +412,9 @@ def time_kedro(project: Path, raw: Path, n: int, log_path: Path,
     stats = json.loads((project / "data/08_reporting/cxr/statistics.json").read_text())
     exported = int(stats["exported"])
     assert exported == n, f"kedro exported {exported} of {n} images ({stats['rejected']} rejected)"
-    return result(exported, seconds, monitor, exported=exported,
-                  **phases(log_path, started_at, seconds))
+    return result(
+        exported, seconds, monitor, exported=exported, **phases(log_path, started_at, seconds)
+    )
 
 
 _LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \S+ \S+: (.*)$")
@@ -381,15 +431,22 @@ def phases(log_path: Path, started_at: datetime, wall: float) -> dict:
     loads = [t for t, message in stamps if message.startswith("Loading data from")]
     if not loads:
         return {}
-    done = {message.removeprefix("Completed node: ").strip(): round(
-        (when - started_at).total_seconds(), 3)
-        for when, message in stamps if message.startswith("Completed node: ")}
-    return {"startup_s": round((loads[0] - started_at).total_seconds(), 3),
-            "node_done_at_s": done,
-            "shutdown_s": round(wall - max(done.values(), default=0.0), 3)}
+    done = {
+        message.removeprefix("Completed node: ").strip(): round(
+            (when - started_at).total_seconds(), 3
+        )
+        for when, message in stamps
+        if message.startswith("Completed node: ")
+    }
+    return {
+        "startup_s": round((loads[0] - started_at).total_seconds(), 3),
+        "node_done_at_s": done,
+        "shutdown_s": round(wall - max(done.values(), default=0.0), 3),
+    }
 
 
 # --- Dask -----------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -429,14 +486,38 @@ def dask_cluster(log_path: Path, workers: int = DASK_WORKERS) -> Iterator[tuple[
     address = f"tcp://127.0.0.1:{port}"
     processes: list[subprocess.Popen] = []
     with open(log_path, "wb") as log:
-        spawn = functools.partial(subprocess.Popen, env={**os.environ, **QUIET_ENV},
-                                  stdout=log, stderr=subprocess.STDOUT)
+        spawn = functools.partial(
+            subprocess.Popen, env={**os.environ, **QUIET_ENV}, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
-            processes.append(spawn([str(dask), "scheduler", "--host", "127.0.0.1",
-                                    "--port", str(port), "--no-dashboard"]))
+            processes.append(
+                spawn(
+                    [
+                        str(dask),
+                        "scheduler",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--no-dashboard",
+                    ]
+                )
+            )
             for _ in range(workers):
-                processes.append(spawn([str(dask), "worker", address, "--nworkers", "1",
-                                        "--nthreads", "1", "--no-dashboard"]))
+                processes.append(
+                    spawn(
+                        [
+                            str(dask),
+                            "worker",
+                            address,
+                            "--nworkers",
+                            "1",
+                            "--nthreads",
+                            "1",
+                            "--no-dashboard",
+                        ]
+                    )
+                )
             with Client(address, timeout=60) as client:
                 client.wait_for_workers(workers, timeout=60)
             yield address, [process.pid for process in processes]
@@ -448,31 +529,42 @@ def time_kedro_dask(project: Path, raw: Path, n: int, workdir: Path) -> dict[str
     """The kedro row on `executor.kind=dask`: a LocalCluster the run starts itself, then a
     running scheduler + workers (their memory counted with the run's)."""
     dask = {"executor.kind": "dask"}
-    rows = {"unimed-kedro-dask-local": time_kedro(
-        project, raw, n, workdir / f"kedro-dask-local-{n}.log", dask)}
+    rows = {
+        "unimed-kedro-dask-local": time_kedro(
+            project, raw, n, workdir / f"kedro-dask-local-{n}.log", dask
+        )
+    }
     with dask_cluster(workdir / f"dask-cluster-{n}.log") as (address, pids):
         rows["unimed-kedro-dask-cluster"] = time_kedro(
-            project, raw, n, workdir / f"kedro-dask-cluster-{n}.log",
-            {**dask, "executor.address": address}, also_monitor=tuple(pids))
+            project,
+            raw,
+            n,
+            workdir / f"kedro-dask-cluster-{n}.log",
+            {**dask, "executor.address": address},
+            also_monitor=tuple(pids),
+        )
     return rows
 
 
 # --- img2dataset ----------------------------------------------------------------------
+
 
 def img2dataset_executable(workdir: Path) -> tuple[Path, str]:
     """img2dataset in its own venv under workdir, never a project dependency; an existing
     venv is reused if it imports. Returns the CLI and the installed version."""
     venv = workdir / "img2dataset-venv"
     python = venv / "bin" / "python"
-    check = [str(python), "-c", "import img2dataset, importlib.metadata as m; "
-             "print(m.version('img2dataset'))"]
+    check = [
+        str(python),
+        "-c",
+        "import img2dataset, importlib.metadata as m; print(m.version('img2dataset'))",
+    ]
     env = {**os.environ, **OFFLINE_ENV}
     probe = python.is_file() and subprocess.run(check, env=env, capture_output=True, text=True)
     if not probe or probe.returncode != 0:
         print(f"installing {IMG2DATASET} into {venv} (once)", flush=True)
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", IMG2DATASET],
-                       check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", IMG2DATASET], check=True)
         probe = subprocess.run(check, env=env, capture_output=True, text=True, check=True)
     return venv / "bin" / "img2dataset", probe.stdout.strip()
 
@@ -510,13 +602,19 @@ def time_img2dataset(workdir: Path, raw: Path, files: list[Path], n: int) -> dic
     flags = {**IMG2DATASET_FLAGS, "processes_count": os.cpu_count()}
     env = {**os.environ, **QUIET_ENV, **OFFLINE_ENV}
     with serve(raw) as base, open(log_path, "wb") as log:
-        url_list.write_text("".join(f"{base}/{quote(f.relative_to(raw).as_posix())}\n"
-                                    for f in files))
-        command = [str(executable), str(url_list), f"--output_folder={out}",
-                   *(f"--{key}={value}" for key, value in flags.items())]
+        url_list.write_text(
+            "".join(f"{base}/{quote(f.relative_to(raw).as_posix())}\n" for f in files)
+        )
+        command = [
+            str(executable),
+            str(url_list),
+            f"--output_folder={out}",
+            *(f"--{key}={value}" for key, value in flags.items()),
+        ]
         start = time.perf_counter()
-        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         with Monitor(process.pid) as monitor:
             code = process.wait()
         seconds = time.perf_counter() - start
@@ -525,46 +623,74 @@ def time_img2dataset(workdir: Path, raw: Path, files: list[Path], n: int) -> dic
         raise RuntimeError(f"img2dataset failed ({code}); see {log_path}:\n" + "\n".join(tail))
     stats = [json.loads(p.read_text()) for p in sorted(out.glob("*_stats.json"))]
     successes = sum(int(s["successes"]) for s in stats)
-    return result(successes, seconds, monitor, successes=successes, shards=len(stats),
-                  img2dataset=version, settings=flags)
+    return result(
+        successes,
+        seconds,
+        monitor,
+        successes=successes,
+        shards=len(stats),
+        img2dataset=version,
+        settings=flags,
+    )
 
 
 # --- report ---------------------------------------------------------------------------
 
+
 def table(methods: dict[str, dict]) -> str:
-    lines = ["| method | images/s | × pillow-best | wall s | peak RSS MB |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| method | images/s | × pillow-best | wall s | peak RSS MB |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, m in methods.items():
-        lines.append(f"| {name} | {m['images_per_s']:.1f} | {m['ratio_to_pillow_best']:.2f} "
-                     f"| {m['wall_s']:.2f} | {m['peak_rss_mb']:.0f} |")
+        lines.append(
+            f"| {name} | {m['images_per_s']:.1f} | {m['ratio_to_pillow_best']:.2f} "
+            f"| {m['wall_s']:.2f} | {m['peak_rss_mb']:.0f} |"
+        )
     rounds = methods["pillow-best"].get("rounds_images_per_s", [])
     if len(rounds) > 1:
-        lines.append(f"\nrounds: pillow-best {rounds} images/s" + "".join(
-            f"; {name} {m['rounds_images_per_s']} images/s, x {m['rounds_ratio']}"
-            for name, m in methods.items() if name != "pillow-best" and "rounds_ratio" in m))
+        lines.append(
+            f"\nrounds: pillow-best {rounds} images/s"
+            + "".join(
+                f"; {name} {m['rounds_images_per_s']} images/s, x {m['rounds_ratio']}"
+                for name, m in methods.items()
+                if name != "pillow-best" and "rounds_ratio" in m
+            )
+        )
     return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="number of generated images")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="time pillow-best and kedro this many times, in pairs")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="time pillow-best and kedro this many times, in pairs"
+    )
     parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / "out")
-    parser.add_argument("--skip-naive", action="store_true",
-                        help="no naive-seed row (the slowest; for quick iterations)")
-    parser.add_argument("--skip-kedro", action="store_true",
-                        help="no kedro rows (the Dask ones included)")
-    parser.add_argument("--skip-dask", action="store_true",
-                        help="no kedro rows on Dask (LocalCluster, scheduler + workers)")
-    parser.add_argument("--skip-img2dataset", action="store_true",
-                        help="no img2dataset row (its first run installs it into "
-                             "<workdir>/img2dataset-venv)")
+    parser.add_argument(
+        "--skip-naive",
+        action="store_true",
+        help="no naive-seed row (the slowest; for quick iterations)",
+    )
+    parser.add_argument(
+        "--skip-kedro", action="store_true", help="no kedro rows (the Dask ones included)"
+    )
+    parser.add_argument(
+        "--skip-dask",
+        action="store_true",
+        help="no kedro rows on Dask (LocalCluster, scheduler + workers)",
+    )
+    parser.add_argument(
+        "--skip-img2dataset",
+        action="store_true",
+        help="no img2dataset row (its first run installs it into <workdir>/img2dataset-venv)",
+    )
     return parser.parse_args(argv)
 
 
-def measure(args: argparse.Namespace, workdir: Path, raw: Path, files: list[Path]
-            ) -> dict[str, dict]:
+def measure(
+    args: argparse.Namespace, workdir: Path, raw: Path, files: list[Path]
+) -> dict[str, dict]:
     """Every row the flags ask for, one after another (never two at once: they would
     compete for the cores); pillow-best and kedro first, `--rounds` times in pairs."""
     shards = workdir / f"shards-{args.n}"
@@ -574,8 +700,7 @@ def measure(args: argparse.Namespace, workdir: Path, raw: Path, files: list[Path
     for _ in range(max(1, args.rounds)):
         pair = {"pillow-best": time_loop(pillow_best, files, shards / "pillow-best.tar")}
         if project is not None:
-            pair["unimed-kedro"] = time_kedro(project, raw, args.n,
-                                              workdir / f"kedro-{args.n}.log")
+            pair["unimed-kedro"] = time_kedro(project, raw, args.n, workdir / f"kedro-{args.n}.log")
         pairs.append(pair)
     methods = {name: median_round(pairs, name) for name in pairs[0]}
     if not args.skip_naive:
@@ -593,10 +718,13 @@ def median_round(pairs: list[dict[str, dict]], name: str) -> dict:
     ratios = [p[name]["images_per_s"] / p["pillow-best"]["images_per_s"] for p in pairs]
     order = sorted(range(len(pairs)), key=lambda i: (ratios[i], pairs[i][name]["images_per_s"]))
     middle = order[(len(pairs) - 1) // 2]
-    return {**pairs[middle][name], "pair_ratio": ratios[middle],
-            "peak_rss_mb": max(p[name]["peak_rss_mb"] for p in pairs),
-            "rounds_images_per_s": [round(p[name]["images_per_s"], 1) for p in pairs],
-            "rounds_ratio": [round(r, 3) for r in ratios]}
+    return {
+        **pairs[middle][name],
+        "pair_ratio": ratios[middle],
+        "peak_rss_mb": max(p[name]["peak_rss_mb"] for p in pairs),
+        "rounds_images_per_s": [round(p[name]["images_per_s"], 1) for p in pairs],
+        "rounds_ratio": [round(r, 3) for r in ratios],
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -610,19 +738,30 @@ def main(argv: list[str] | None = None) -> dict:
     base = methods["pillow-best"]["images_per_s"]
     for m in methods.values():
         m["ratio_to_pillow_best"] = m.get("pair_ratio", m["images_per_s"] / base)
-    results = {"n": args.n, "cpu_count": os.cpu_count(), "mean_input_kb": total_bytes
-               / args.n / 1024, "python": platform.python_version(), "pillow": PIL.__version__,
-               "methods": methods}
+    results = {
+        "n": args.n,
+        "cpu_count": os.cpu_count(),
+        "mean_input_kb": total_bytes / args.n / 1024,
+        "python": platform.python_version(),
+        "pillow": PIL.__version__,
+        "methods": methods,
+    }
     (workdir / f"results-{args.n}.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"{args.n} images of {results['mean_input_kb']:.0f} KB (1024² L JPEG q95), "
-          f"{os.cpu_count()} CPUs\n\n{table(methods)}")
+    print(
+        f"{args.n} images of {results['mean_input_kb']:.0f} KB (1024² L JPEG q95), "
+        f"{os.cpu_count()} CPUs\n\n{table(methods)}"
+    )
     for name, m in methods.items():
         if m["outside_load_cores"] + m["steal_cores"] > 0.15:
-            print(f"warning: {name}: other processes used {m['outside_load_cores']:.2f} and "
-                  f"the host stole {m['steal_cores']:.2f} cores meanwhile; rerun when quiet")
+            print(
+                f"warning: {name}: other processes used {m['outside_load_cores']:.2f} and "
+                f"the host stole {m['steal_cores']:.2f} cores meanwhile; rerun when quiet"
+            )
         if m.get("successes", args.n) != args.n:
-            print(f"warning: {name}: {m['successes']} of {args.n} images written; "
-                  f"see {workdir}/{name}-{args.n}.log")
+            print(
+                f"warning: {name}: {m['successes']} of {args.n} images written; "
+                f"see {workdir}/{name}-{args.n}.log"
+            )
     return results
 
 

@@ -35,8 +35,14 @@ def source_infos(names: list[str]) -> dict[str, dict]:
     """The `sources` table ingest writes, for the named registered sources."""
     from unimed_kedro.sources.registry import entry
 
-    return {name: {**entry(name).reader_class().info.as_dict(), "folder": entry(name).folder,
-                   "present": True} for name in names}
+    return {
+        name: {
+            **entry(name).reader_class().info.as_dict(),
+            "folder": entry(name).folder,
+            "present": True,
+        }
+        for name in names
+    }
 
 
 CXR_SOURCES = ["chexpert", "nih", "mimic", "openi"]
@@ -48,7 +54,9 @@ def radiograph(width: int = 400, height: int = 480, seed: int = 0) -> np.ndarray
     yy, xx = np.mgrid[0:height, 0:width]
     image = np.full((height, width), 40.0)
     for cx in (0.3, 0.7):
-        inside = ((xx - cx * width) / (0.18 * width)) ** 2 + ((yy - 0.5 * height) / (0.35 * height)) ** 2 < 1
+        inside = ((xx - cx * width) / (0.18 * width)) ** 2 + (
+            (yy - 0.5 * height) / (0.35 * height)
+        ) ** 2 < 1
         image[inside] = 170
     image += rng.normal(0, 12, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)

@@ -30,8 +30,18 @@ ALLOWED = {
     "splitting": {"schema"},
     "reporting": {"schema", "imaging"},
     "datasets": {"engine", "io", "imaging", "sources", "writers"},
-    "stages": {"captions", "datasets", "engine", "imaging", "io", "reporting", "schema",
-               "sources", "splitting", "writers"},
+    "stages": {
+        "captions",
+        "datasets",
+        "engine",
+        "imaging",
+        "io",
+        "reporting",
+        "schema",
+        "sources",
+        "splitting",
+        "writers",
+    },
     "sampledata": {"sources"},
 }
 # Where chest X-ray facts (its sources, its labels) may be written.
@@ -40,8 +50,10 @@ CXR_FACT = re.compile(r"\b(cxr|chexpert|mimic|nih|openi|no_finding|chest)\b", re
 
 
 def _modules() -> dict[str, Path]:
-    return {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(
-        ".__init__"): p for p in sorted(PACKAGE.rglob("*.py"))}
+    return {
+        ".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in sorted(PACKAGE.rglob("*.py"))
+    }
 
 
 def _imports(path: Path) -> set[str]:
@@ -82,21 +94,27 @@ def test_packages_import_only_what_the_rules_allow():
 
 def test_no_module_imports_a_collection():
     allowed = {"unimed_kedro.pipeline_registry", "unimed_kedro.dvc_stages"}
-    broken = [f"{m} imports {t}" for m, p in _modules().items() if not m.startswith(
-        "unimed_kedro.pipelines") and m not in allowed for t in _imports(p)
-        if t.startswith("unimed_kedro.pipelines")]
+    broken = [
+        f"{m} imports {t}"
+        for m, p in _modules().items()
+        if not m.startswith("unimed_kedro.pipelines") and m not in allowed
+        for t in _imports(p)
+        if t.startswith("unimed_kedro.pipelines")
+    ]
     assert not broken, broken
 
 
 def test_no_import_cycle():
     modules = _modules()
-    graph = {m: {t if t in modules else t.rsplit(".", 1)[0] for t in _imports(p)} & set(modules)
-             for m, p in modules.items()}
+    graph = {
+        m: {t if t in modules else t.rsplit(".", 1)[0] for t in _imports(p)} & set(modules)
+        for m, p in modules.items()
+    }
     done: set[str] = set()
 
     def visit(module: str, path: list[str]) -> None:
         if module in path:
-            pytest.fail("import cycle: " + " -> ".join(path[path.index(module):] + [module]))
+            pytest.fail("import cycle: " + " -> ".join(path[path.index(module) :] + [module]))
         if module in done:
             return
         for target in sorted(graph[module] - {module}):
@@ -121,14 +139,21 @@ def test_no_function_is_longer_than_the_limit():
 def _code_words(path: Path) -> set[str]:
     """Identifiers and string constants of a module, docstrings and comments left out."""
     tree = ast.parse(path.read_text())
-    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
-                  if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef)
-                  and n.body and isinstance(n.body[0], ast.Expr)
-                  and isinstance(n.body[0].value, ast.Constant)}
+    docstrings = {
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef)
+        and n.body
+        and isinstance(n.body[0], ast.Expr)
+        and isinstance(n.body[0].value, ast.Constant)
+    }
     words = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                and id(node) not in docstrings:
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+        ):
             words.add(node.value)
         elif isinstance(node, ast.Name):
             words.add(node.id)
@@ -139,7 +164,7 @@ def _code_words(path: Path) -> set[str]:
 
 def test_chest_xray_facts_live_in_the_cxr_family_only():
     found = []
-    for module, path in _modules().items():
+    for _module, path in _modules().items():
         relative = path.relative_to(PACKAGE).as_posix()
         if relative.startswith(CXR_PLACES):
             continue

@@ -82,8 +82,11 @@ def conf_deps(collection: str) -> list[str]:
 
 def run_code(root: Path) -> list[str]:
     """Every package and module a run may import: a new one is a dep without an edit here."""
-    found = [p.name for p in (root / PACKAGE).iterdir()
-             if (p / "__init__.py").is_file() or p.suffix == ".py"]
+    found = [
+        p.name
+        for p in (root / PACKAGE).iterdir()
+        if (p / "__init__.py").is_file() or p.suffix == ".py"
+    ]
     return [f"{PACKAGE}/{name}" for name in sorted(set(found) - NOT_RUN)]
 
 
@@ -105,9 +108,12 @@ def collection_stage(root: Path, c: str) -> dict[str, Any]:
     merges = ",".join(f"{c}.{m}" for m in MERGES)
     return {
         "cmd": f"kedro run --pipelines {c} --from-nodes {merges}",
-        "deps": [*(f"data/02_intermediate/{c}/{s}" for s in names),
-                 *(f"data/01_raw/{entry(s).folder}" for s in names),
-                 *run_code(root), *conf_deps(c)],
+        "deps": [
+            *(f"data/02_intermediate/{c}/{s}" for s in names),
+            *(f"data/01_raw/{entry(s).folder}" for s in names),
+            *run_code(root),
+            *conf_deps(c),
+        ],
         "params": [{params_file(c): [f"{c}.{s}" for s in sections(root, c)]}],
         "outs": [f"data/05_model_input/{c}", f"data/08_reporting/{c}"],
     }
@@ -137,10 +143,15 @@ def render(root: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m unimed_kedro.dvc_stages",
-                                     description="Write dvc.yaml of the project in the cwd.")
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if dvc.yaml differs from what would be written")
+    parser = argparse.ArgumentParser(
+        prog="python -m unimed_kedro.dvc_stages",
+        description="Write dvc.yaml of the project in the cwd.",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if dvc.yaml differs from what would be written",
+    )
     args = parser.parse_args(argv)
     root = Path.cwd()
     path, text = root / "dvc.yaml", render(root)

@@ -28,8 +28,9 @@ PROVENANCE = "provenance"
 
 class ProvenanceHooks:
     @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
-                            catalog: CatalogProtocol) -> None:
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: CatalogProtocol
+    ) -> None:
         inputs = sorted(pipeline.inputs())
         wanted = [n for n in inputs if n.rsplit(".", 1)[-1] == PROVENANCE]
         if not wanted:

@@ -26,8 +26,18 @@ def load_script(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 def test_benchmark_runs_three_methods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # no Dask cluster, no img2dataset install: the three base rows only, pillow-best and
     # kedro timed twice in pairs
-    load_script(monkeypatch).main(["--n", "12", "--workdir", str(tmp_path), "--skip-dask",
-                                   "--skip-img2dataset", "--rounds", "2"])
+    load_script(monkeypatch).main(
+        [
+            "--n",
+            "12",
+            "--workdir",
+            str(tmp_path),
+            "--skip-dask",
+            "--skip-img2dataset",
+            "--rounds",
+            "2",
+        ]
+    )
     results = json.loads((tmp_path / "results-12.json").read_text())
     methods = results["methods"]
     assert set(methods) == {"pillow-best", "naive-seed", "unimed-kedro"}
@@ -44,5 +54,9 @@ def test_skip_flags_parse(monkeypatch: pytest.MonkeyPatch) -> None:
     default = parse([])
     assert not (default.skip_kedro or default.skip_dask or default.skip_img2dataset)
     args = parse(["--n", "5", "--skip-dask", "--skip-img2dataset"])
-    assert (args.n, args.skip_dask, args.skip_img2dataset, args.skip_kedro) == (5, True, True,
-                                                                                False)
+    assert (args.n, args.skip_dask, args.skip_img2dataset, args.skip_kedro) == (
+        5,
+        True,
+        True,
+        False,
+    )

@@ -3,6 +3,8 @@ import random
 
 import pandas as pd
 
+from tests.conftest import CXR_SOURCES, source_infos
+from unimed_kedro.captions.cxr.records import caption_records
 from unimed_kedro.captions.cxr.structured import structured_caption
 from unimed_kedro.captions.cxr.text import (
     annotated_labels,
@@ -11,17 +13,25 @@ from unimed_kedro.captions.cxr.text import (
     label_caption,
     report_caption,
 )
-from unimed_kedro.captions.cxr.records import caption_records
 from unimed_kedro.captions.seeded import sample_rng
-from tests.conftest import CXR_SOURCES, source_infos
 from unimed_kedro.schema import row_dicts
 
 
 def _row(**labels):
-    row = {"sample_id": "nih-00000001_000", "source": "nih", "patient_id": "nih:00000001",
-           "study_id": "00000001_000", "view": "PA", "sex": "M", "age": 58.0,
-           "official_split": "test", "license": "CC0", "report_findings": None,
-           "report_impression": None, "source_captions": None}
+    row = {
+        "sample_id": "nih-00000001_000",
+        "source": "nih",
+        "patient_id": "nih:00000001",
+        "study_id": "00000001_000",
+        "view": "PA",
+        "sex": "M",
+        "age": 58.0,
+        "official_split": "test",
+        "license": "CC0",
+        "report_findings": None,
+        "report_impression": None,
+        "source_captions": None,
+    }
     row.update({f"label_{k}": v for k, v in labels.items()})
     return row
 
@@ -31,7 +41,8 @@ def test_report_text_cleaning():
     assert clean_report_text("XXXX XXXX.", ["XXXX"]) is None
     assert clean_report_text(float("nan"), ["XXXX"]) is None
     assert report_caption("Lungs are clear", "No acute process.", []) == (
-        "Lungs are clear. No acute process.")
+        "Lungs are clear. No acute process."
+    )
     assert report_caption(None, None, []) is None
 
 
@@ -43,8 +54,9 @@ def test_label_caption_is_seeded_per_sample(cxr_params, vocabulary):
     assert first == again
     assert "cardiomegaly" in first and "possible pleural effusion" in first
     assert "No evidence of" in first and first[0].isupper()
-    texts = {label_caption(row, sample_rng(seed, row["sample_id"]), params, union)
-             for seed in range(30)}
+    texts = {
+        label_caption(row, sample_rng(seed, row["sample_id"]), params, union) for seed in range(30)
+    }
     assert len(texts) > 1  # templates really vary with the seed
 
 
@@ -57,30 +69,45 @@ def test_label_caption_normal_and_unlabelled(cxr_params, vocabulary):
 
 
 def test_structured_caption_sections(cxr_params, vocabulary):
-    text = structured_caption(_row(cardiomegaly=1.0, edema=-1.0, mass=0.0),
-                              source_title="NIH ChestX-ray14",
-                              params=cxr_params["caption"]["structured"],
-                              union=vocabulary["labels"]["union"], redactions=["XXXX"])
+    text = structured_caption(
+        _row(cardiomegaly=1.0, edema=-1.0, mass=0.0),
+        source_title="NIH ChestX-ray14",
+        params=cxr_params["caption"]["structured"],
+        union=vocabulary["labels"]["union"],
+        redactions=["XXXX"],
+    )
     lines = text.splitlines()
-    assert lines[:5] == ["SOURCE: NIH ChestX-ray14", "PATIENT_ID: 00000001",
-                         "STUDY_ID: 00000001_000", "VIEW_POSITION: PA",
-                         "IMAGE_ID: 00000001_000"]
-    for header in ("=== FINDINGS ===", "=== IMPRESSION ===", "=== STRUCTURED LABELS ===",
-                   "=== METADATA ==="):
+    assert lines[:5] == [
+        "SOURCE: NIH ChestX-ray14",
+        "PATIENT_ID: 00000001",
+        "STUDY_ID: 00000001_000",
+        "VIEW_POSITION: PA",
+        "IMAGE_ID: 00000001_000",
+    ]
+    for header in (
+        "=== FINDINGS ===",
+        "=== IMPRESSION ===",
+        "=== STRUCTURED LABELS ===",
+        "=== METADATA ===",
+    ):
         assert header in lines
     assert "Cardiomegaly: positive" in lines and "Edema: uncertain" in lines
-    assert "Mass: negative" in lines and not any(l.startswith("Fracture:") for l in lines)
+    assert "Mass: negative" in lines and not any(line.startswith("Fracture:") for line in lines)
     assert "Patient Age: 58" in lines and "consistent with cardiomegaly" in text
 
 
 def test_structured_labels_section_of_an_unlabelled_study_is_empty(cxr_params, vocabulary):
-    text = structured_caption(_row(), source_title="NIH ChestX-ray14",
-                              params=cxr_params["caption"]["structured"],
-                              union=vocabulary["labels"]["union"], redactions=["XXXX"])
+    text = structured_caption(
+        _row(),
+        source_title="NIH ChestX-ray14",
+        params=cxr_params["caption"]["structured"],
+        union=vocabulary["labels"]["union"],
+        redactions=["XXXX"],
+    )
     lines = text.splitlines()
     start = lines.index("=== STRUCTURED LABELS ===")
     # the header, then the blank line that ends the section: no placeholder line
-    assert lines[start + 1:start + 3] == ["", "=== METADATA ==="]
+    assert lines[start + 1 : start + 3] == ["", "=== METADATA ==="]
     assert "no labels" not in text
 
 
@@ -89,8 +116,9 @@ def test_caption_priority_report_then_shipped_then_labels(cxr_params, vocabulary
     rows[0].update(sample_id="nih-a", report_findings="Enlarged heart.")
     rows[1].update(sample_id="nih-b", source_captions=["Shipped caption."])
     rows[2].update(sample_id="nih-c")
-    out = caption_records(pd.DataFrame(rows), source_infos(CXR_SOURCES), cxr_params["caption"],
-                          vocabulary)
+    out = caption_records(
+        pd.DataFrame(rows), source_infos(CXR_SOURCES), cxr_params["caption"], vocabulary
+    )
     assert list(out["caption_kind"]) == ["report", "source_captions", "labels"]
     assert out.loc[0, "caption"] == "Enlarged heart."
     assert out.loc[1, "caption"] == "Shipped caption."
@@ -100,13 +128,15 @@ def test_caption_priority_report_then_shipped_then_labels(cxr_params, vocabulary
 def test_annotated_rows_match_annotated_labels_row_by_row(vocabulary):
     union = vocabulary["labels"]["union"]
     nan = math.nan
-    frame = pd.DataFrame({
-        "sample_id": ["a", "b", "c", "d", "e"],
-        "label_cardiomegaly": [1.0, -0.0, nan, 2.0, 1.0],      # float: the vectorised path
-        "label_edema": [-1.0, 0.0, 0.0, nan, -1.0],
-        "label_effusion": pd.Series([1.0, None, True, "1", 1], dtype=object),  # lookup path
-        "label_mass": pd.array([1, None, 0, -1, 1], dtype="Int64"),
-    })  # no other label column: not annotated
+    frame = pd.DataFrame(
+        {
+            "sample_id": ["a", "b", "c", "d", "e"],
+            "label_cardiomegaly": [1.0, -0.0, nan, 2.0, 1.0],  # float: the vectorised path
+            "label_edema": [-1.0, 0.0, 0.0, nan, -1.0],
+            "label_effusion": pd.Series([1.0, None, True, "1", 1], dtype=object),  # lookup path
+            "label_mass": pd.array([1, None, 0, -1, 1], dtype="Int64"),
+        }
+    )  # no other label column: not annotated
     expected = [annotated_labels(row, union) for row in row_dicts(frame)]
     got = annotated_rows(frame, union)
     assert got == expected

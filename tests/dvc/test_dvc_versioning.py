@@ -36,17 +36,23 @@ pytestmark = pytest.mark.xdist_group("dvc")
 
 DVC = Path(sys.executable).with_name("dvc")
 # dvc.yaml's commands call `kedro`: the one next to this interpreter comes first on PATH
-ENV = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1",
-       "DVC_NO_ANALYTICS": "1", "COLUMNS": "200",
-       "PATH": os.pathsep.join([str(DVC.parent), os.environ.get("PATH", "")])}
+ENV = {
+    **os.environ,
+    "DO_NOT_TRACK": "1",
+    "KEDRO_DISABLE_TELEMETRY": "1",
+    "DVC_NO_ANALYTICS": "1",
+    "COLUMNS": "200",
+    "PATH": os.pathsep.join([str(DVC.parent), os.environ.get("PATH", "")]),
+}
 INGEST = [f"cxr-ingest@{s}" for s in SOURCES]
 OUTPUTS = ["data/05_model_input/cxr", "data/08_reporting/cxr"]
 PARAMS = "conf/base/cxr/parameters.yml"
 
 
 def run(cwd: Path, *cmd: str) -> str:
-    result = subprocess.run([str(c) for c in cmd], cwd=cwd, env=ENV, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [str(c) for c in cmd], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=600
+    )
     log = result.stdout + result.stderr
     assert result.returncode == 0, f"{' '.join(map(str, cmd))}:\n{log[-4000:]}"
     return log
@@ -72,8 +78,9 @@ def digests(root: Path) -> dict[str, str]:
     """sha256 of every file of the DVC-tracked training set and reports."""
     files = sorted(p for out in OUTPUTS for p in (root / out).rglob("*") if p.is_file())
     assert files, f"no outputs under {root}"
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in files}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files
+    }
 
 
 def set_image_size(project: Path, value: int) -> None:
@@ -89,8 +96,9 @@ def project_copy(target: Path) -> Path:
     shutil.copytree(PROJECT / "conf", target / "conf", ignore=ignore)
     (target / "conf" / "local").mkdir()
     (target / "conf" / "local" / ".gitkeep").touch()
-    shutil.copytree(PROJECT / "src" / "unimed_kedro", target / "src" / "unimed_kedro",
-                    ignore=ignore)
+    shutil.copytree(
+        PROJECT / "src" / "unimed_kedro", target / "src" / "unimed_kedro", ignore=ignore
+    )
     for name in ("pyproject.toml", ".telemetry", ".gitignore", ".dvcignore", "dvc.yaml"):
         shutil.copy(PROJECT / name, target / name)
     generate_cxr(target / "data" / "01_raw", seed=0)
@@ -115,8 +123,11 @@ def repo(tmp_path_factory) -> Repo:
     shutil.copy(PROJECT / ".dvc" / "config", project / ".dvc" / "config")
     # the committed default remote stays; this checkout points it elsewhere, untracked
     dvc(project, "remote", "modify", "--local", "local", "url", str(repo.remote))
-    repo.logs["add"] = dvc(project, "add", *sorted(str(p.relative_to(project)) for p in
-                                                   (project / "data" / "01_raw").iterdir()))
+    repo.logs["add"] = dvc(
+        project,
+        "add",
+        *sorted(str(p.relative_to(project)) for p in (project / "data" / "01_raw").iterdir()),
+    )
     git(project, "add", "-A")
     git(project, "commit", "-qm", "code, conf and raw data pointers")
 
@@ -224,6 +235,7 @@ def test_checkout_of_an_older_commit_restores_its_outputs(resized):
 
 
 # --- static checks of dvc.yaml against the project (no DVC run) ---------------------------
+
 
 def _dvc_yaml() -> dict:
     return yaml.safe_load((PROJECT / "dvc.yaml").read_text())

@@ -63,7 +63,8 @@ def test_process_pool_gives_the_same_outputs(tmp_path):
     assert inline == pooled
     for i in range(6):
         assert (tmp_path / "a" / f"c{i}.txt").read_bytes() == (
-            tmp_path / "b" / f"c{i}.txt").read_bytes()
+            tmp_path / "b" / f"c{i}.txt"
+        ).read_bytes()
 
 
 def test_unknown_executor_is_a_clear_error(tmp_path):

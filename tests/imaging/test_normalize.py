@@ -9,8 +9,13 @@ from unimed_kedro.imaging.decode import open_image
 from unimed_kedro.imaging.normalize import process_one
 from unimed_kedro.imaging.resize import resize_short_side, target_size
 
-OPTIONS = {"image_size": 128, "quality": 90, "format": "jpeg", "color_mode": "L",
-           "validation": {"default": {"min_side": 100, "min_bytes": 100}}}
+OPTIONS = {
+    "image_size": 128,
+    "quality": 90,
+    "format": "jpeg",
+    "color_mode": "L",
+    "validation": {"default": {"min_side": 100, "min_bytes": 100}},
+}
 
 
 def _write(tmp_path, name: str, data: bytes) -> str:
@@ -23,9 +28,10 @@ def _decoded(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data))
 
 
-@pytest.mark.parametrize("size,short,expected", [((400, 480), 128, (128, 154)),
-                                                 ((480, 400), 128, (154, 128)),
-                                                 ((100, 90), 128, (100, 90))])
+@pytest.mark.parametrize(
+    "size,short,expected",
+    [((400, 480), 128, (128, 154)), ((480, 400), 128, (154, 128)), ((100, 90), 128, (100, 90))],
+)
 def test_target_size_never_upscales(size, short, expected):
     assert target_size(size, short) == expected
 
@@ -65,19 +71,21 @@ def test_any_mode_becomes_8bit_gray(tmp_path, mode):
 
 
 def test_sixteen_bit_window_uses_full_range():
-    array = (radiograph(200, 200).astype(np.uint16) * 4 + 1000)
-    image, _ = open_image(encode(array.astype(np.uint16), "PNG"),
-                          short_side=512, mode="L")
+    array = radiograph(200, 200).astype(np.uint16) * 4 + 1000
+    image, _ = open_image(encode(array.astype(np.uint16), "PNG"), short_side=512, mode="L")
     values = np.asarray(image)
     assert values.min() <= 5 and values.max() >= 250
 
 
-@pytest.mark.parametrize("name,data,reason", [
-    ("bad.jpg", b"\xff\xd8\xff\xe0 not really a jpeg", "corrupt_image"),
-    ("trunc.jpg", encode(radiograph())[:2000], "corrupt_image"),
-    ("tiny.jpg", encode(radiograph(64, 64)), "too_small"),
-    ("flat.png", encode(np.full((300, 300), 128, np.uint8), "PNG"), "low_contrast"),
-])
+@pytest.mark.parametrize(
+    "name,data,reason",
+    [
+        ("bad.jpg", b"\xff\xd8\xff\xe0 not really a jpeg", "corrupt_image"),
+        ("trunc.jpg", encode(radiograph())[:2000], "corrupt_image"),
+        ("tiny.jpg", encode(radiograph(64, 64)), "too_small"),
+        ("flat.png", encode(np.full((300, 300), 128, np.uint8), "PNG"), "low_contrast"),
+    ],
+)
 def test_bad_images_become_reasons(tmp_path, name, data, reason):
     encoded, row = process_one(_write(tmp_path, name, data), "s", OPTIONS)
     assert encoded is None and row["status"] == reason
@@ -91,8 +99,10 @@ def test_file_size_bounds(tmp_path):
 
 
 def test_per_source_thresholds_override_default(tmp_path):
-    options = {**OPTIONS, "validation": {"default": {"min_side": 100},
-                                         "per_source": {"nih": {"min_side": 1000}}}}
+    options = {
+        **OPTIONS,
+        "validation": {"default": {"min_side": 100}, "per_source": {"nih": {"min_side": 1000}}},
+    }
     path = _write(tmp_path, "x.jpg", encode(radiograph()))
     assert process_one(path, "chexpert", options)[1]["status"] == "ok"
     assert process_one(path, "nih", options)[1]["status"] == "too_small"
@@ -100,6 +110,7 @@ def test_per_source_thresholds_override_default(tmp_path):
 
 def test_sha256_is_of_raw_bytes(tmp_path):
     import hashlib
+
     data = encode(radiograph())
     _, row = process_one(_write(tmp_path, "x.jpg", data), "s", OPTIONS)
     assert row["sha256"] == hashlib.sha256(data).hexdigest() and row["raw_bytes"] == len(data)

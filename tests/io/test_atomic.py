@@ -18,8 +18,10 @@ def test_stale_temporaries_are_swept(tmp_path):
     (tmp_path / "keep.tar").write_bytes(b"done")
     (tmp_path / f"index.csv.tmp-{os.getpid()}").write_bytes(b"being written by this process")
     assert remove_stale_temporaries(tmp_path) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"index.csv.tmp-{os.getpid()}",
-                                                          "keep.tar"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"index.csv.tmp-{os.getpid()}",
+        "keep.tar",
+    ]
 
 
 def test_stale_temporary_folders_are_swept_whole(tmp_path):
@@ -36,10 +38,9 @@ def test_folder_replaces_the_old_one_whole_or_not_at_all(tmp_path):
     with atomic_dir(target) as folder:
         (folder / "a.jpg").write_bytes(b"first")
         assert not target.exists()
-    with pytest.raises(RuntimeError):
-        with atomic_dir(target) as folder:
-            (folder / "b.jpg").write_bytes(b"half")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), atomic_dir(target) as folder:
+        (folder / "b.jpg").write_bytes(b"half")
+        raise RuntimeError("killed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chunk"]
     assert [p.name for p in target.iterdir()] == ["a.jpg"]
     with atomic_dir(target) as folder:

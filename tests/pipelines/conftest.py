@@ -38,9 +38,12 @@ class Build:
     def digests(self) -> dict[str, str]:
         """sha256 of every exported and reported file, by path inside the project. The data
         card is left out: it records the command line and code revision on purpose."""
-        return {str(p.relative_to(self.project)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for root in (self.out, self.reports) for p in sorted(root.rglob("*"))
-                if p.is_file() and not p.name.startswith("datacard.")}
+        return {
+            str(p.relative_to(self.project)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for root in (self.out, self.reports)
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.startswith("datacard.")
+        }
 
     def statistics(self) -> dict:
         return json.loads((self.reports / "statistics.json").read_text())
@@ -57,10 +60,15 @@ def project_copy(target: Path) -> Path:
 
 
 def kedro_run(project: Path, *args: str) -> str:
-    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1",
-           "COLUMNS": "200"}
-    result = subprocess.run([str(KEDRO), "run", *args], cwd=project, env=env,
-                            capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"}
+    result = subprocess.run(
+        [str(KEDRO), "run", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
 
@@ -69,8 +77,9 @@ def build(root: Path, flag: str = "--pipelines", params: str = "") -> Build:
     raw = root / "raw"
     expected = generate_cxr(raw, seed=0)
     project = project_copy(root / "project")
-    log = kedro_run(project, flag, "cxr", "--params", ",".join(filter(None, [
-        f"raw_root={raw}", params])))
+    log = kedro_run(
+        project, flag, "cxr", "--params", ",".join(filter(None, [f"raw_root={raw}", params]))
+    )
     return Build(project, raw, expected, log)
 
 

@@ -42,18 +42,49 @@ def dask_cluster(tmp_path):
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
     scheduler = subprocess.Popen(
-        [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-         "--dashboard-address", ":0", "--no-show"],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            str(DASK),
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dashboard-address",
+            ":0",
+            "--no-show",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     processes = [scheduler]
     try:
         _wait_for_port(port)
         for i in range(2):
-            processes.append(subprocess.Popen(
-                [str(DASK), "worker", address, "--nworkers", "1", "--nthreads", "1",
-                 "--host", "127.0.0.1", "--dashboard-address", ":0",
-                 "--local-directory", str(tmp_path / f"worker{i}")],
-                cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            processes.append(
+                subprocess.Popen(
+                    [
+                        str(DASK),
+                        "worker",
+                        address,
+                        "--nworkers",
+                        "1",
+                        "--nthreads",
+                        "1",
+                        "--host",
+                        "127.0.0.1",
+                        "--dashboard-address",
+                        ":0",
+                        "--local-directory",
+                        str(tmp_path / f"worker{i}"),
+                    ],
+                    cwd=tmp_path,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         yield address
     finally:
         for process in reversed(processes):
@@ -69,11 +100,22 @@ def test_dask_cluster_outputs_match_local_processes(cxr_build, dask_cluster, tmp
 def test_sigkilled_run_resumes_without_redoing_chunks(cxr_build, tmp_path):
     project = project_copy(tmp_path / "project")
     # small chunks so the kill lands between commits; exports must not depend on it
-    args = ["run", "--pipelines", "cxr", "--params",
-            f"raw_root={cxr_build.raw},cxr.normalize.chunk_size=4,executor.workers=2"]
+    args = [
+        "run",
+        "--pipelines",
+        "cxr",
+        "--params",
+        f"raw_root={cxr_build.raw},cxr.normalize.chunk_size=4,executor.workers=2",
+    ]
     env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1"}
-    run = subprocess.Popen([str(KEDRO), *args], cwd=project, env=env, start_new_session=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.Popen(
+        [str(KEDRO), *args],
+        cwd=project,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     markers = project / "data" / "04_feature" / "cxr" / "normalized_images" / ".chunks"
     deadline = time.monotonic() + 120
     while len(list(markers.glob("*.json"))) < 3 and time.monotonic() < deadline:

@@ -29,8 +29,10 @@ def _outputs(digests: dict[str, str]) -> dict[str, str]:
 def test_outputs_match_the_pinned_digests(cxr_build):
     golden = json.loads(GOLDEN.read_text())
     if golden["pillow"] != PIL.__version__:
-        pytest.skip(f"digests recorded with Pillow {golden['pillow']}, this is "
-                    f"{PIL.__version__}: JPEG bytes may differ; regenerate them")
+        pytest.skip(
+            f"digests recorded with Pillow {golden['pillow']}, this is "
+            f"{PIL.__version__}: JPEG bytes may differ; regenerate them"
+        )
     expected, got = _outputs(golden["digests"]), _outputs(cxr_build.digests())
     assert sorted(got) == sorted(expected)
     changed = sorted(path for path in expected if got[path] != expected[path])

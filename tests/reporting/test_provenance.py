@@ -19,11 +19,18 @@ from unimed_kedro.reporting.provenance import (
     run_provenance,
 )
 
-RUN_PARAMS = {"project_path": "/nowhere", "env": None, "kedro_version": "1.7.0",
-              "pipeline_names": ["cxr"], "tags": None, "node_names": None,
-              "runtime_params": {"raw_root": "/data/raw"},
-              "runner": "<kedro.runner.sequential_runner.SequentialRunner object at 0x7f>",
-              "run_id": "2026-11-23T08.00.00.000Z", "only_missing_outputs": False}
+RUN_PARAMS = {
+    "project_path": "/nowhere",
+    "env": None,
+    "kedro_version": "1.7.0",
+    "pipeline_names": ["cxr"],
+    "tags": None,
+    "node_names": None,
+    "runtime_params": {"raw_root": "/data/raw"},
+    "runner": "<kedro.runner.sequential_runner.SequentialRunner object at 0x7f>",
+    "run_id": "2026-11-23T08.00.00.000Z",
+    "only_missing_outputs": False,
+}
 
 
 def test_command_line_of_a_plain_run():
@@ -31,26 +38,38 @@ def test_command_line_of_a_plain_run():
 
 
 def test_command_line_with_options_nested_params_and_quoting():
-    run = {**RUN_PARAMS, "env": "prod", "tags": ["a", "b"], "only_missing_outputs": True,
-           "runner": "<kedro.runner.thread_runner.ThreadRunner object at 0x7f>",
-           "runtime_params": {"raw_root": "/my data", "cxr": {"normalize": {
-               "image_size": 384}, "export": {"redistributable_only": True}}}}
+    run = {
+        **RUN_PARAMS,
+        "env": "prod",
+        "tags": ["a", "b"],
+        "only_missing_outputs": True,
+        "runner": "<kedro.runner.thread_runner.ThreadRunner object at 0x7f>",
+        "runtime_params": {
+            "raw_root": "/my data",
+            "cxr": {"normalize": {"image_size": 384}, "export": {"redistributable_only": True}},
+        },
+    }
     assert command_line(run) == (
         "kedro run --pipelines cxr --env prod --tags a,b --runner ThreadRunner "
         "--only-missing-outputs --params 'raw_root=/my data,cxr.normalize.image_size=384,"
-        "cxr.export.redistributable_only=true'")
+        "cxr.export.redistributable_only=true'"
+    )
 
 
 def test_no_run_id_or_time_in_provenance(tmp_path):
     record = run_provenance({**RUN_PARAMS, "project_path": str(tmp_path)}, {})
     assert RUN_PARAMS["run_id"] not in repr(record) and "0x7f" not in repr(record)
-    assert record == run_provenance({**RUN_PARAMS, "project_path": str(tmp_path),
-                                     "run_id": "another"}, {})
+    assert record == run_provenance(
+        {**RUN_PARAMS, "project_path": str(tmp_path), "run_id": "another"}, {}
+    )
 
 
 def _git(path, *args):
-    subprocess.run(["git", "-C", str(path), "-c", "user.name=t", "-c", "user.email=t@t",
-                    *args], check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        check=True,
+        capture_output=True,
+    )
 
 
 def test_git_revision_outside_and_inside_a_repository(tmp_path):
@@ -67,11 +86,17 @@ def test_git_revision_outside_and_inside_a_repository(tmp_path):
     assert git_revision(tmp_path) == {"commit": clean["commit"], "dirty": True}
 
 
-LOCK = {"schema": "2.0", "stages": {
-    "other": {"cmd": "python other.py"},
-    "cxr-ingest@nih": {"cmd": "kedro run --pipelines cxr --namespaces cxr.nih"},
-    "cxr": {"cmd": "kedro run --pipelines cxr --from-nodes cxr.merge_manifests",
-            "deps": [{"path": "src", "md5": "1"}]}}}
+LOCK = {
+    "schema": "2.0",
+    "stages": {
+        "other": {"cmd": "python other.py"},
+        "cxr-ingest@nih": {"cmd": "kedro run --pipelines cxr --namespaces cxr.nih"},
+        "cxr": {
+            "cmd": "kedro run --pipelines cxr --from-nodes cxr.merge_manifests",
+            "deps": [{"path": "src", "md5": "1"}],
+        },
+    },
+}
 
 
 def test_dvc_revision_without_a_lock_file(tmp_path):
@@ -101,13 +126,15 @@ def _report(provenance: dict, params: dict) -> str:
 
 
 def test_hook_fills_namespaced_provenance_before_the_run(tmp_path):
-    pipeline = Pipeline([Node(_report, ["provenance", "params:report"], "card",
-                              name="card")], namespace="cxr")
-    catalog = DataCatalog({"params:cxr.report": MemoryDataset({"title": "t"}),
-                           "params:unused": MemoryDataset(1)})
+    pipeline = Pipeline(
+        [Node(_report, ["provenance", "params:report"], "card", name="card")], namespace="cxr"
+    )
+    catalog = DataCatalog(
+        {"params:cxr.report": MemoryDataset({"title": "t"}), "params:unused": MemoryDataset(1)}
+    )
     ProvenanceHooks().before_pipeline_run(
-        run_params={**RUN_PARAMS, "project_path": str(tmp_path)}, pipeline=pipeline,
-        catalog=catalog)
+        run_params={**RUN_PARAMS, "project_path": str(tmp_path)}, pipeline=pipeline, catalog=catalog
+    )
     record = catalog.load("cxr.provenance")
     assert record["command"] == "kedro run --pipelines cxr --params raw_root=/data/raw"
     assert record["parameters"] == {"params:cxr.report": {"title": "t"}}  # only those read
@@ -117,7 +144,6 @@ def test_hook_fills_namespaced_provenance_before_the_run(tmp_path):
 def test_hook_leaves_pipelines_without_a_report_alone():
     catalog = DataCatalog()
     pipeline = Pipeline([Node(_report, ["a", "b"], "c")])
-    ProvenanceHooks().before_pipeline_run(run_params=RUN_PARAMS, pipeline=pipeline,
-                                          catalog=catalog)
+    ProvenanceHooks().before_pipeline_run(run_params=RUN_PARAMS, pipeline=pipeline, catalog=catalog)
     with pytest.raises(Exception):  # noqa: B017 (nothing was registered)
         catalog.load("provenance")

@@ -26,8 +26,10 @@ def test_pick_is_per_source_and_independent_of_row_order(samples):
 
 
 def test_sheet_grid_size_and_determinism(jpeg):
-    rows = [[Tile(jpeg, "chexpert-p1_s1", "chexpert · train", "A long caption " * 20)] * 3,
-            [Tile(jpeg, "nih-00000001_000", "nih · test", "Short.")]]
+    rows = [
+        [Tile(jpeg, "chexpert-p1_s1", "chexpert · train", "A long caption " * 20)] * 3,
+        [Tile(jpeg, "nih-00000001_000", "nih · test", "Short.")],
+    ]
     sheet = thumbnail_sheet(rows, side=100, caption_lines=3)
     assert sheet == thumbnail_sheet(rows, side=100, caption_lines=3)
     image = Image.open(io.BytesIO(sheet))

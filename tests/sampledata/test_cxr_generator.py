@@ -24,8 +24,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from unimed_kedro.sampledata import generate_cxr
-from unimed_kedro.sampledata import cxr
+from unimed_kedro.sampledata import cxr, generate_cxr
 from unimed_kedro.sampledata.__main__ import main
 from unimed_kedro.sampledata.cxr import MARKER
 
@@ -51,13 +50,21 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         status = main(["--out", str(second), "--seed", "0", "--force"])
-    return {"root": first, "expected": generate_cxr(first, seed=0), "root_b": second,
-            "cli_status": status, "cli_lines": out.getvalue().splitlines()}
+    return {
+        "root": first,
+        "expected": generate_cxr(first, seed=0),
+        "root_b": second,
+        "cli_status": status,
+        "cli_lines": out.getvalue().splitlines(),
+    }
 
 
 def _tree(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _read_csv(path: Path) -> list[list[str]]:
@@ -110,8 +117,11 @@ def _read_chexpert(raw: Path) -> tuple[int, Counter, set]:
         for row in rows:
             records += 1
             patients.update(re.findall(r"patient\d{5}", row[0]))
-            if len(row) != len(header) or not set(row[5:]) <= CHEXPERT_VALUES \
-                    or not row[2].isdigit():
+            if (
+                len(row) != len(header)
+                or not set(row[5:]) <= CHEXPERT_VALUES
+                or not row[2].isdigit()
+            ):
                 rejects["bad_csv_row"] += 1
             elif _outside(raw, raw, row[0]):
                 rejects["outside_raw_root"] += 1
@@ -174,13 +184,11 @@ def _read_openi(raw: Path) -> tuple[int, Counter, set]:
             if _outside(raw, root / "NLMCXR_png", image + ".png"):
                 rejects["outside_raw_root"] += 1
             else:
-                rejects[_image_reason(root / "NLMCXR_png" / f"{image}.png",
-                                      MIN_SIDE["openi"])] += 1
+                rejects[_image_reason(root / "NLMCXR_png" / f"{image}.png", MIN_SIDE["openi"])] += 1
     return records, rejects, patients
 
 
-READERS = {"chexpert": _read_chexpert, "nih": _read_nih, "mimic": _read_mimic,
-           "openi": _read_openi}
+READERS = {"chexpert": _read_chexpert, "nih": _read_nih, "mimic": _read_mimic, "openi": _read_openi}
 
 
 # ---------------------------------------------------------------- generic properties
@@ -202,13 +210,17 @@ def test_cli_prints_one_line_per_source(generated: dict) -> None:
 def test_layouts_present(generated: dict) -> None:
     raw = generated["root"]
     assert sorted(p.name for p in raw.iterdir()) == sorted(cxr.SOURCE_DIRS.values())
-    for rel in ("CheXpert-v1.0-small/train.csv", "CheXpert-v1.0-small/valid.csv",
-                "CheXpert-v1.0-small/chexpert_with_captions_only_frontal_view.csv",
-                "chest_xray8/Data_Entry_2017_v2020.csv", "chest_xray8/train_val_list.txt",
-                "chest_xray8/test_list.txt",
-                "mimic-cxr-jpg/2.0.0/mimic-cxr-2.0.0-metadata.csv.gz",
-                "mimic-cxr-jpg/2.0.0/mimic-cxr-2.0.0-chexpert.csv.gz",
-                "mimic-cxr-jpg/2.0.0/mimic-cxr-2.0.0-split.csv.gz"):
+    for rel in (
+        "CheXpert-v1.0-small/train.csv",
+        "CheXpert-v1.0-small/valid.csv",
+        "CheXpert-v1.0-small/chexpert_with_captions_only_frontal_view.csv",
+        "chest_xray8/Data_Entry_2017_v2020.csv",
+        "chest_xray8/train_val_list.txt",
+        "chest_xray8/test_list.txt",
+        "mimic-cxr-jpg/2.0.0/mimic-cxr-2.0.0-metadata.csv.gz",
+        "mimic-cxr-jpg/2.0.0/mimic-cxr-2.0.0-chexpert.csv.gz",
+        "mimic-cxr-jpg/2.0.0/mimic-cxr-2.0.0-split.csv.gz",
+    ):
         assert (raw / rel).is_file(), rel
     assert list((raw / "CheXpert-v1.0-small/train").glob("patient*/study*/view*_*.jpg"))
     assert list((raw / "CheXpert-v1.0-small/valid").glob("patient*/study*/view*_*.jpg"))
@@ -239,14 +251,29 @@ def test_every_reason_code_occurs(generated: dict) -> None:
 
 def test_expected_rejects_per_source(generated: dict) -> None:
     exp = generated["expected"]
-    assert exp["chexpert"]["rejects"] == {"bad_csv_row": 2, "corrupt_image": 1,
-                                          "duplicate_record": 1, "missing_file": 1,
-                                          "outside_raw_root": 1, "too_small": 1}
-    assert exp["nih"]["rejects"] == {"bad_csv_row": 1, "corrupt_image": 1, "low_contrast": 1,
-                                     "missing_file": 1, "outside_raw_root": 1}
+    assert exp["chexpert"]["rejects"] == {
+        "bad_csv_row": 2,
+        "corrupt_image": 1,
+        "duplicate_record": 1,
+        "missing_file": 1,
+        "outside_raw_root": 1,
+        "too_small": 1,
+    }
+    assert exp["nih"]["rejects"] == {
+        "bad_csv_row": 1,
+        "corrupt_image": 1,
+        "low_contrast": 1,
+        "missing_file": 1,
+        "outside_raw_root": 1,
+    }
     assert exp["mimic"]["rejects"] == {"corrupt_image": 1, "missing_file": 1, "too_small": 1}
-    assert exp["openi"]["rejects"] == {"bad_xml": 1, "corrupt_image": 1, "missing_file": 1,
-                                       "no_images": 1, "outside_raw_root": 1}
+    assert exp["openi"]["rejects"] == {
+        "bad_xml": 1,
+        "corrupt_image": 1,
+        "missing_file": 1,
+        "no_images": 1,
+        "outside_raw_root": 1,
+    }
 
 
 def _nih_age_typos(raw: Path) -> Counter:
@@ -254,15 +281,24 @@ def _nih_age_typos(raw: Path) -> Counter:
     root = raw / "chest_xray8"
     images = {p.name: p for p in root.glob("images_*/images/*.png")}
     _, *rows = _read_csv(root / "Data_Entry_2017_v2020.csv")
-    return Counter("age_out_of_range" for row in rows
-                   if len(row) == 11 and row[0] in images and not 0 <= int(row[4]) <= 130
-                   and _image_reason(images[row[0]], MIN_SIDE["nih"]) is None)
+    return Counter(
+        "age_out_of_range"
+        for row in rows
+        if len(row) == 11
+        and row[0] in images
+        and not 0 <= int(row[4]) <= 130
+        and _image_reason(images[row[0]], MIN_SIDE["nih"]) is None
+    )
 
 
 def test_expected_corrections_per_source(generated: dict) -> None:
     exp = generated["expected"]
     assert {key: e["corrections"] for key, e in exp.items()} == {
-        "chexpert": {}, "nih": {"age_out_of_range": 1}, "mimic": {}, "openi": {}}
+        "chexpert": {},
+        "nih": {"age_out_of_range": 1},
+        "mimic": {},
+        "openi": {},
+    }
     assert exp["nih"]["corrections"] == dict(_nih_age_typos(generated["root"]))
 
 
@@ -305,8 +341,12 @@ def _good_chexpert_rows(raw: Path, rows: list[list[str]]) -> list[list[str]]:
     """Rows the reader keeps: well formed, inside the raw root, first seen, good film."""
     good, seen = [], set()
     for row in rows:
-        if len(row) != 19 or not set(row[5:]) <= CHEXPERT_VALUES or ".." in row[0] \
-                or row[0] in seen:
+        if (
+            len(row) != 19
+            or not set(row[5:]) <= CHEXPERT_VALUES
+            or ".." in row[0]
+            or row[0] in seen
+        ):
             continue
         seen.add(row[0])
         if _image_reason(raw / row[0], MIN_SIDE["chexpert"]) is None:
@@ -366,8 +406,12 @@ def test_nih_quirks(generated: dict) -> None:
     entry = root / "Data_Entry_2017_v2020.csv"
     assert entry.read_text().splitlines()[0] == cxr.NIH_HEADER
     frame = pd.read_csv(entry, on_bad_lines="skip", dtype=str)
-    assert list(frame.columns)[-4:] == ["OriginalImage[Width", "Height]",
-                                        "OriginalImagePixelSpacing[x", "y]"]
+    assert list(frame.columns)[-4:] == [
+        "OriginalImage[Width",
+        "Height]",
+        "OriginalImagePixelSpacing[x",
+        "y]",
+    ]
     assert len(frame.columns) == 11
     good = frame[frame["Image Index"].str.fullmatch(r"\d{8}_\d{3}\.png")]
     labels = {x for cell in good["Finding Labels"] for x in cell.split("|")}
@@ -377,7 +421,9 @@ def test_nih_quirks(generated: dict) -> None:
     for name, pid, follow in zip(good["Image Index"], good["Patient ID"], good["Follow-up #"]):
         assert name == f"{int(pid):08d}_{int(follow):03d}.png"
     assert {p.parent.parent.name for p in root.glob("images_*/images/*.png")} == {
-        "images_001", "images_002"}
+        "images_001",
+        "images_002",
+    }
     names = [r[0] for r in _read_csv(entry)[1:]]
     train_val = (root / "train_val_list.txt").read_text().split()
     test = (root / "test_list.txt").read_text().split()
@@ -465,8 +511,12 @@ def test_openi_quirks(generated: dict) -> None:
         assert tree.find("uId").get("id") == f"CXR{number}"
         assert tree.find("IUXRId").get("id") == number
         sections = tree.findall("MedlineCitation/Article/Abstract/AbstractText")
-        assert [s.get("Label") for s in sections] == ["COMPARISON", "INDICATION",
-                                                      "FINDINGS", "IMPRESSION"]
+        assert [s.get("Label") for s in sections] == [
+            "COMPARISON",
+            "INDICATION",
+            "FINDINGS",
+            "IMPRESSION",
+        ]
         empty.update(s.get("Label") for s in sections if not (s.text or "").strip())
         text += " ".join(s.text or "" for s in sections)
         assert tree.findall("MeSH/major")
@@ -475,8 +525,10 @@ def test_openi_quirks(generated: dict) -> None:
         for node in parents:
             assert node.findtext("figureId").startswith("F")
             assert node.findtext("caption") == "Xray Chest PA and Lateral"
-            assert node.findtext("panel/url") == \
-                f"/hadoop/storage/radiology/extract/{node.get('id')}.jpg"
+            assert (
+                node.findtext("panel/url")
+                == f"/hadoop/storage/radiology/extract/{node.get('id')}.jpg"
+            )
     assert {0, 1, 2, 3} <= set(images_per_report)
     assert {"FINDINGS", "COMPARISON"} <= set(empty) and "XXXX" in text
     names = sorted(p.name for p in (root / "NLMCXR_png").iterdir())
@@ -495,8 +547,9 @@ def test_openi_quirks(generated: dict) -> None:
 
 
 # ---------------------------------------------------------------- CLI
-def test_cli_without_force_deletes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_without_force_deletes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     calls = []
 
     def fake(out_root: Path, *, seed: int) -> dict:
@@ -513,8 +566,9 @@ def test_cli_without_force_deletes_nothing(tmp_path: Path, monkeypatch: pytest.M
     assert len(capsys.readouterr().out.splitlines()) == 5
 
 
-def test_cli_refuses_folders_holding_real_data(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_refuses_folders_holding_real_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     real = tmp_path / "CheXpert-v1.0-small" / "train.csv"
     real.parent.mkdir(parents=True)
     real.write_text("Path,Sex\n")

@@ -4,8 +4,12 @@ import pandas as pd
 from unimed_kedro.splitting.assign import assign_free, assign_splits, connected_groups
 from unimed_kedro.splitting.report import check_no_leakage, split_report
 
-PARAMS = {"seed": 42, "ratios": {"train": 0.8, "val": 0.1, "test": 0.1},
-          "use_official_split": True, "keep_official_val": True}
+PARAMS = {
+    "seed": 42,
+    "ratios": {"train": 0.8, "val": 0.1, "test": 0.1},
+    "use_official_split": True,
+    "keep_official_val": True,
+}
 
 
 def _frame(n_patients=60, per_patient=3, source="nih", official=None, seed=0):
@@ -13,11 +17,17 @@ def _frame(n_patients=60, per_patient=3, source="nih", official=None, seed=0):
     rows = []
     for p in range(n_patients):
         for k in range(per_patient):
-            rows.append({"sample_id": f"{source}-{p}_{k}", "source": source,
-                         "patient_id": f"{source}:{p}", "sha256": f"{source}{p}{k}",
-                         "official_split": official(p) if official else None,
-                         "label_mass": float(rng.random() < 0.2),
-                         "label_edema": float(rng.random() < 0.5)})
+            rows.append(
+                {
+                    "sample_id": f"{source}-{p}_{k}",
+                    "source": source,
+                    "patient_id": f"{source}:{p}",
+                    "sha256": f"{source}{p}{k}",
+                    "official_split": official(p) if official else None,
+                    "label_mass": float(rng.random() < 0.2),
+                    "label_edema": float(rng.random() < 0.5),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -71,8 +81,9 @@ def test_tiny_sources_still_split():
 
 
 def test_leakage_check_raises():
-    frame = pd.DataFrame({"patient_id": ["a", "a"], "sha256": ["1", "2"],
-                          "split": ["train", "test"]})
+    frame = pd.DataFrame(
+        {"patient_id": ["a", "a"], "sha256": ["1", "2"], "split": ["train", "test"]}
+    )
     try:
         check_no_leakage(frame)
     except AssertionError as err:

@@ -10,18 +10,24 @@ PARAMS = {"collection": "cxr", "seed": 1, "shard_maxcount": 2, "redistributable_
 
 
 def _samples(sources):
-    return pd.DataFrame({"sample_id": [f"{s}-{i}" for i, s in enumerate(sources)],
-                         "source": sources, "split": ["train"] * len(sources),
-                         "raw_relpath": ["x.png"] * len(sources),
-                         "license": ["L"] * len(sources)})
+    return pd.DataFrame(
+        {
+            "sample_id": [f"{s}-{i}" for i, s in enumerate(sources)],
+            "source": sources,
+            "split": ["train"] * len(sources),
+            "raw_relpath": ["x.png"] * len(sources),
+            "license": ["L"] * len(sources),
+        }
+    )
 
 
 def test_shards_roll_over_and_licence_filter_rejects():
     index, rejects = build_shard_index(_samples(["nih", "nih", "nih", "mimic"]), SOURCES, PARAMS)
     assert sorted(index["webdataset_shard"].value_counts().tolist()) == [2, 2]
     assert len(rejects) == 0
-    index, rejects = build_shard_index(_samples(["nih", "mimic"]), SOURCES,
-                                       {**PARAMS, "redistributable_only": True})
+    index, rejects = build_shard_index(
+        _samples(["nih", "mimic"]), SOURCES, {**PARAMS, "redistributable_only": True}
+    )
     assert list(index["source"]) == ["nih"]
     assert list(rejects["reason"]) == ["license_excluded"]
 

@@ -22,13 +22,26 @@ import pytest
 from tests.pipelines.conftest import KEDRO
 from tests.viz import viz_build  # noqa: F401  (the shared sample build)
 
-LAYERS = ["01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input",
-          "06_models", "07_model_output", "08_reporting"]
+LAYERS = [
+    "01_raw",
+    "02_intermediate",
+    "03_primary",
+    "04_feature",
+    "05_model_input",
+    "06_models",
+    "07_model_output",
+    "08_reporting",
+]
 SOURCES = ["chexpert", "nih", "mimic", "openi"]
 NAMESPACES = ["cxr", *(f"cxr.{source}" for source in SOURCES)]
 PNG = b"\x89PNG\r\n\x1a\n"
-ENV = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1",
-       "DVC_NO_ANALYTICS": "1", "COLUMNS": "200"}
+ENV = {
+    **os.environ,
+    "DO_NOT_TRACK": "1",
+    "KEDRO_DISABLE_TELEMETRY": "1",
+    "DVC_NO_ANALYTICS": "1",
+    "COLUMNS": "200",
+}
 pytestmark = pytest.mark.xdist_group("cxr-viz")  # one build per worker under --dist loadgroup
 
 
@@ -51,8 +64,10 @@ class Viz:
     def has_preview(self, name: str) -> bool:
         dataset = self.catalog.get(name)
         metadata = getattr(dataset, "metadata", None) or {}
-        return hasattr(dataset, "preview") and \
-            (metadata.get("kedro-viz") or {}).get("preview", True) is not False
+        return (
+            hasattr(dataset, "preview")
+            and (metadata.get("kedro-viz") or {}).get("preview", True) is not False
+        )
 
     def details(self, name: str) -> dict:
         response = self.client.get(f"/api/nodes/{self.by_name[name]['id']}")
@@ -74,8 +89,7 @@ def viz(viz_build) -> Viz:  # noqa: F811
     bootstrap_project(project)
     data_access_manager.reset_fields()
     load_and_populate_data(project, pipeline_name="cxr", extra_params=params)
-    client = TestClient(apps.create_api_app_from_project(project),
-                        raise_server_exceptions=False)
+    client = TestClient(apps.create_api_app_from_project(project), raise_server_exceptions=False)
     main = client.get("/api/main")
     assert main.status_code == 200, main.text
     with KedroSession.create(project_path=project, runtime_params=params) as session:
@@ -93,7 +107,8 @@ def check_preview(name: str, details: dict) -> str | None:
     if kind == "TablePreview":
         if not preview.get("columns"):
             return "table without columns"
-        if not preview.get("data") and not name.endswith("rejects"):  # rejects may be empty
+        # rejects and corrections may be empty
+        if not preview.get("data") and not name.endswith(("rejects", "corrections")):
             return "table without rows"
     elif kind == "ImagePreview":
         if not base64.b64decode(preview).startswith(PNG):
@@ -101,27 +116,35 @@ def check_preview(name: str, details: dict) -> str | None:
     elif kind == "PlotlyPreview":
         if not preview.get("data"):
             return "plotly figure without traces"
-    elif kind == "JSONPreview":
-        if not json.loads(preview):
-            return "empty JSON"
+    elif kind == "JSONPreview" and not json.loads(preview):
+        return "empty JSON"
     return None
 
 
 def test_every_dataset_is_a_node_on_its_layer(viz):
     nodes = viz.by_name
     assert not [d for d in viz.datasets if d not in nodes], "datasets missing from /api/main"
-    wrong = {d: (nodes[d].get("layer"), viz.declared_layer(d)) for d in viz.datasets
-             if nodes[d].get("layer") is None or nodes[d].get("layer") != viz.declared_layer(d)}
-    assert not wrong, ("(drawn layer, catalog layer) of datasets off their layer; declare "
-                       "`metadata: {kedro-viz: {layer: ...}}` in conf/base/catalog*.yml: "
-                       f"{wrong}")
+    wrong = {
+        d: (nodes[d].get("layer"), viz.declared_layer(d))
+        for d in viz.datasets
+        if nodes[d].get("layer") is None or nodes[d].get("layer") != viz.declared_layer(d)
+    }
+    assert not wrong, (
+        "(drawn layer, catalog layer) of datasets off their layer; declare "
+        "`metadata: {kedro-viz: {layer: ...}}` in conf/base/catalog*.yml: "
+        f"{wrong}"
+    )
     expected = {
         **{f"cxr.{s}.raw": "01_raw" for s in SOURCES},
         **{f"cxr.{s}.manifest": "02_intermediate" for s in SOURCES},
-        "cxr.records": "02_intermediate", "cxr.captioned": "03_primary",
-        "cxr.normalized_images": "04_feature", "cxr.samples": "05_model_input",
-        "cxr.webdataset": "05_model_input", "cxr.files": "05_model_input",
-        "cxr.statistics": "08_reporting", "cxr.rejects": "08_reporting",
+        "cxr.records": "02_intermediate",
+        "cxr.captioned": "03_primary",
+        "cxr.normalized_images": "04_feature",
+        "cxr.samples": "05_model_input",
+        "cxr.webdataset": "05_model_input",
+        "cxr.files": "05_model_input",
+        "cxr.statistics": "08_reporting",
+        "cxr.rejects": "08_reporting",
         "cxr.split_report": "08_reporting",
     }
     assert {d: nodes[d]["layer"] for d in expected} == expected
@@ -156,8 +179,7 @@ def test_namespaces_are_collapsible(viz):
     children = {c["id"] for c in tree["cxr"]["children"] if c["type"] == "modularPipeline"}
     assert {f"cxr.{s}" for s in SOURCES} <= children
     for source in SOURCES:
-        for name in (f"cxr.{source}.raw", f"cxr.{source}.manifest",
-                     f"cxr.{source}.ingest_rejects"):
+        for name in (f"cxr.{source}.raw", f"cxr.{source}.manifest", f"cxr.{source}.ingest_rejects"):
             assert f"cxr.{source}" in viz.by_name[name]["modular_pipelines"], name
         assert tree[f"cxr.{source}"]["children"], f"cxr.{source} has no children"
 
@@ -174,8 +196,11 @@ def test_every_declared_preview_shows_data(viz):
     assert not problems, f"previews kedro-viz cannot show: {problems}"
     # The project's own datasets declare previews, and the report stage's when it exists
     report = {"cxr.label_distribution", "cxr.split_balance", "cxr.thumbnails"}
-    assert {f"cxr.{s}.raw" for s in SOURCES} | {"cxr.normalized_images", "cxr.webdataset",
-                                                  "cxr.files"} <= set(with_preview)
+    assert {f"cxr.{s}.raw" for s in SOURCES} | {
+        "cxr.normalized_images",
+        "cxr.webdataset",
+        "cxr.files",
+    } <= set(with_preview)
     assert report & set(viz.datasets) <= set(with_preview)
 
 
@@ -206,9 +231,14 @@ def test_preview_kinds(viz):
 
 
 def test_viz_build_writes_a_static_site(viz_build, viz):  # noqa: F811
-    result = subprocess.run([str(KEDRO), "viz", "build", "--include-previews"],
-                            cwd=viz_build.project, env=ENV, capture_output=True, text=True,
-                            timeout=400)
+    result = subprocess.run(
+        [str(KEDRO), "viz", "build", "--include-previews"],
+        cwd=viz_build.project,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     log = result.stdout + result.stderr
     # `kedro viz build` exits 0 even when it fails: its own success line is the signal
     assert result.returncode == 0 and "Success!" in log, log[-3000:]
@@ -224,7 +254,12 @@ def test_viz_build_writes_a_static_site(viz_build, viz):  # noqa: F811
     def details(name: str) -> dict:
         return json.loads((site / "api" / "nodes" / ids[name]).read_text())
 
-    for name in ("cxr.chexpert.manifest", "cxr.samples", "cxr.normalized_images",
-                 "cxr.webdataset", "cxr.split_report",
-                 *({"cxr.label_distribution", "cxr.thumbnails"} & set(viz.datasets))):
+    for name in (
+        "cxr.chexpert.manifest",
+        "cxr.samples",
+        "cxr.normalized_images",
+        "cxr.webdataset",
+        "cxr.split_report",
+        *({"cxr.label_distribution", "cxr.thumbnails"} & set(viz.datasets)),
+    ):
         assert check_preview(name, details(name)) is None, name

@@ -39,26 +39,52 @@ pytestmark = [
     pytest.mark.xdist_group("cxr-viz"),  # one build per worker under --dist loadgroup
 ]
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-quic", "--disable-component-update",
-         "--disable-sync", "--hide-scrollbars", "--force-device-scale-factor=1"]
-ENV = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1",
-       "DVC_NO_ANALYTICS": "1", "COLUMNS": "200"}
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--force-device-scale-factor=1",
+]
+ENV = {
+    **os.environ,
+    "DO_NOT_TRACK": "1",
+    "KEDRO_DISABLE_TELEMETRY": "1",
+    "DVC_NO_ANALYTICS": "1",
+    "COLUMNS": "200",
+}
 # `kedro viz run` asks PyPI for its latest version (30 s timeout, no flag to skip it): a
 # proxy on a closed local port makes that request fail at once, with or without network.
-NO_PYPI = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
-           "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+NO_PYPI = {
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "NO_PROXY": "127.0.0.1,localhost",
+    "no_proxy": "127.0.0.1,localhost",
+}
 PROFILES = count()
 RUNNING_AT = re.compile(r"running at\s+(http://127\.0\.0\.1:\d+)")
 NODE = re.compile(r'<g\b[^>]*class="pipeline-node pipeline-node--(\w+)[^"]*"[^>]*>')
 
 
-def chromium(tmp_path: Path, url: str, *args: str, size: str = "1400,1800",
-             budget_ms: int = 15000) -> str:
+def chromium(
+    tmp_path: Path, url: str, *args: str, size: str = "1400,1800", budget_ms: int = 15000
+) -> str:
     """Run headless Chromium on `url` with a fresh profile; returns its stdout."""
     profile = tmp_path / f"chromium-profile-{next(PROFILES)}"
-    command = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", f"--window-size={size}",
-               f"--virtual-time-budget={budget_ms}", *args, url]
+    command = [
+        CHROMIUM,
+        *FLAGS,
+        f"--user-data-dir={profile}",
+        f"--window-size={size}",
+        f"--virtual-time-budget={budget_ms}",
+        *args,
+        url,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -124,17 +150,33 @@ def stop(process: subprocess.Popen) -> None:
 def viz_server(viz_build, tmp_path_factory):  # noqa: F811
     port = free_port()
     log = tmp_path_factory.mktemp("viz-run") / "kedro-viz-run.log"
-    command = [str(KEDRO), "viz", "run", "--host", "127.0.0.1", "--port", str(port),
-               "--no-browser", "--params", f"raw_root={viz_build.raw}"]
+    command = [
+        str(KEDRO),
+        "viz",
+        "run",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-browser",
+        "--params",
+        f"raw_root={viz_build.raw}",
+    ]
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=viz_build.project, env={**ENV, **NO_PYPI},
-                                   stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command,
+            cwd=viz_build.project,
+            env={**ENV, **NO_PYPI},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         # kedro-viz moves to the next port if this one is taken meanwhile: read its own line
         deadline = time.monotonic() + 120
         while not (up := RUNNING_AT.search(log.read_text())):
-            assert process.poll() is None and time.monotonic() < deadline, \
+            assert process.poll() is None and time.monotonic() < deadline, (
                 "kedro viz run did not come up:\n" + log.read_text()[-3000:]
+            )
             time.sleep(0.5)
         url = up.group(1)
         with urllib.request.urlopen(f"{url}/api/main", timeout=60) as response:
@@ -149,9 +191,14 @@ def drawn_nodes(dom: str) -> list[dict[str, str]]:
     nodes = []
     for match in NODE.finditer(dom):
         attributes = dict(re.findall(r'([\w-]+)="([^"]*)"', match.group(0)))
-        nodes.append({"type": match.group(1), "id": attributes["data-id"],
-                      "name": attributes["data-node-fullname"],
-                      "transform": attributes.get("transform", "")})
+        nodes.append(
+            {
+                "type": match.group(1),
+                "id": attributes["data-id"],
+                "name": attributes["data-node-fullname"],
+                "transform": attributes.get("transform", ""),
+            }
+        )
     return nodes
 
 
@@ -175,7 +222,8 @@ def test_viz_page_draws_the_lineage(viz_server, tmp_path):
     assert dom.count("pipeline-node-icon--icon-modularPipeline") >= 5
     collapsed = drawn_nodes(chromium(tmp_path, f"{url}/?pid=cxr", "--dump-dom"))
     assert {"type": "modularPipeline", "name": "cxr"} in [
-        {"type": n["type"], "name": n["name"]} for n in collapsed]
+        {"type": n["type"], "name": n["name"]} for n in collapsed
+    ]
     assert "cxr.chexpert.manifest" not in {n["name"] for n in collapsed}  # folded in `cxr`
     # the layer bands (kedro-viz drops them all when the catalog's layers form a cycle)
     bands = re.findall(r'class="pipeline-layer-name"[^>]*>([^<]+)<', dom)
@@ -189,8 +237,9 @@ def test_viz_page_draws_an_image_preview(viz_server, tmp_path):
     name = "cxr.thumbnails" if "cxr.thumbnails" in names else "cxr.normalized_images"
     with urllib.request.urlopen(f"{url}/api/nodes/{names[name]}", timeout=60) as response:
         preview = json.load(response)["preview"]
-    dom = chromium(tmp_path, f"{url}/?pid=cxr&expandAllPipelines=true&sid={names[name]}",
-                   "--dump-dom")
+    dom = chromium(
+        tmp_path, f"{url}/?pid=cxr&expandAllPipelines=true&sid={names[name]}", "--dump-dom"
+    )
     images = re.findall(r'<img\b[^>]*class="pipeline-metadata__plot-image"[^>]*>', dom)
     assert images, f"no preview image drawn for {name}"
     assert f'src="data:image/png;base64,{preview}"' in images[0]
@@ -215,8 +264,10 @@ PROBE = """<script>addEventListener("load", () => {
 def test_datacard_draws_the_thumbnails(viz_build, tmp_path):  # noqa: F811
     card = viz_build.reports / "datacard.html"
     if not card.is_file():
-        pytest.skip("no data card in this build: data/08_reporting/cxr/datacard.html is "
-                    "written by the report stage")
+        pytest.skip(
+            "no data card in this build: data/08_reporting/cxr/datacard.html is "
+            "written by the report stage"
+        )
     html = card.read_text(encoding="utf-8")
     sheets = re.findall(r'<img\b[^>]*\bsrc="data:image/png;base64,([^"]+)"', html)
     assert sheets, "the data card embeds no PNG thumbnail sheet"
@@ -226,8 +277,7 @@ def test_datacard_draws_the_thumbnails(viz_build, tmp_path):  # noqa: F811
     # the probe added renders the same
     probed = tmp_path / "datacard-probed.html"
     at = html.rfind("</body>")
-    probed.write_text(html[:at] + PROBE + html[at:] if at >= 0 else html + PROBE,
-                      encoding="utf-8")
+    probed.write_text(html[:at] + PROBE + html[at:] if at >= 0 else html + PROBE, encoding="utf-8")
     dom = chromium(tmp_path, probed.as_uri(), "--dump-dom", size="1200,1000", budget_ms=5000)
     drawn = re.findall(r'data-drawn="([^"]*)"', dom)
     assert f"{sheet.width}x{sheet.height}" in drawn, f"sheet not decoded: {drawn}"
@@ -236,11 +286,18 @@ def test_datacard_draws_the_thumbnails(viz_build, tmp_path):  # noqa: F811
     # Headless screenshots of a scrolled page come out white: take the whole page instead
     height = int(re.search(r'data-height="(\d+)"', dom).group(1))
     shot = tmp_path / "datacard.png"
-    chromium(tmp_path, probed.as_uri(), f"--screenshot={shot}",
-             size=f"1200,{max(height, y + h)}", budget_ms=5000)
+    chromium(
+        tmp_path,
+        probed.as_uri(),
+        f"--screenshot={shot}",
+        size=f"1200,{max(height, y + h)}",
+        budget_ms=5000,
+    )
     painted = Image.open(shot).convert("L").crop((x, y, x + w, y + h))
     small = (max(w // 8, 1), max(h // 8, 1))
-    difference = np.abs(np.asarray(painted.resize(small), dtype=float)
-                        - np.asarray(sheet.resize(small), dtype=float)).mean()
+    difference = np.abs(
+        np.asarray(painted.resize(small), dtype=float)
+        - np.asarray(sheet.resize(small), dtype=float)
+    ).mean()
     assert np.asarray(painted).std() > 20, "the thumbnail area is blank"
     assert difference < 20, f"the painted sheet differs from the PNG (mean |Δ| {difference:.1f})"

@@ -15,7 +15,8 @@ def test_members_in_order_with_fixed_metadata(tmp_path):
         assert [m.name for m in tar.getmembers()] == list(payloads)
         assert [tar.extractfile(m).read() for m in tar.getmembers()] == list(payloads.values())
         assert {(m.mtime, m.uid, m.gid, m.uname, m.mode) for m in tar.getmembers()} == {
-            (0, 0, 0, "", 0o444)}
+            (0, 0, 0, "", 0o444)
+        }
 
 
 def test_same_members_same_bytes(tmp_path):
@@ -40,7 +41,11 @@ def test_bytes_equal_tarfile_whether_added_or_copied_from_files(tmp_path):
     """The direct writer must stay a plain USTAR archive: same bytes as `tarfile` writes."""
     import io
 
-    payloads = {"a.jpg": b"\xff\xd8" * 400, "a.json": b'{"k": 1}', "d" * 60 + "/" + "b" * 90 + ".txt": b"t"}
+    payloads = {
+        "a.jpg": b"\xff\xd8" * 400,
+        "a.json": b'{"k": 1}',
+        "d" * 60 + "/" + "b" * 90 + ".txt": b"t",
+    }
     with TarShardWriter(tmp_path / "ours.tar") as tar:
         for name, data in payloads.items():
             tar.add(name, data)
@@ -60,7 +65,9 @@ def test_bytes_equal_tarfile_whether_added_or_copied_from_files(tmp_path):
     assert (tmp_path / "copy.tar").read_bytes() == (tmp_path / "ref.tar").read_bytes()
 
 
-@pytest.mark.parametrize("name,size", [("a.jpg", 0), ("k" * 100, 8**11 - 1), ("é/ü.txt", 7),
-                                       ("d" * 60 + "/" + "n" * 90, 513)])
+@pytest.mark.parametrize(
+    "name,size",
+    [("a.jpg", 0), ("k" * 100, 8**11 - 1), ("é/ü.txt", 7), ("d" * 60 + "/" + "n" * 90, 513)],
+)
 def test_template_header_equals_tarfile(name, size):
     assert member_header(name, size) == _tarfile_header(name, size)

@@ -16,8 +16,17 @@ def _table(n: int) -> pd.DataFrame:
     rows = []
     for i in range(n):
         row = {field: f"{field}-{i}" for field in ROW_FIELDS}
-        row.update(key=f"s{i}", image_ext="jpg", age=40 + i, sex=None, orig_width=1024,
-                   orig_height=1024, width=512, height=512, label_Edema=[1.0, 0.0, None][i % 3])
+        row.update(
+            key=f"s{i}",
+            image_ext="jpg",
+            age=40 + i,
+            sex=None,
+            orig_width=1024,
+            orig_height=1024,
+            width=512,
+            height=512,
+            label_Edema=[1.0, 0.0, None][i % 3],
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -29,8 +38,9 @@ def test_a_shard_sends_only_its_rows_and_writes_the_same_bytes(tmp_path):
         (tmp_path / f"s{i}.jpg").write_bytes(f"image {i}".encode())
         images.append((str(tmp_path / f"s{i}.jpg"), len(f"image {i}")))
     positions = np.array([4, 1])
-    spec = ShardSpec("train/cxr-train-000000.tar", table, positions,
-                     [images[i] for i in positions], image_record)
+    spec = ShardSpec(
+        "train/cxr-train-000000.tar", table, positions, [images[i] for i in positions], image_record
+    )
 
     sent = pickle.loads(pickle.dumps(spec))
     assert len(sent.table) == 2 and list(sent.rows()["key"]) == ["s4", "s1"]
@@ -50,8 +60,13 @@ def test_members_come_from_the_format_not_the_writer(tmp_path):
     """A format with other members (UniMed's jpg+txt) needs no change to the writer."""
     table = _table(2)
     (tmp_path / "a.jpg").write_bytes(b"pixels")
-    spec = ShardSpec("train/x-train-000000.tar", table, np.array([0, 1]),
-                     [(str(tmp_path / "a.jpg"), 6)] * 2, caption_only)
+    spec = ShardSpec(
+        "train/x-train-000000.tar",
+        table,
+        np.array([0, 1]),
+        [(str(tmp_path / "a.jpg"), 6)] * 2,
+        caption_only,
+    )
     write_shard(ChunkTask("shard", pickle.loads(pickle.dumps(spec)), "fp"), tmp_path / "out")
     with tarfile.open(tmp_path / "out" / spec.relpath) as tar:
         assert tar.getnames() == ["s0.jpg", "s0.txt", "s1.jpg", "s1.txt"]

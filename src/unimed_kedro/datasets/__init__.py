@@ -1,12 +1,19 @@
 """Kedro datasets of this project, one class per module (as in kedro-datasets)."""
 
-from unimed_kedro.datasets.files_layout_dataset import FilesLayoutDataset
 from unimed_kedro.datasets.chunk_store_dataset import ChunkStoreDataset
+from unimed_kedro.datasets.files_layout_dataset import FilesLayoutDataset
 from unimed_kedro.datasets.parquet_table_dataset import ParquetTableDataset
 from unimed_kedro.datasets.plotly_figure_dataset import PlotlyFigureDataset
 from unimed_kedro.datasets.png_dataset import PngDataset
 from unimed_kedro.datasets.raw_source_dataset import RawSourceDataset
 from unimed_kedro.datasets.webdataset_dataset import WebDatasetDataset
 
-__all__ = ["ChunkStoreDataset", "FilesLayoutDataset", "ParquetTableDataset",
-           "PlotlyFigureDataset", "PngDataset", "RawSourceDataset", "WebDatasetDataset"]
+__all__ = [
+    "ChunkStoreDataset",
+    "FilesLayoutDataset",
+    "ParquetTableDataset",
+    "PlotlyFigureDataset",
+    "PngDataset",
+    "RawSourceDataset",
+    "WebDatasetDataset",
+]

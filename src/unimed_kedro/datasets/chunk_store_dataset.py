@@ -36,9 +36,15 @@ class ChunkStore:
         """(file path, size) of each sample's stored file, in the given order."""
         index = self.index(["sample_id", "file", "stored_bytes"]).dropna(subset=["file"])
         root = str(self.path)
-        where = dict(zip(index["sample_id"].tolist(), zip(
-            [f"{root}/{f}" for f in index["file"].tolist()],
-            index["stored_bytes"].astype("int64").tolist())))
+        where = dict(
+            zip(
+                index["sample_id"].tolist(),
+                zip(
+                    [f"{root}/{f}" for f in index["file"].tolist()],
+                    index["stored_bytes"].astype("int64").tolist(),
+                ),
+            )
+        )
         return [where[s] for s in sample_ids]
 
 

@@ -15,6 +15,7 @@ class ParquetTableDataset(ParquetDataset):
 
     def preview(self, nrows: int = 5) -> TablePreview:
         table = super().preview(nrows)
-        table["data"] = [[v.tolist() if isinstance(v, np.ndarray) else v for v in row]
-                         for row in table["data"]]
+        table["data"] = [
+            [v.tolist() if isinstance(v, np.ndarray) else v for v in row] for row in table["data"]
+        ]
         return TablePreview(table)

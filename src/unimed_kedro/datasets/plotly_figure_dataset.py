@@ -24,8 +24,10 @@ class PlotlyFigureDataset(AbstractDataset[dict, dict]):
 
     def save(self, data: dict) -> None:
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-            raise DatasetError(f"{self._filepath}: expected a plotly figure dict with a "
-                               f"'data' list, got {type(data).__name__}")
+            raise DatasetError(
+                f"{self._filepath}: expected a plotly figure dict with a "
+                f"'data' list, got {type(data).__name__}"
+            )
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
         atomic_write_bytes(self._filepath, text.encode())
 

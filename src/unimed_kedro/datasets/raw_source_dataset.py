@@ -43,5 +43,6 @@ class RawSourceDataset(AbstractDataset[None, RawSource]):
                 kind = "folder" if item.is_dir() else "file"
                 size = item.stat().st_size if kind == "file" else None
                 rows.append([item.name, kind, size])
-        return TablePreview({"columns": ["name", "kind", "bytes"], "index": list(range(len(rows))),
-                             "data": rows})
+        return TablePreview(
+            {"columns": ["name", "kind", "bytes"], "index": list(range(len(rows))), "data": rows}
+        )

@@ -35,8 +35,11 @@ class WebDatasetDataset(AbstractDataset[ChunkJob, dict[str, list[Path]]]):
             atomic_write_bytes(self._path / split / SIZES, body.encode() + b"\n")
 
     def load(self) -> dict[str, list[Path]]:
-        return {d.name: sorted(d.glob("*.tar")) for d in sorted(self._path.iterdir())
-                if (d / SIZES).is_file()}
+        return {
+            d.name: sorted(d.glob("*.tar"))
+            for d in sorted(self._path.iterdir())
+            if (d / SIZES).is_file()
+        }
 
     def _exists(self) -> bool:
         return any(self._path.glob(f"*/{SIZES}"))
@@ -46,9 +49,16 @@ class WebDatasetDataset(AbstractDataset[ChunkJob, dict[str, list[Path]]]):
 
     def preview(self) -> TablePreview:
         """Shards and sample counts per split, for kedro-viz."""
-        rows = [[split, name, count]
-                for split in sorted(p.name for p in self._path.iterdir() if p.is_dir())
-                if (self._path / split / SIZES).is_file()
-                for name, count in json.loads((self._path / split / SIZES).read_text()).items()]
-        return TablePreview({"columns": ["split", "shard", "samples"],
-                             "index": list(range(len(rows))), "data": rows})
+        rows = [
+            [split, name, count]
+            for split in sorted(p.name for p in self._path.iterdir() if p.is_dir())
+            if (self._path / split / SIZES).is_file()
+            for name, count in json.loads((self._path / split / SIZES).read_text()).items()
+        ]
+        return TablePreview(
+            {
+                "columns": ["split", "shard", "samples"],
+                "index": list(range(len(rows))),
+                "data": rows,
+            }
+        )

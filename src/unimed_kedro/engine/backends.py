@@ -23,13 +23,22 @@ from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
 
+
 def worker_count(executor: dict) -> int:
     workers = int(executor.get("workers") or 0)
     return workers if workers > 0 else (os.cpu_count() or 1)
 
 
-def map_tasks(fn: Callable, tasks: list, out_dir: Path, executor: dict, *,
-              desc: str, unit: str, preload: Sequence[str] = ()) -> Iterator[tuple[Any, Any]]:
+def map_tasks(
+    fn: Callable,
+    tasks: list,
+    out_dir: Path,
+    executor: dict,
+    *,
+    desc: str,
+    unit: str,
+    preload: Sequence[str] = (),
+) -> Iterator[tuple[Any, Any]]:
     """Yield `(task, fn(task, out_dir))` for every task, in completion order. `preload`:
     modules a pool started now loads once in its fork server."""
     kind = executor.get("kind", "local")
@@ -45,13 +54,15 @@ def map_tasks(fn: Callable, tasks: list, out_dir: Path, executor: dict, *,
             yield task, result
 
 
-def _inline(fn: Callable, tasks: list, out_dir: Path, executor: dict,
-            preload: Sequence[str]) -> Iterator[tuple[Any, Any]]:
+def _inline(
+    fn: Callable, tasks: list, out_dir: Path, executor: dict, preload: Sequence[str]
+) -> Iterator[tuple[Any, Any]]:
     return ((task, fn(task, out_dir)) for task in tasks)
 
 
-def _process_pool(fn: Callable, tasks: list, out_dir: Path, executor: dict,
-                  preload: Sequence[str]) -> Iterator[tuple[Any, Any]]:
+def _process_pool(
+    fn: Callable, tasks: list, out_dir: Path, executor: dict, preload: Sequence[str]
+) -> Iterator[tuple[Any, Any]]:
     pool, workers = _shared_pool(executor, preload)
     # Keep at most 2 tasks per worker queued so memory does not grow with the task list.
     pending: dict = {}
@@ -92,17 +103,18 @@ def _shared_pool(executor: dict, preload: Sequence[str]) -> tuple[ProcessPoolExe
     return _POOLS[key], workers
 
 
-def start_in_background(executor: dict, preload: Sequence[str] = ()
-                        ) -> threading.Thread | None:
+def start_in_background(executor: dict, preload: Sequence[str] = ()) -> threading.Thread | None:
     """Bring up the pool's worker processes (or the LocalCluster) from a thread, so that
     the first job finds them running; None when the executor needs nothing started."""
     kind = executor.get("kind", "local")
     if kind == "local" and worker_count(executor) > 1:
+
         def start() -> None:
             pool, workers = _shared_pool(executor, preload)
             for future in [pool.submit(os.getpid) for _ in range(workers)]:
                 future.result()
     elif kind == "dask" and not executor.get("address"):
+
         def start() -> None:
             _local_cluster(executor)
     else:
@@ -119,8 +131,9 @@ def start_in_background(executor: dict, preload: Sequence[str] = ()
     return thread
 
 
-def _dask(fn: Callable, tasks: list, out_dir: Path, executor: dict,
-          preload: Sequence[str]) -> Iterator[tuple[Any, Any]]:
+def _dask(
+    fn: Callable, tasks: list, out_dir: Path, executor: dict, preload: Sequence[str]
+) -> Iterator[tuple[Any, Any]]:
     from distributed import Client, as_completed
 
     if not tasks:
@@ -150,8 +163,13 @@ def _local_cluster(executor: dict):
     workers = worker_count(executor)
     with _STARTING:
         if workers not in _CLUSTERS:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, host="127.0.0.1")
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                host="127.0.0.1",
+            )
             _CLUSTERS[workers] = Client(cluster, set_as_default=False)
     return _CLUSTERS[workers]
 

@@ -59,9 +59,11 @@ def worker_modules(*modules: str) -> Callable[[F], F]:
     """Mark a node that plans a job with the modules the job's workers import, so the run's
     worker pool, started before any job exists, has them loaded (see `hooks.EngineHooks`).
     The engine itself imports none of them."""
+
     def mark(planner: F) -> F:
         planner.worker_modules = modules  # type: ignore[attr-defined]
         return planner
+
     return mark
 
 
@@ -84,10 +86,11 @@ def row_digests(frame: pd.DataFrame, block: int = 2048) -> np.ndarray:
     pandas' row hashing cost ~0.4 s per plan."""
     hashes = np.empty((len(frame), len(frame.columns)), dtype=np.uint64)
     for start in range(0, len(frame), block):
-        rows = frame.iloc[start:start + block]
+        rows = frame.iloc[start : start + block]
         for i, column in enumerate(frame.columns):
-            hashes[start:start + block, i] = pd.util.hash_pandas_object(
-                rows[column], index=False).to_numpy()
+            hashes[start : start + block, i] = pd.util.hash_pandas_object(
+                rows[column], index=False
+            ).to_numpy()
     return hashes
 
 
@@ -108,11 +111,22 @@ def run_job(job: ChunkJob, out_dir: Path) -> list[dict]:
     remove_stale_temporaries(out_dir)
     done = {t.key: rows for t in job.tasks if (rows := _committed_rows(markers, t)) is not None}
     todo = [t for t in job.tasks if t.key not in done]
-    log.info("%s: %d of %d chunks up to date, %d to build", job.description,
-             len(done), len(job.tasks), len(todo))
-    for task, (rows, outputs) in map_tasks(job.fn, todo, out_dir, job.executor,
-                                           desc=job.description, unit=job.unit,
-                                           preload=job.preload):
+    log.info(
+        "%s: %d of %d chunks up to date, %d to build",
+        job.description,
+        len(done),
+        len(job.tasks),
+        len(todo),
+    )
+    for task, (rows, outputs) in map_tasks(
+        job.fn,
+        todo,
+        out_dir,
+        job.executor,
+        desc=job.description,
+        unit=job.unit,
+        preload=job.preload,
+    ):
         _commit(markers, task, rows, outputs)
         done[task.key] = rows
     _remove_stale_chunks(out_dir, markers, {t.key for t in job.tasks})
@@ -138,8 +152,9 @@ def _committed_rows(markers: Path, task: ChunkTask) -> list[dict] | None:
 
 def _commit(markers: Path, task: ChunkTask, rows: list[dict], outputs: Iterable[str]) -> None:
     marker = {"fingerprint": task.fingerprint, "outputs": sorted(outputs), "rows": rows}
-    atomic_write_bytes(_marker_path(markers, task.key),
-                       json.dumps(marker, sort_keys=True, default=str).encode())
+    atomic_write_bytes(
+        _marker_path(markers, task.key), json.dumps(marker, sort_keys=True, default=str).encode()
+    )
 
 
 def _remove_stale_chunks(out_dir: Path, markers: Path, keep: set[str]) -> None:

@@ -26,11 +26,16 @@ def draft_size(size: tuple[int, int], short_side: int) -> tuple[int, int]:
 def open_image(data: bytes, *, short_side: int, mode: str) -> tuple[Image.Image, dict]:
     """Decode `data`; returns the image (mode `L` or `RGB`) and what the original was."""
     image = Image.open(io.BytesIO(data))
-    original = {"orig_width": image.width, "orig_height": image.height,
-                "orig_mode": image.mode, "orig_format": image.format}
+    original = {
+        "orig_width": image.width,
+        "orig_height": image.height,
+        "orig_mode": image.mode,
+        "orig_format": image.format,
+    }
     if image.format == "JPEG" and min(image.size) > short_side:
-        image.draft(mode if image.mode in ("L", "RGB") else None,
-                    draft_size(image.size, short_side))
+        image.draft(
+            mode if image.mode in ("L", "RGB") else None, draft_size(image.size, short_side)
+        )
     image.load()
     return to_mode(image, mode), original
 
@@ -43,8 +48,7 @@ def to_mode(image: Image.Image, mode: str) -> Image.Image:
     return image if image.mode == mode else image.convert(mode)
 
 
-def window_to_8bit(image: Image.Image, low_pct: float = 0.5, high_pct: float = 99.5
-                   ) -> Image.Image:
+def window_to_8bit(image: Image.Image, low_pct: float = 0.5, high_pct: float = 99.5) -> Image.Image:
     """Map the robust intensity range of a 16-bit/float image onto 0..255."""
     array = np.asarray(image)
     if array.dtype.byteorder == ">":

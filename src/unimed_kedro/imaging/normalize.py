@@ -25,13 +25,34 @@ from unimed_kedro.io.atomic import atomic_dir
 from unimed_kedro.io.readahead import readahead
 
 # Failures a broken or hostile file raises inside Pillow's decoders.
-DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
-                 Image.DecompressionBombError)
+DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    TypeError,
+    Image.DecompressionBombError,
+)
 # Bump when a change to this package alters output bytes: finished chunks are rebuilt.
 OUTPUT_VERSION = 2
-INDEX_COLUMNS = ("sample_id", "status", "detail", "sha256", "raw_bytes", "orig_width",
-                 "orig_height", "orig_mode", "orig_format", "width", "height", "file", "stored_bytes",
-                 "image_ext", "encoding")
+INDEX_COLUMNS = (
+    "sample_id",
+    "status",
+    "detail",
+    "sha256",
+    "raw_bytes",
+    "orig_width",
+    "orig_height",
+    "orig_mode",
+    "orig_format",
+    "width",
+    "height",
+    "file",
+    "stored_bytes",
+    "image_ext",
+    "encoding",
+)
 FORMATS = {"jpeg": ("JPEG", "jpg"), "webp": ("WEBP", "webp"), "png": ("PNG", "png")}
 
 
@@ -66,19 +87,26 @@ def process_one(raw_file: str, source: str, options: dict) -> tuple[bytes | None
     try:
         data = Path(raw_file).read_bytes()
     except FileNotFoundError:
-        return None, {"status": "missing_file", "detail": f"{Path(raw_file).name} disappeared after ingest"}
+        return None, {
+            "status": "missing_file",
+            "detail": f"{Path(raw_file).name} disappeared after ingest",
+        }
     row = {"sha256": hashlib.sha256(data).hexdigest(), "raw_bytes": len(data)}
     try:
-        image, original = open_image(data, short_side=options["image_size"],
-                                     mode=options.get("color_mode", "L"))
-        image = resize_short_side(image, options["image_size"], options.get("resample",
-                                                                            "lanczos"))
+        image, original = open_image(
+            data, short_side=options["image_size"], mode=options.get("color_mode", "L")
+        )
+        image = resize_short_side(image, options["image_size"], options.get("resample", "lanczos"))
     except DECODE_ERRORS as err:
-        return None, {**row, "status": "corrupt_image", "detail":
-                      f"cannot decode {Path(raw_file).name}: {type(err).__name__}: {err}"}
+        return None, {
+            **row,
+            "status": "corrupt_image",
+            "detail": f"cannot decode {Path(raw_file).name}: {type(err).__name__}: {err}",
+        }
     row.update(original, width=image.width, height=image.height)
-    failed = quality.check(image, original, len(data),
-                           quality.thresholds(options.get("validation", {}), source))
+    failed = quality.check(
+        image, original, len(data), quality.thresholds(options.get("validation", {}), source)
+    )
     if failed:
         return None, {**row, "status": failed[0], "detail": failed[1]}
     return encode(image, options), {**row, "status": "ok", "detail": None}
@@ -107,7 +135,11 @@ def normalize_chunk(task, out_dir: Path) -> tuple[list[dict], list[str]]:
             if encoded is not None:
                 name = f"{sample_id}.{ext}"
                 _write(f"{folder}/{name}", encoded)
-                row.update(file=f"{task.key}/{name}", stored_bytes=len(encoded),
-                           image_ext=ext, encoding=encoding)
+                row.update(
+                    file=f"{task.key}/{name}",
+                    stored_bytes=len(encoded),
+                    image_ext=ext,
+                    encoding=encoding,
+                )
             rows.append(row)
     return rows, [task.key]

@@ -10,8 +10,13 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-DEFAULTS = {"min_side": 256, "min_bytes": 0, "max_bytes": 50_000_000, "min_std": 4.0,
-            "min_dynamic_range": 32}
+DEFAULTS = {
+    "min_side": 256,
+    "min_bytes": 0,
+    "max_bytes": 50_000_000,
+    "min_std": 4.0,
+    "min_dynamic_range": 32,
+}
 
 
 def thresholds(validation: dict, source: str) -> dict:
@@ -31,16 +36,16 @@ def _sample(image: Image.Image) -> Image.Image:
     width, height = image.size
     if min(width, height) < SAMPLE_MIN_SIDE:
         return image
-    return image.resize((width // SAMPLE_STEP, height // SAMPLE_STEP),
-                        Image.Resampling.NEAREST)
+    return image.resize((width // SAMPLE_STEP, height // SAMPLE_STEP), Image.Resampling.NEAREST)
 
 
 def histogram_stats(image: Image.Image) -> tuple[float, int]:
     """Standard deviation and 1st-99th percentile spread of an 8-bit image's luminance,
     from the 256-bin histogram (C) of a pixel sample rather than from the pixels."""
     sample = _sample(image)
-    hist = np.asarray((sample if sample.mode == "L" else sample.convert("L")).histogram(),
-                      dtype=np.float64)
+    hist = np.asarray(
+        (sample if sample.mode == "L" else sample.convert("L")).histogram(), dtype=np.float64
+    )
     total = hist.sum() or 1.0
     mean = hist @ LEVELS / total
     std = float(np.sqrt(hist @ (LEVELS - mean) ** 2 / total))
@@ -49,17 +54,21 @@ def histogram_stats(image: Image.Image) -> tuple[float, int]:
     return std, int(min(high, 255) - low)
 
 
-def check(image: Image.Image, original: dict, raw_bytes: int, limits: dict
-          ) -> tuple[str, str] | None:
+def check(
+    image: Image.Image, original: dict, raw_bytes: int, limits: dict
+) -> tuple[str, str] | None:
     """None when the image passes, else (reason, detail naming what was expected)."""
     short = min(original["orig_width"], original["orig_height"])
     if short < limits["min_side"]:
         return "too_small", (f"shorter side {short}px, expected >= {limits['min_side']}px")
     std, spread = histogram_stats(image)
     if std < limits["min_std"] or spread < limits["min_dynamic_range"]:
-        return "low_contrast", (f"intensity std {std:.1f} / 1-99% range {spread}, expected "
-                                f">= {limits['min_std']} / >= {limits['min_dynamic_range']}")
+        return "low_contrast", (
+            f"intensity std {std:.1f} / 1-99% range {spread}, expected "
+            f">= {limits['min_std']} / >= {limits['min_dynamic_range']}"
+        )
     if not limits["min_bytes"] <= raw_bytes <= limits["max_bytes"]:
-        return "bad_file_size", (f"{raw_bytes} bytes, expected {limits['min_bytes']}.."
-                                 f"{limits['max_bytes']}")
+        return "bad_file_size", (
+            f"{raw_bytes} bytes, expected {limits['min_bytes']}..{limits['max_bytes']}"
+        )
     return None

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from PIL import Image
 
-FILTERS = {"lanczos": Image.Resampling.LANCZOS, "bicubic": Image.Resampling.BICUBIC,
-           "bilinear": Image.Resampling.BILINEAR, "box": Image.Resampling.BOX}
+FILTERS = {
+    "lanczos": Image.Resampling.LANCZOS,
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "box": Image.Resampling.BOX,
+}
 
 
 def target_size(size: tuple[int, int], short_side: int) -> tuple[int, int]:
@@ -23,8 +27,9 @@ def target_size(size: tuple[int, int], short_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), short_side
 
 
-def resize_short_side(image: Image.Image, short_side: int, resample: str = "lanczos"
-                      ) -> Image.Image:
+def resize_short_side(
+    image: Image.Image, short_side: int, resample: str = "lanczos"
+) -> Image.Image:
     target = target_size(image.size, short_side)
     if target == image.size:
         return image

@@ -19,8 +19,8 @@ import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from unimed_kedro.reporting.summary import label_counts, split_counts
-from unimed_kedro.schema import SPLITS
 from unimed_kedro.reporting.svg import inline_svg
+from unimed_kedro.schema import SPLITS
 
 # Files the Markdown card links to; catalog.yml writes them next to the card.
 THUMBNAILS_FILE = "thumbnails.png"
@@ -71,13 +71,28 @@ def source_table(statistics: dict, samples: pd.DataFrame, infos: dict[str, dict]
     rows = []
     for name, stats in sorted(statistics["sources"].items()):
         splits = [int(per_split.loc[name, s]) if name in per_split.index else 0 for s in SPLITS]
-        rows.append([infos.get(name, {}).get("title", name), stats["raw_records"],
-                     stats["exported"], stats["rejected"], stats["patients"], *splits,
-                     "✓" if stats["conserved"] else "✗ mismatch"])
+        rows.append(
+            [
+                infos.get(name, {}).get("title", name),
+                stats["raw_records"],
+                stats["exported"],
+                stats["rejected"],
+                stats["patients"],
+                *splits,
+                "✓" if stats["conserved"] else "✗ mismatch",
+            ]
+        )
     totals = [sum(r[i] for r in rows) for i in range(1, 8)]
     rows.append(["all sources", *totals, ""])
-    columns = ["Source", "Raw records", "Exported", "Rejected", "Patients", *SPLITS,
-               "Exported + rejected = raw"]
+    columns = [
+        "Source",
+        "Raw records",
+        "Exported",
+        "Rejected",
+        "Patients",
+        *SPLITS,
+        "Exported + rejected = raw",
+    ]
     return Table(columns, [[_cell(c) for c in r] for r in rows], [False] + [True] * 7)
 
 
@@ -87,9 +102,15 @@ def split_table(samples: pd.DataFrame) -> Table:
     rows = []
     for split in SPLITS:
         part = samples[samples["split"].eq(split)]
-        rows.append([split, _cell(len(part)), _share(len(part), total),
-                     _cell(part["patient_id"].nunique()),
-                     *[_cell(int(per_split.loc[s, split])) for s in per_split.index]])
+        rows.append(
+            [
+                split,
+                _cell(len(part)),
+                _share(len(part), total),
+                _cell(part["patient_id"].nunique()),
+                *[_cell(int(per_split.loc[s, split])) for s in per_split.index],
+            ]
+        )
     columns = ["Split", "Samples", "Share", "Patients", *per_split.index]
     return Table(columns, rows, [False] + [True] * (len(columns) - 1))
 
@@ -99,26 +120,43 @@ def label_table(samples: pd.DataFrame, names: dict[str, str]) -> Table:
     counts = label_counts(samples, names)
     rows = []
     for label, part in counts.groupby("label", sort=False):
-        pos, neg, unc, missing = (int(part[c].sum()) for c in
-                                  ("positive", "negative", "uncertain", "not_annotated"))
-        annotated = part.loc[(part[["positive", "negative", "uncertain"]].sum(axis=1) > 0),
-                             "source"]
-        rows.append([label, _cell(pos), _cell(neg), _cell(unc), _cell(missing),
-                     _share(pos, pos + neg + unc), ", ".join(annotated) or "none"])
-    columns = ["Label", "Positive", "Negative", "Uncertain", "Not annotated",
-               "Prevalence (positive / annotated)", "Annotated by"]
+        pos, neg, unc, missing = (
+            int(part[c].sum()) for c in ("positive", "negative", "uncertain", "not_annotated")
+        )
+        annotated = part.loc[
+            (part[["positive", "negative", "uncertain"]].sum(axis=1) > 0), "source"
+        ]
+        rows.append(
+            [
+                label,
+                _cell(pos),
+                _cell(neg),
+                _cell(unc),
+                _cell(missing),
+                _share(pos, pos + neg + unc),
+                ", ".join(annotated) or "none",
+            ]
+        )
+    columns = [
+        "Label",
+        "Positive",
+        "Negative",
+        "Uncertain",
+        "Not annotated",
+        "Prevalence (positive / annotated)",
+        "Annotated by",
+    ]
     return Table(columns, rows, [False, True, True, True, True, True, False])
 
 
 def caption_table(samples: pd.DataFrame, names: dict[str, str]) -> Table:
     """Where each source's captions come from, by caption kind (`names`: display name of
     each kind, in the order to show them; other kinds follow by name)."""
-    table = pd.crosstab(samples["source"], samples["caption_kind"]) if len(samples) \
-        else pd.DataFrame()
-    kinds = [k for k in names if k in table.columns] + \
-        sorted(set(table.columns) - set(names))
-    rows = [[source, *[_cell(int(table.loc[source, k])) for k in kinds]]
-            for source in table.index]
+    table = (
+        pd.crosstab(samples["source"], samples["caption_kind"]) if len(samples) else pd.DataFrame()
+    )
+    kinds = [k for k in names if k in table.columns] + sorted(set(table.columns) - set(names))
+    rows = [[source, *[_cell(int(table.loc[source, k])) for k in kinds]] for source in table.index]
     columns = ["Source", *[names.get(str(k), str(k)) for k in kinds]]
     return Table(columns, rows, [False] + [True] * len(kinds))
 
@@ -128,51 +166,74 @@ def reason_tables(table: pd.DataFrame, examples: int) -> tuple[Table, Table]:
     the first `examples` rows of each reason as they appear in rejects.csv
     (corrections.csv)."""
     pivot = pd.crosstab(table["reason"], table["source"]) if len(table) else pd.DataFrame()
-    rows = [[reason, *[_cell(int(v)) for v in counts], _cell(int(counts.sum()))]
-            for reason, counts in pivot.iterrows()]
+    rows = [
+        [reason, *[_cell(int(v)) for v in counts], _cell(int(counts.sum()))]
+        for reason, counts in pivot.iterrows()
+    ]
     if len(pivot):
-        rows.append(["all reasons", *[_cell(int(v)) for v in pivot.sum()],
-                     _cell(len(table))])
-    by_reason = Table(["Reason", *pivot.columns, "Total"], rows,
-                      [False] + [True] * (len(pivot.columns) + 1))
+        rows.append(["all reasons", *[_cell(int(v)) for v in pivot.sum()], _cell(len(table))])
+    by_reason = Table(
+        ["Reason", *pivot.columns, "Total"], rows, [False] + [True] * (len(pivot.columns) + 1)
+    )
     picked = table.groupby("reason", sort=True).head(examples) if len(table) else table
     picked = picked.sort_values(["reason", "source"], kind="stable")
-    example_rows = [[f"{r['reason']} ({r['stage']})", r["source"], _cell(r["sample_id"]),
-                     _cell(r["file"]), _cell(r["row"]), _cell(r["detail"])]
-                    for r in picked.to_dict("records")]
+    example_rows = [
+        [
+            f"{r['reason']} ({r['stage']})",
+            r["source"],
+            _cell(r["sample_id"]),
+            _cell(r["file"]),
+            _cell(r["row"]),
+            _cell(r["detail"]),
+        ]
+        for r in picked.to_dict("records")
+    ]
     columns = ["Reason (stage)", "Source", "Sample", "File", "Row", "Detail"]
-    return by_reason, Table(columns, example_rows, [False, False, False, False, True],
-                            [False, False, True, True])
+    return by_reason, Table(
+        columns, example_rows, [False, False, False, False, True], [False, False, True, True]
+    )
 
 
 def thumbnail_table(picked: pd.DataFrame) -> Table:
-    rows = [[r["sample_id"], r["source"], r["split"], _cell(r["caption"])]
-            for r in picked.to_dict("records")]
+    rows = [
+        [r["sample_id"], r["source"], r["split"], _cell(r["caption"])]
+        for r in picked.to_dict("records")
+    ]
     return Table(["Sample", "Source", "Split", "Caption"], rows, [], [True])
 
 
 def source_notes(statistics: dict, infos: dict[str, dict]) -> list[dict]:
     """Licence, redistribution, citation and patient rule of every source in the build."""
-    return [{**infos[name], "exported": statistics["sources"][name]["exported"],
-             "redistributable_text": _yes_no(infos[name]["redistributable"])}
-            for name in sorted(statistics["sources"]) if name in infos]
+    return [
+        {
+            **infos[name],
+            "exported": statistics["sources"][name]["exported"],
+            "redistributable_text": _yes_no(infos[name]["redistributable"]),
+        }
+        for name in sorted(statistics["sources"])
+        if name in infos
+    ]
 
 
 def facts(statistics: dict) -> list[tuple[str, str]]:
     """The headline numbers."""
     per_source = statistics["sources"].values()
     contributing = sum(1 for s in per_source if s["exported"])
-    return [("samples", str(statistics["exported"])),
-            ("source" if contributing == 1 else "sources", str(contributing)),
-            ("patients", str(sum(s["patients"] for s in per_source))),
-            ("rejected records", str(statistics["rejected"]))]
+    return [
+        ("samples", str(statistics["exported"])),
+        ("source" if contributing == 1 else "sources", str(contributing)),
+        ("patients", str(sum(s["patients"] for s in per_source))),
+        ("rejected records", str(statistics["rejected"])),
+    ]
 
 
 def image_description(normalize: dict) -> str:
     mode = {"L": "grayscale", "RGB": "RGB"}.get(str(normalize.get("color_mode")), "")
-    return (f"{str(normalize.get('format', '')).upper()} (quality {normalize.get('quality')}), "
-            f"{mode}, shorter side at most {normalize.get('image_size')} px; smaller images "
-            f"are never upscaled.")
+    return (
+        f"{str(normalize.get('format', '')).upper()} (quality {normalize.get('quality')}), "
+        f"{mode}, shorter side at most {normalize.get('image_size')} px; smaller images "
+        f"are never upscaled."
+    )
 
 
 def summary_text(description: str, statistics: dict, infos: dict[str, dict]) -> str:
@@ -181,13 +242,15 @@ def summary_text(description: str, statistics: dict, infos: dict[str, dict]) -> 
     left_out = [infos.get(s, {}).get("title", s) for s, v in per_source if not v["exported"]]
     splits = statistics["splits"]
     raw = sum(v["raw_records"] for _, v in per_source)
-    text = (f"{description.strip()} This build holds {statistics['exported']} image–caption "
-            f"pairs from {len(kept)} source{'' if len(kept) == 1 else 's'}"
-            f"{' (' + ', '.join(kept) + ')' if kept else ''}: "
-            f"{splits.get('train', 0)} for training, {splits.get('val', 0)} for validation "
-            f"and {splits.get('test', 0)} for testing, split by patient. "
-            f"{statistics['rejected']} of {raw} raw records were left out, each with a "
-            f"reason (see Rejects).")
+    text = (
+        f"{description.strip()} This build holds {statistics['exported']} image–caption "
+        f"pairs from {len(kept)} source{'' if len(kept) == 1 else 's'}"
+        f"{' (' + ', '.join(kept) + ')' if kept else ''}: "
+        f"{splits.get('train', 0)} for training, {splits.get('val', 0)} for validation "
+        f"and {splits.get('test', 0)} for testing, split by patient. "
+        f"{statistics['rejected']} of {raw} raw records were left out, each with a "
+        f"reason (see Rejects)."
+    )
     return text + (f" No sample of {', '.join(left_out)} is included." if left_out else "")
 
 
@@ -195,32 +258,51 @@ def provenance_view(provenance: dict) -> dict:
     """Provenance as display strings; parameters as YAML."""
     git, dvc, runtime = provenance["git"], provenance["dvc"], provenance.get("runtime_params")
     commit = git["commit"] + (" (with uncommitted changes)" if git.get("dirty") else "")
-    dvc_text = dvc if isinstance(dvc, str) else "dvc.lock " + ", ".join(
-        f"{stage} sha256 {digest[:16]}" for stage, digest in dvc["stages"].items()) + (
-        f" (run by dvc repro, stage {dvc['dvc_repro_stage']})" if dvc["dvc_repro_stage"]
-        else "")
-    return {"command": provenance["command"], "commit": commit, "dvc": dvc_text,
-            "kedro_version": provenance.get("kedro_version") or "unknown",
-            "env": provenance.get("env") or "default (base + local)",
-            "runtime_params": _yaml(runtime) if runtime else "",
-            "parameters": _yaml(provenance.get("parameters") or {})}
+    dvc_text = (
+        dvc
+        if isinstance(dvc, str)
+        else "dvc.lock "
+        + ", ".join(f"{stage} sha256 {digest[:16]}" for stage, digest in dvc["stages"].items())
+        + (f" (run by dvc repro, stage {dvc['dvc_repro_stage']})" if dvc["dvc_repro_stage"] else "")
+    )
+    return {
+        "command": provenance["command"],
+        "commit": commit,
+        "dvc": dvc_text,
+        "kedro_version": provenance.get("kedro_version") or "unknown",
+        "env": provenance.get("env") or "default (base + local)",
+        "runtime_params": _yaml(runtime) if runtime else "",
+        "parameters": _yaml(provenance.get("parameters") or {}),
+    }
 
 
 def _yaml(data: dict) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=88).strip()
 
 
-def datacard_context(*, statistics: dict, rejects: pd.DataFrame, corrections: pd.DataFrame,
-                     samples: pd.DataFrame, picked: pd.DataFrame, thumbnails: bytes,
-                     charts: list[Chart], infos: dict[str, dict], names: dict[str, str],
-                     normalize: dict, provenance: dict, params: dict) -> dict:
+def datacard_context(
+    *,
+    statistics: dict,
+    rejects: pd.DataFrame,
+    corrections: pd.DataFrame,
+    samples: pd.DataFrame,
+    picked: pd.DataFrame,
+    thumbnails: bytes,
+    charts: list[Chart],
+    infos: dict[str, dict],
+    names: dict[str, str],
+    normalize: dict,
+    provenance: dict,
+    params: dict,
+) -> dict:
     """Everything the templates show, as text and tables."""
     notes = source_notes(statistics, infos)
     examples_per_reason = int(params["reject_examples"])
     by_reason, examples = reason_tables(rejects, examples_per_reason)
     corrected, correction_examples = reason_tables(corrections, examples_per_reason)
     return {
-        "title": params["title"], "collection": params["collection"],
+        "title": params["title"],
+        "collection": params["collection"],
         "facts": facts(statistics),
         "summary": summary_text(params["description"], statistics, infos),
         "images": image_description(normalize),
@@ -230,12 +312,16 @@ def datacard_context(*, statistics: dict, rejects: pd.DataFrame, corrections: pd
         "captions_table": caption_table(samples, params.get("caption_kinds") or {}),
         "sources": notes,
         "restricted": [n["title"] for n in notes if not n["redistributable"] and n["exported"]],
-        "rejects_table": by_reason, "reject_examples": examples,
-        "corrections_table": corrected, "correction_examples": correction_examples,
+        "rejects_table": by_reason,
+        "reject_examples": examples,
+        "corrections_table": corrected,
+        "correction_examples": correction_examples,
         "charts": charts,
-        "thumbnails": {"file": THUMBNAILS_FILE, "table": thumbnail_table(picked),
-                       "data_uri": "data:image/png;base64,"
-                       + base64.b64encode(thumbnails).decode()},
+        "thumbnails": {
+            "file": THUMBNAILS_FILE,
+            "table": thumbnail_table(picked),
+            "data_uri": "data:image/png;base64," + base64.b64encode(thumbnails).decode(),
+        },
         "provenance": provenance_view(provenance),
     }
 
@@ -249,9 +335,14 @@ def _md(value: Any) -> str:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=PackageLoader("unimed_kedro.reporting", "templates"),
-                      autoescape=select_autoescape(["html.j2"]), undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = Environment(
+        loader=PackageLoader("unimed_kedro.reporting", "templates"),
+        autoescape=select_autoescape(["html.j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters["md"] = _md
     env.filters["inline_svg"] = inline_svg
     return env

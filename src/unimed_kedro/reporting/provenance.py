@@ -22,9 +22,13 @@ UNKNOWN = "unknown"
 NOT_TRACKED = "not tracked"
 # run_params key -> `kedro run` option, in the order `kedro run --help` lists them
 FILTER_OPTIONS = {
-    "from_inputs": "--from-inputs", "to_outputs": "--to-outputs",
-    "from_nodes": "--from-nodes", "to_nodes": "--to-nodes", "node_names": "--nodes",
-    "tags": "--tags", "namespaces": "--namespaces",
+    "from_inputs": "--from-inputs",
+    "to_outputs": "--to-outputs",
+    "from_nodes": "--from-nodes",
+    "to_nodes": "--to-nodes",
+    "node_names": "--nodes",
+    "tags": "--tags",
+    "namespaces": "--namespaces",
 }
 
 
@@ -74,8 +78,9 @@ def command_line(run_params: dict) -> str:
 
 def _git(path: Path, *args: str) -> str | None:
     try:
-        result = subprocess.run(["git", "-C", str(path), *args], capture_output=True,
-                                text=True, timeout=30, check=False)
+        result = subprocess.run(
+            ["git", "-C", str(path), *args], capture_output=True, text=True, timeout=30, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip() if result.returncode == 0 else None
@@ -117,12 +122,17 @@ def dvc_revision(path: Path, pipeline_names: list[str], command: str = "") -> di
         return NOT_TRACKED
     stages = _lock_stages(lock, pipeline_names)
     running = os.environ.get("DVC_STAGE")
-    chosen = [running] if running in stages else \
-        [n for n, e in stages.items() if e["cmd"] == command] or list(stages)
+    chosen = (
+        [running]
+        if running in stages
+        else [n for n, e in stages.items() if e["cmd"] == command] or list(stages)
+    )
     if not chosen:
         return NOT_TRACKED
-    digests = {n: hashlib.sha256(json.dumps(stages[n], sort_keys=True, default=str)
-                                 .encode()).hexdigest() for n in chosen}
+    digests = {
+        n: hashlib.sha256(json.dumps(stages[n], sort_keys=True, default=str).encode()).hexdigest()
+        for n in chosen
+    }
     return {"stages": digests, "dvc_repro_stage": running if running in stages else None}
 
 

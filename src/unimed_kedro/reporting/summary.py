@@ -53,7 +53,9 @@ def split_prevalence(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame
     table = {}
     for split in SPLITS:
         part = frame[frame["split"].eq(split)]
-        table[split] = {display_name(c, names): _prevalence(part[c]) for c in label_columns_in(frame.columns)}
+        table[split] = {
+            display_name(c, names): _prevalence(part[c]) for c in label_columns_in(frame.columns)
+        }
     return pd.DataFrame(table, columns=list(SPLITS))
 
 

@@ -60,15 +60,26 @@ def _num(value: float) -> str:
     return f"{value:.1f}".removesuffix(".0")
 
 
-def _text(x: float, y: float, body: str, size: int = 11, anchor: str = "start",
-          weight: str = "normal", fill: str = "#222") -> str:
-    return (f'<text x="{_num(x)}" y="{_num(y)}" font-size="{size}" text-anchor="{anchor}" '
-            f'font-weight="{weight}" fill="{fill}">{escape(body)}</text>')
+def _text(
+    x: float,
+    y: float,
+    body: str,
+    size: int = 11,
+    anchor: str = "start",
+    weight: str = "normal",
+    fill: str = "#222",
+) -> str:
+    return (
+        f'<text x="{_num(x)}" y="{_num(y)}" font-size="{size}" text-anchor="{anchor}" '
+        f'font-weight="{weight}" fill="{fill}">{escape(body)}</text>'
+    )
 
 
 def _rect(x: float, y: float, width: float, height: float, color: str, tip: str) -> str:
-    return (f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(width)}" '
-            f'height="{_num(height)}" fill="{color}"><title>{escape(tip)}</title></rect>')
+    return (
+        f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(width)}" '
+        f'height="{_num(height)}" fill="{color}"><title>{escape(tip)}</title></rect>'
+    )
 
 
 def _bars(panel: Panel, x0: float, y0: float) -> list[str]:
@@ -84,31 +95,58 @@ def _bars(panel: Panel, x0: float, y0: float) -> list[str]:
                 continue
             tip = f"{row} · {series.name}: {panel.value_format.format(value)}"
             if panel.stacked:
-                out.append(_rect(x0 + offset * scale, y + 2, value * scale,
-                                 panel.row_height - 4, series.color, tip))
+                out.append(
+                    _rect(
+                        x0 + offset * scale,
+                        y + 2,
+                        value * scale,
+                        panel.row_height - 4,
+                        series.color,
+                        tip,
+                    )
+                )
                 offset, total = offset + value, total + value
             else:
                 out.append(_rect(x0, y + 2 + 5 * j, value * scale, 4, series.color, tip))
         if panel.stacked and total:
-            out.append(_text(x0 + offset * scale + 3, y + panel.row_height / 2 + 4,
-                             panel.value_format.format(total), 10, fill="#555"))
+            out.append(
+                _text(
+                    x0 + offset * scale + 3,
+                    y + panel.row_height / 2 + 4,
+                    panel.value_format.format(total),
+                    10,
+                    fill="#555",
+                )
+            )
     return out + _axis(panel, x0, top + len(panel.rows) * panel.row_height)
 
 
 def _axis(panel: Panel, x0: float, y: float) -> list[str]:
     maximum = panel.scale_max()
-    line = (f'<line x1="{_num(x0)}" y1="{_num(y)}" x2="{_num(x0 + panel.width)}" '
-            f'y2="{_num(y)}" stroke="#999" stroke-width="1"/>')
-    return [line, _text(x0, y + 13, panel.value_format.format(0), 10, fill="#555"),
-            _text(x0 + panel.width, y + 13, panel.value_format.format(maximum), 10,
-                  anchor="end", fill="#555")]
+    line = (
+        f'<line x1="{_num(x0)}" y1="{_num(y)}" x2="{_num(x0 + panel.width)}" '
+        f'y2="{_num(y)}" stroke="#999" stroke-width="1"/>'
+    )
+    return [
+        line,
+        _text(x0, y + 13, panel.value_format.format(0), 10, fill="#555"),
+        _text(
+            x0 + panel.width,
+            y + 13,
+            panel.value_format.format(maximum),
+            10,
+            anchor="end",
+            fill="#555",
+        ),
+    ]
 
 
 def _legend(items: list[Series], y: float) -> list[str]:
     out, x = [], 10.0
     for item in items:
-        out.append(f'<rect x="{_num(x)}" y="{_num(y - 9)}" width="10" height="10" '
-                   f'fill="{item.color}"/>')
+        out.append(
+            f'<rect x="{_num(x)}" y="{_num(y - 9)}" width="10" height="10" fill="{item.color}"/>'
+        )
         out.append(_text(x + 14, y, item.name))
         x += 24 + 7 * len(item.name)
     return out
@@ -123,11 +161,19 @@ def bar_chart_svg(title: str, panels: list[Panel], legend: list[Series]) -> str:
         x += panel.width + PANEL_GAP + 30  # room for the stacked totals
     height = HEADER + max([PANEL_HEADER + len(p.rows) * p.row_height for p in panels] or [0])
     width, height = int(x), int(height + AXIS)
-    head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
-            f'style="{FONT}">')
-    body = [head, f'<rect width="{width}" height="{height}" fill="#fff"/>',
-            _text(10, 20, title, 14, weight="bold"), *_legend(legend, 44), *parts, "</svg>"]
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
+        f'style="{FONT}">'
+    )
+    body = [
+        head,
+        f'<rect width="{width}" height="{height}" fill="#fff"/>',
+        _text(10, 20, title, 14, weight="bold"),
+        *_legend(legend, 44),
+        *parts,
+        "</svg>",
+    ]
     return "\n".join(body) + "\n"
 
 

@@ -17,8 +17,8 @@ BACKGROUND, INK, MUTED = (255, 255, 255), (20, 20, 20), (95, 95, 95)
 @dataclass(frozen=True)
 class Tile:
     image: bytes
-    title: str      # sample id
-    subtitle: str   # source · split
+    title: str  # sample id
+    subtitle: str  # source · split
     caption: str
 
 
@@ -70,8 +70,9 @@ def _thumbnail(data: bytes, side: int) -> Image.Image:
     return tile
 
 
-def _draw_tile(sheet: Image.Image, tile: Tile, x: int, y: int, side: int,
-               caption_lines: int) -> None:
+def _draw_tile(
+    sheet: Image.Image, tile: Tile, x: int, y: int, side: int, caption_lines: int
+) -> None:
     draw = ImageDraw.Draw(sheet)
     draw.rectangle((x, y, x + side - 1, y + side - 1), fill=(0, 0, 0))
     image = _thumbnail(tile.image, side)
@@ -84,14 +85,12 @@ def _draw_tile(sheet: Image.Image, tile: Tile, x: int, y: int, side: int,
         draw.text((x, text_y + (i + 2) * LINE), line, font=small, fill=INK)
 
 
-def thumbnail_sheet(rows: list[list[Tile]], *, side: int = 200, caption_lines: int = 4
-                    ) -> bytes:
+def thumbnail_sheet(rows: list[list[Tile]], *, side: int = 200, caption_lines: int = 4) -> bytes:
     """PNG of a grid with one row per list in `rows`; under each image its sample id,
     source and split, and the first `caption_lines` lines of its caption."""
     columns = max([len(r) for r in rows] or [1])
     cell_w, cell_h = side + PAD, side + 8 + (caption_lines + 2) * LINE + PAD
-    sheet = Image.new("RGB", (PAD + columns * cell_w, PAD + max(1, len(rows)) * cell_h),
-                      BACKGROUND)
+    sheet = Image.new("RGB", (PAD + columns * cell_w, PAD + max(1, len(rows)) * cell_h), BACKGROUND)
     for r, row in enumerate(rows):
         for c, tile in enumerate(row):
             _draw_tile(sheet, tile, PAD + c * cell_w, PAD + r * cell_h, side, caption_lines)

@@ -27,7 +27,7 @@ import io
 import textwrap
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
@@ -39,29 +39,75 @@ from unimed_kedro.sources.registry import entry
 
 MARKER = ".unimed-sample"
 # Each source's folder under raw_root, as the registry names it.
-SOURCE_DIRS: dict[str, str] = {name: entry(name).folder
-                               for name in ("chexpert", "nih", "mimic", "openi")}
-REASONS = ("missing_file", "corrupt_image", "too_small", "low_contrast", "bad_csv_row",
-           "outside_raw_root", "bad_xml", "no_images", "duplicate_record")
+SOURCE_DIRS: dict[str, str] = {
+    name: entry(name).folder for name in ("chexpert", "nih", "mimic", "openi")
+}
+REASONS = (
+    "missing_file",
+    "corrupt_image",
+    "too_small",
+    "low_contrast",
+    "bad_csv_row",
+    "outside_raw_root",
+    "bad_xml",
+    "no_images",
+    "duplicate_record",
+)
 CORRECTIONS = ("age_out_of_range",)  # kept records with a value read as unknown
 
 # CheXpert's label order; MIMIC's chexpert.csv uses the same names sorted alphabetically.
-CHEXPERT_LABELS = ("No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly",
-                   "Lung Opacity", "Lung Lesion", "Edema", "Consolidation", "Pneumonia",
-                   "Atelectasis", "Pneumothorax", "Pleural Effusion", "Pleural Other",
-                   "Fracture", "Support Devices")
+CHEXPERT_LABELS = (
+    "No Finding",
+    "Enlarged Cardiomediastinum",
+    "Cardiomegaly",
+    "Lung Opacity",
+    "Lung Lesion",
+    "Edema",
+    "Consolidation",
+    "Pneumonia",
+    "Atelectasis",
+    "Pneumothorax",
+    "Pleural Effusion",
+    "Pleural Other",
+    "Fracture",
+    "Support Devices",
+)
 CHEXPERT_HEADER = ("Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", *CHEXPERT_LABELS)
-NIH_LABELS = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule",
-              "Pneumonia", "Pneumothorax", "Consolidation", "Edema", "Emphysema",
-              "Fibrosis", "Pleural_Thickening", "Hernia")
+NIH_LABELS = (
+    "Atelectasis",
+    "Cardiomegaly",
+    "Effusion",
+    "Infiltration",
+    "Mass",
+    "Nodule",
+    "Pneumonia",
+    "Pneumothorax",
+    "Consolidation",
+    "Edema",
+    "Emphysema",
+    "Fibrosis",
+    "Pleural_Thickening",
+    "Hernia",
+)
 # The official header text; the commas inside the brackets make it 11 fields.
-NIH_HEADER = ("Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Sex,"
-              "View Position,OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y]")
-MIMIC_METADATA_HEADER = ("dicom_id", "subject_id", "study_id",
-                         "PerformedProcedureStepDescription", "ViewPosition", "Rows",
-                         "Columns", "StudyDate", "StudyTime",
-                         "ProcedureCodeSequence_CodeMeaning", "ViewCodeSequence_CodeMeaning",
-                         "PatientOrientationCodeSequence_CodeMeaning")
+NIH_HEADER = (
+    "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Sex,"
+    "View Position,OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y]"
+)
+MIMIC_METADATA_HEADER = (
+    "dicom_id",
+    "subject_id",
+    "study_id",
+    "PerformedProcedureStepDescription",
+    "ViewPosition",
+    "Rows",
+    "Columns",
+    "StudyDate",
+    "StudyTime",
+    "ProcedureCodeSequence_CodeMeaning",
+    "ViewCodeSequence_CodeMeaning",
+    "PatientOrientationCodeSequence_CodeMeaning",
+)
 MIMIC_LABELS = tuple(sorted(CHEXPERT_LABELS))
 MIMIC_VERSION = "2.0.0"
 
@@ -79,7 +125,7 @@ _JPEG_QUALITY = 90
 # Report phrases per CheXpert label, shared by captions, MIMIC reports and OpenI.
 _PHRASES = {
     "No Finding": "The lungs are clear without focal consolidation, pleural effusion or "
-                  "pneumothorax. The cardiomediastinal silhouette is within normal limits.",
+    "pneumothorax. The cardiomediastinal silhouette is within normal limits.",
     "Enlarged Cardiomediastinum": "The cardiomediastinal silhouette is widened.",
     "Cardiomegaly": "The heart is moderately enlarged.",
     "Lung Opacity": "There is a new opacity at the right lung base.",
@@ -123,9 +169,12 @@ class _Ledger:
         self.corrections[reason] += 1
 
     def summary(self) -> dict:
-        return {"records": self.records, "rejects": dict(sorted(self.rejects.items())),
-                "corrections": dict(sorted(self.corrections.items())),
-                "patients": len(self.patients)}
+        return {
+            "records": self.records,
+            "rejects": dict(sorted(self.rejects.items())),
+            "corrections": dict(sorted(self.corrections.items())),
+            "patients": len(self.patients),
+        }
 
 
 def _rng(seed: int, source: str, *keys: int) -> np.random.Generator:
@@ -162,7 +211,7 @@ def _window(pixels: np.ndarray) -> np.ndarray:
 def _synthetic_chest(height: int = 1488, width: int = 1400) -> np.ndarray:
     """A chest-like film without pydicom-data: dark air, soft-tissue trunk, dark lung
     fields crossed by ribs, a bright mediastinum and spine. Deterministic, no RNG."""
-    y, x = np.mgrid[-1:1:complex(0, height), -1:1:complex(0, width)].astype(np.float32)
+    y, x = np.mgrid[-1 : 1 : complex(0, height), -1 : 1 : complex(0, width)].astype(np.float32)
     img = np.full((height, width), 0.06, np.float32)
     img[(x / 0.88) ** 2 + (y / 1.05) ** 2 < 1] = 0.55
     lungs = np.zeros_like(img, dtype=bool)
@@ -184,8 +233,9 @@ def _base_image() -> Image.Image:
     return img.resize((_BASE_WIDTH, height), Image.Resampling.BOX)
 
 
-def _render(rng: np.random.Generator, size: tuple[int, int], *,
-            lateral: bool = False) -> np.ndarray:
+def _render(
+    rng: np.random.Generator, size: tuple[int, int], *, lateral: bool = False
+) -> np.ndarray:
     """One distinct 8-bit film of `size` (width, height): jittered crop, gamma,
     brightness, light noise and sometimes a horizontal flip. A lateral is a narrower
     crop of the same film (it is sample data)."""
@@ -195,12 +245,19 @@ def _render(rng: np.random.Generator, size: tuple[int, int], *,
     max_w = base.width * scale * (0.62 if lateral else 1.0)
     crop_h = min(base.height * scale, max_w * height / width)
     crop_w = crop_h * width / height
-    x0 = float(np.clip((base.width - crop_w) / 2 + rng.normal(0, 0.03 * base.width),
-                       0, base.width - crop_w))
-    y0 = float(np.clip((base.height - crop_h) / 2 + rng.normal(0, 0.03 * base.height),
-                       0, base.height - crop_h))
-    img = base.resize(size, Image.Resampling.BILINEAR,
-                      box=(x0, y0, x0 + crop_w, y0 + crop_h), reducing_gap=2.0)
+    x0 = float(
+        np.clip(
+            (base.width - crop_w) / 2 + rng.normal(0, 0.03 * base.width), 0, base.width - crop_w
+        )
+    )
+    y0 = float(
+        np.clip(
+            (base.height - crop_h) / 2 + rng.normal(0, 0.03 * base.height), 0, base.height - crop_h
+        )
+    )
+    img = base.resize(
+        size, Image.Resampling.BILINEAR, box=(x0, y0, x0 + crop_w, y0 + crop_h), reducing_gap=2.0
+    )
     # Gamma and brightness as a 256-entry table: much cheaper than per-pixel powers.
     levels = np.linspace(0.0, 1.0, 256, dtype=np.float32) ** rng.uniform(0.85, 1.18)
     lut = (levels * rng.uniform(0.92, 1.05) + rng.uniform(-0.03, 0.03)) * 255.0
@@ -245,16 +302,22 @@ def _write_bytes(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def _write_film(path: Path, rng: np.random.Generator, size: tuple[int, int], *,
-                lateral: bool = False, mode: str = "L", reject: str | None = None) -> None:
+def _write_film(
+    path: Path,
+    rng: np.random.Generator,
+    size: tuple[int, int],
+    *,
+    lateral: bool = False,
+    mode: str = "L",
+    reject: str | None = None,
+) -> None:
     """Write one film, or the defect named by `reject` (a missing file writes nothing)."""
     fmt = "JPEG" if path.suffix == ".jpg" else "PNG"
     if reject == "missing_file":
         return
     if reject == "too_small":
         size = (96, 96)
-    pixels = _flat(rng, size) if reject == "low_contrast" else _render(rng, size,
-                                                                       lateral=lateral)
+    pixels = _flat(rng, size) if reject == "low_contrast" else _render(rng, size, lateral=lateral)
     if reject == "corrupt_image":
         # Cut off after the header. A per-file JFIF density (bytes 14-17) keeps two
         # corrupt JPEGs from sharing bytes, so a raw-hash dedup never pairs them.
@@ -264,8 +327,14 @@ def _write_film(path: Path, rng: np.random.Generator, size: tuple[int, int], *,
         _write_bytes(path, _encode(pixels, fmt, mode=mode))
 
 
-def _write_csv(path: Path, header: Sequence[str] | None, rows: Iterable[Sequence[str]], *,
-               raw_header: str | None = None, gz: bool = False) -> None:
+def _write_csv(
+    path: Path,
+    header: Sequence[str] | None,
+    rows: Iterable[Sequence[str]],
+    *,
+    raw_header: str | None = None,
+    gz: bool = False,
+) -> None:
     """CSV with '\\n' line ends; gzip with mtime=0 so the bytes never depend on the clock."""
     buf = io.StringIO()
     if raw_header is not None:
@@ -277,8 +346,10 @@ def _write_csv(path: Path, header: Sequence[str] | None, rows: Iterable[Sequence
     data = buf.getvalue().encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
     if gz:
-        with open(path, "wb") as raw, gzip.GzipFile(
-                filename=path.name, mode="wb", fileobj=raw, mtime=0) as out:
+        with (
+            open(path, "wb") as raw,
+            gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, mtime=0) as out,
+        ):
             out.write(data)
     else:
         path.write_bytes(data)
@@ -352,15 +423,22 @@ _CHEXPERT_VALID = (
     (64544, 1, "view2_lateral", "", "Female", 42),
 )
 _CHEXPERT_RGB = "train/patient00004/study1/view1_frontal.jpg"  # one 3-channel JPEG
-_CAPTION_TEMPLATES = ("Chest X-ray showing {}.", "The radiograph demonstrates {}.",
-                      "Findings consistent with {} on this frontal chest film.")
+_CAPTION_TEMPLATES = (
+    "Chest X-ray showing {}.",
+    "The radiograph demonstrates {}.",
+    "Findings consistent with {} on this frontal chest film.",
+)
 
 
-def _chexpert_film(root: Path, rel: str, rng: np.random.Generator,
-                   reject: str | None = None) -> None:
+def _chexpert_film(
+    root: Path, rel: str, rng: np.random.Generator, reject: str | None = None
+) -> None:
     lateral = "lateral" in rel
-    size = (390, _CHEXPERT_SHORT) if lateral else (_CHEXPERT_SHORT, int(rng.choice(
-        [369, 383, 390, 412])))
+    size = (
+        (390, _CHEXPERT_SHORT)
+        if lateral
+        else (_CHEXPERT_SHORT, int(rng.choice([369, 383, 390, 412])))
+    )
     mode = "RGB" if rel == _CHEXPERT_RGB else "L"
     _write_film(root / rel, rng, size, lateral=lateral, mode=mode, reject=reject)
 
@@ -371,8 +449,9 @@ def _chexpert_row(rel: str, spec: tuple, labels: dict[str, str]) -> list[str]:
     return [f"{SOURCE_DIRS['chexpert']}/{rel}", sex, str(age), side, ap_pa, *labels.values()]
 
 
-def _chexpert_split(root: Path, seed: int, split: str, specs: Sequence[tuple],
-                    ledger: _Ledger) -> list[list[str]]:
+def _chexpert_split(
+    root: Path, seed: int, split: str, specs: Sequence[tuple], ledger: _Ledger
+) -> list[list[str]]:
     """Good rows of train.csv or valid.csv, their films, and their ledger entries."""
     rows = []
     for index, spec in enumerate(specs):
@@ -385,8 +464,9 @@ def _chexpert_split(root: Path, seed: int, split: str, specs: Sequence[tuple],
     return rows
 
 
-def _chexpert_bad_rows(root: Path, seed: int, good: list[list[str]],
-                       ledger: _Ledger) -> list[list[str]]:
+def _chexpert_bad_rows(
+    root: Path, seed: int, good: list[list[str]], ledger: _Ledger
+) -> list[list[str]]:
     """Train rows that the reader must reject, one per reason."""
     rows = []
     for index, spec in enumerate(_CHEXPERT_BAD):
@@ -404,8 +484,14 @@ def _chexpert_bad_rows(root: Path, seed: int, good: list[list[str]],
             row[CHEXPERT_HEADER.index("Cardiomegaly")] = "2.5"
         rows.append(row)
         ledger.add(f"patient{patient:05d}", film_reject or "bad_csv_row")
-    outside = ["CheXpert-v1.0-small/../../../etc/passwd", "Male", "50", "Frontal", "PA",
-               *_labels(_rng(seed, "chexpert-bad", 99)).values()]
+    outside = [
+        "CheXpert-v1.0-small/../../../etc/passwd",
+        "Male",
+        "50",
+        "Frontal",
+        "PA",
+        *_labels(_rng(seed, "chexpert-bad", 99)).values(),
+    ]
     rows.append(outside)
     ledger.add(None, "outside_raw_root")
     rows.append(list(good[2]))  # an exact repeat of an earlier row: the first one wins
@@ -420,8 +506,11 @@ def _chexpert_captions(rows: list[list[str]]) -> list[list[str]]:
         if not row[0].endswith("study1/view1_frontal.jpg"):
             continue
         labels = _positives(dict(zip(CHEXPERT_LABELS, row[5:], strict=True)))
-        findings = "no acute cardiopulmonary abnormality" if labels == ["No Finding"] else \
-            ", ".join(label.lower() for label in labels)
+        findings = (
+            "no acute cardiopulmonary abnormality"
+            if labels == ["No Finding"]
+            else ", ".join(label.lower() for label in labels)
+        )
         captions = [t.format(findings) for t in _CAPTION_TEMPLATES]
         out.append([str([row[0]]), str(labels), str(captions)])
     return out
@@ -437,21 +526,30 @@ def _write_chexpert(out_root: Path, seed: int) -> dict:
     rows = sorted(train + bad[:-2], key=lambda row: row[0]) + bad[-2:]
     _write_csv(root / "train.csv", CHEXPERT_HEADER, rows)
     _write_csv(root / "valid.csv", CHEXPERT_HEADER, valid)
-    _write_csv(root / "chexpert_with_captions_only_frontal_view.csv",
-               ("filename", "labels", "captions"), _chexpert_captions(train))
+    _write_csv(
+        root / "chexpert_with_captions_only_frontal_view.csv",
+        ("filename", "labels", "captions"),
+        _chexpert_captions(train),
+    )
     return ledger.summary()
 
 
 # --------------------------------------------------------------------------- NIH
 # (patient id, sex, age at the first film, view position, films). Patients 7 and 8 are
 # the test split, like the patient-disjoint official lists.
-_NIH_PATIENTS = ((1, "M", 57, "PA", 3), (2, "F", 44, "PA", 4), (3, "M", 81, "AP", 3),
-                 (4, "F", 29, "PA", 2), (5, "M", 63, "AP", 3), (6, "F", 70, "PA", 3),
-                 (7, "M", 38, "PA", 3), (8, "F", 52, "AP", 2))
+_NIH_PATIENTS = (
+    (1, "M", 57, "PA", 3),
+    (2, "F", 44, "PA", 4),
+    (3, "M", 81, "AP", 3),
+    (4, "F", 29, "PA", 2),
+    (5, "M", 63, "AP", 3),
+    (6, "F", 70, "PA", 3),
+    (7, "M", 38, "PA", 3),
+    (8, "F", 52, "AP", 2),
+)
 _NIH_TEST_PATIENTS = {7, 8}
 # Extra follow-ups that must be rejected: (patient, defect); each patient has good films.
-_NIH_BAD = ((3, "missing_file"), (5, "corrupt_image"), (6, "low_contrast"),
-            (2, "bad_csv_row"))
+_NIH_BAD = ((3, "missing_file"), (5, "corrupt_image"), (6, "low_contrast"), (2, "bad_csv_row"))
 _NIH_PALETTE = "00000004_001.png"  # one palette-mode PNG among the good films
 # A good film whose age is a typo, as the real Data_Entry_2017 has (148, 413): kept with
 # age unknown and an `age_out_of_range` correction.
@@ -463,17 +561,31 @@ def _nih_row(rng: np.random.Generator, patient: tuple, followup: int) -> list[st
     picked = sorted(rng.choice(NIH_LABELS, size=int(rng.integers(1, 3)), replace=False))
     findings = "No Finding" if rng.random() < 0.4 else "|".join(map(str, picked))
     spacing = str(rng.choice(["0.143", "0.168", "0.139"]))
-    return [f"{pid:08d}_{followup:03d}.png", findings, str(followup), str(pid),
-            str(age + followup // 2), sex, view, str(int(rng.integers(2048, 3057))),
-            str(int(rng.integers(2048, 3057))), spacing, spacing]
+    return [
+        f"{pid:08d}_{followup:03d}.png",
+        findings,
+        str(followup),
+        str(pid),
+        str(age + followup // 2),
+        sex,
+        view,
+        str(int(rng.integers(2048, 3057))),
+        str(int(rng.integers(2048, 3057))),
+        spacing,
+        spacing,
+    ]
 
 
-def _nih_film(root: Path, seed: int, name: str, index: int,
-              reject: str | None = None) -> None:
+def _nih_film(root: Path, seed: int, name: str, index: int, reject: str | None = None) -> None:
     folder = "images_001" if int(name[:8]) <= 4 else "images_002"
     mode = "P" if name == _NIH_PALETTE else "L"
-    _write_film(root / folder / "images" / name, _rng(seed, "nih", index), _NIH_SIZE,
-                mode=mode, reject=reject)
+    _write_film(
+        root / folder / "images" / name,
+        _rng(seed, "nih", index),
+        _NIH_SIZE,
+        mode=mode,
+        reject=reject,
+    )
 
 
 def _write_nih(out_root: Path, seed: int) -> dict:
@@ -488,8 +600,7 @@ def _write_nih(out_root: Path, seed: int) -> dict:
             row = _nih_row(_rng(seed, "nih-rows", len(rows)), patient, followup)
             reject = bad[pid] if followup == films else None
             # A CSV defect gets a valid film, so the row itself is the only thing wrong.
-            _nih_film(root, seed, row[0], len(rows),
-                      None if reject == "bad_csv_row" else reject)
+            _nih_film(root, seed, row[0], len(rows), None if reject == "bad_csv_row" else reject)
             if reject == "bad_csv_row":
                 row.insert(2, "Mass")  # an unquoted extra field: 12 instead of 11
             rows.append(row)
@@ -527,13 +638,17 @@ _MIMIC_PLAN = (
 _MIMIC_PREFIX = (10, 10, 11, 12, 15, 18, 19)  # first two digits -> the pXX folder
 _MIMIC_SPLIT = ("train", "train", "test", "train", "validate", "train", "train")
 # Extra films (flat study index -> view, defect), in studies that also have good films.
-_MIMIC_BAD = {0: ("AP", "missing_file"), 4: ("LATERAL", "corrupt_image"),
-              10: ("PA", "too_small")}
+_MIMIC_BAD = {0: ("AP", "missing_file"), 4: ("LATERAL", "corrupt_image"), 10: ("PA", "too_small")}
 # Report quirks by flat study index (the official sectioner meets all of these).
 _MIMIC_REPORT_QUIRK = {1: "no_findings", 3: "impresson", 5: "combined", 7: "no_report"}
 _MIMIC_NO_LABELS = 9  # a study absent from mimic-cxr-2.0.0-chexpert.csv.gz
-_MIMIC_VIEW_MEANING = {"PA": "postero-anterior", "AP": "antero-posterior",
-                       "LATERAL": "lateral", "LL": "left lateral", "": ""}
+_MIMIC_VIEW_MEANING = {
+    "PA": "postero-anterior",
+    "AP": "antero-posterior",
+    "LATERAL": "lateral",
+    "LL": "left lateral",
+    "": "",
+}
 
 
 @dataclass
@@ -553,38 +668,47 @@ def _mimic_ids(seed: int) -> list[_MimicStudy]:
     studies: list[_MimicStudy] = []
     used: set[int] = set()
     for slot, (prefix, plan) in enumerate(zip(_MIMIC_PREFIX, _MIMIC_PLAN, strict=True)):
-        subject = _unique(used, lambda: prefix * 1_000_000 + int(rng.integers(0, 1_000_000)))
+        subject = _unique(used, rng, prefix * 1_000_000, (prefix + 1) * 1_000_000)
         for views in plan:
-            study = _unique(used, lambda: int(rng.integers(50_000_000, 60_000_000)))
+            study = _unique(used, rng, 50_000_000, 60_000_000)
             hh, mm, ss, ms = (int(v) for v in rng.integers((0, 0, 0, 0), (24, 60, 60, 1000)))
-            date = f"{int(rng.integers(2110, 2200))}{int(rng.integers(1, 13)):02d}" \
-                   f"{int(rng.integers(1, 29)):02d}"
+            date = (
+                f"{int(rng.integers(2110, 2200))}{int(rng.integers(1, 13)):02d}"
+                f"{int(rng.integers(1, 29)):02d}"
+            )
             bad = _MIMIC_BAD.get(len(studies))
             films: list[tuple[str, str | None]] = [(v, None) for v in views]
             films += [bad] if bad else []
-            studies.append(_MimicStudy(slot, subject, study, date,
-                                       f"{hh * 10000 + mm * 100 + ss}.{ms:03d}",
-                                       films, _labels(rng)))
+            studies.append(
+                _MimicStudy(
+                    slot,
+                    subject,
+                    study,
+                    date,
+                    f"{hh * 10000 + mm * 100 + ss}.{ms:03d}",
+                    films,
+                    _labels(rng),
+                )
+            )
     return studies
 
 
-def _unique(used: set[int], draw: Callable[[], int]) -> int:
-    """Draw until the value is new (ids must be unique whatever the seed)."""
-    value = draw()
+def _unique(used: set[int], rng: np.random.Generator, low: int, high: int) -> int:
+    """Draw from low..high-1 until the value is new (ids must be unique whatever the seed)."""
+    value = int(rng.integers(low, high))
     while value in used:
-        value = draw()
+        value = int(rng.integers(low, high))
     used.add(value)
     return value
 
 
 def _mimic_procedure(st: _MimicStudy) -> str:
-    return "CHEST (PA AND LAT)" if any(v == "PA" for v, _ in st.views) else \
-        "CHEST (PORTABLE AP)"
+    return "CHEST (PA AND LAT)" if any(v == "PA" for v, _ in st.views) else "CHEST (PORTABLE AP)"
 
 
 def _dicom_id(rng: np.random.Generator) -> str:
     digits = rng.bytes(20).hex()
-    return "-".join(digits[i:i + 8] for i in range(0, 40, 8))
+    return "-".join(digits[i : i + 8] for i in range(0, 40, 8))
 
 
 def _mimic_report(study: _MimicStudy, quirk: str | None, rng: np.random.Generator) -> str:
@@ -592,22 +716,32 @@ def _mimic_report(study: _MimicStudy, quirk: str | None, rng: np.random.Generato
     lines wrapped at 79 characters with a leading space."""
     positives = _positives(study.labels)
     findings = " ".join(_PHRASES[p] for p in positives)
-    impression = "No acute cardiopulmonary process." if positives == ["No Finding"] else \
-        f"{', '.join(positives).capitalize()}, new since ___."
+    impression = (
+        "No acute cardiopulmonary process."
+        if positives == ["No Finding"]
+        else f"{', '.join(positives).capitalize()}, new since ___."
+    )
     exam = _mimic_procedure(study)
-    sections = [("EXAMINATION", exam),
-                ("INDICATION", f"___-year-old {rng.choice(['man', 'woman'])} with "
-                               f"{rng.choice(['cough', 'dyspnea', 'fever', 'chest pain'])}."
-                               "  // eval for pneumonia"),
-                ("TECHNIQUE", "Chest PA and lateral" if "PA" in exam else "Portable AP"),
-                ("COMPARISON", str(rng.choice(["___", "None.", "Chest radiograph ___."])))]
+    sections = [
+        ("EXAMINATION", exam),
+        (
+            "INDICATION",
+            f"___-year-old {rng.choice(['man', 'woman'])} with "
+            f"{rng.choice(['cough', 'dyspnea', 'fever', 'chest pain'])}."
+            "  // eval for pneumonia",
+        ),
+        ("TECHNIQUE", "Chest PA and lateral" if "PA" in exam else "Portable AP"),
+        ("COMPARISON", str(rng.choice(["___", "None.", "Chest radiograph ___."]))),
+    ]
     if quirk == "combined":
         sections.append(("FINDINGS AND IMPRESSION", f"{findings} {impression}"))
     elif quirk == "no_findings":
         sections.append(("IMPRESSION", impression))
     else:
-        sections += [("FINDINGS", findings),
-                     ("IMPRESSON" if quirk == "impresson" else "IMPRESSION", impression)]
+        sections += [
+            ("FINDINGS", findings),
+            ("IMPRESSON" if quirk == "impresson" else "IMPRESSION", impression),
+        ]
     lines = [" " * 33 + "FINAL REPORT"]
     for name, text in sections:
         if name in ("EXAMINATION", "INDICATION", "TECHNIQUE", "COMPARISON"):
@@ -617,13 +751,23 @@ def _mimic_report(study: _MimicStudy, quirk: str | None, rng: np.random.Generato
     return "\n".join(" " + line if line else " " for line in lines) + "\n"
 
 
-def _mimic_metadata_row(st: _MimicStudy, dicom: str, view: str,
-                        size: tuple[int, int]) -> list[str]:
+def _mimic_metadata_row(st: _MimicStudy, dicom: str, view: str, size: tuple[int, int]) -> list[str]:
     procedure = _mimic_procedure(st)
     orientation = {"AP": "Recumbent", "": ""}.get(view, "Erect")
-    return [dicom, str(st.subject), str(st.study), procedure, view, str(size[1]),
-            str(size[0]), st.date, st.time, procedure, _MIMIC_VIEW_MEANING[view],
-            orientation]
+    return [
+        dicom,
+        str(st.subject),
+        str(st.study),
+        procedure,
+        view,
+        str(size[1]),
+        str(size[0]),
+        st.date,
+        st.time,
+        procedure,
+        _MIMIC_VIEW_MEANING[view],
+        orientation,
+    ]
 
 
 def _write_mimic(out_root: Path, seed: int) -> dict:
@@ -638,10 +782,18 @@ def _write_mimic(out_root: Path, seed: int) -> dict:
         for view, reject in st.views:
             rng = _rng(seed, "mimic", len(metadata))
             dicom = _dicom_id(rng)
-            size = (96, 96) if reject == "too_small" else (_MIMIC_WIDTH, int(rng.choice(
-                [1200, 1232, 1248])))
-            _write_film(folder / f"s{st.study}" / f"{dicom}.jpg", rng, size,
-                        lateral=view in ("LATERAL", "LL"), reject=reject)
+            size = (
+                (96, 96)
+                if reject == "too_small"
+                else (_MIMIC_WIDTH, int(rng.choice([1200, 1232, 1248])))
+            )
+            _write_film(
+                folder / f"s{st.study}" / f"{dicom}.jpg",
+                rng,
+                size,
+                lateral=view in ("LATERAL", "LL"),
+                reject=reject,
+            )
             metadata.append(_mimic_metadata_row(st, dicom, view, size))
             splits.append([dicom, str(st.study), str(st.subject), _MIMIC_SPLIT[st.slot]])
             ledger.add(str(st.subject), reject)
@@ -650,14 +802,22 @@ def _write_mimic(out_root: Path, seed: int) -> dict:
             report = _mimic_report(st, quirk, _rng(seed, "mimic-report", index))
             _write_bytes(folder / f"s{st.study}.txt", report.encode("ascii"))
         if index != _MIMIC_NO_LABELS:
-            labels.append([str(st.subject), str(st.study),
-                           *(st.labels[name] for name in MIMIC_LABELS)])
-    _write_csv(root / "mimic-cxr-2.0.0-metadata.csv.gz", MIMIC_METADATA_HEADER, metadata,
-               gz=True)
-    _write_csv(root / "mimic-cxr-2.0.0-chexpert.csv.gz", ("subject_id", "study_id",
-               *MIMIC_LABELS), labels, gz=True)
-    _write_csv(root / "mimic-cxr-2.0.0-split.csv.gz", ("dicom_id", "study_id", "subject_id",
-               "split"), splits, gz=True)
+            labels.append(
+                [str(st.subject), str(st.study), *(st.labels[name] for name in MIMIC_LABELS)]
+            )
+    _write_csv(root / "mimic-cxr-2.0.0-metadata.csv.gz", MIMIC_METADATA_HEADER, metadata, gz=True)
+    _write_csv(
+        root / "mimic-cxr-2.0.0-chexpert.csv.gz",
+        ("subject_id", "study_id", *MIMIC_LABELS),
+        labels,
+        gz=True,
+    )
+    _write_csv(
+        root / "mimic-cxr-2.0.0-split.csv.gz",
+        ("dicom_id", "study_id", "subject_id", "split"),
+        splits,
+        gz=True,
+    )
     return ledger.summary()
 
 
@@ -665,26 +825,60 @@ def _write_mimic(out_root: Path, seed: int) -> dict:
 # (MeSH major terms, MeSH automatic terms, FINDINGS, IMPRESSION); XXXX is the
 # anonymiser's token, found in thousands of the real reports.
 _OPENI_MESH = (
-    (("normal",), (), "The heart is normal in size. The mediastinum is unremarkable. "
-     "The lungs are clear.", "Normal chest x-XXXX."),
-    (("Cardiomegaly/mild",), ("cardiomegaly",), "The heart is mildly enlarged. "
-     "The lungs are clear.", "Mild cardiomegaly."),
-    (("Pleural Effusion/right/small",), ("pleural effusion",), "Small right pleural "
-     "effusion. No pneumothorax.", "Small right pleural effusion."),
-    (("Pulmonary Atelectasis/base/left",), ("atelectases",), "Streaky opacity at the "
-     "left base consistent with subsegmental atelectasis.", "Left basilar atelectasis."),
-    (("Pneumonia/lung/lower lobe/right",), ("pneumonia",), "Airspace opacity in the "
-     "right lower lobe. XXXX XXXX are intact.", "Right lower lobe pneumonia."),
-    (("Opacity/lung/base/left/patchy",), ("opacity",), "Patchy opacity at the left "
-     "lung base.", "Left basilar opacity, XXXX atelectasis or infiltrate."),
-    (("Nodule/lung/upper lobe/right",), ("nodule",), "8 mm nodule in the right upper "
-     "lobe.", "Right upper lobe nodule. Recommend CT."),
-    (("Calcified Granuloma/lung/upper lobe/right",), ("calcified granuloma",),
-     "Calcified granuloma in the right upper lobe. No focal consolidation.",
-     "No acute cardiopulmonary abnormality."),
-    (("Emphysema", "Cardiomegaly/borderline"), ("pulmonary emphysema", "cardiomegaly"),
-     "Hyperexpanded lungs with flattened diaphragms. Borderline heart size.",
-     "Emphysema. No acute process."),
+    (
+        ("normal",),
+        (),
+        "The heart is normal in size. The mediastinum is unremarkable. The lungs are clear.",
+        "Normal chest x-XXXX.",
+    ),
+    (
+        ("Cardiomegaly/mild",),
+        ("cardiomegaly",),
+        "The heart is mildly enlarged. The lungs are clear.",
+        "Mild cardiomegaly.",
+    ),
+    (
+        ("Pleural Effusion/right/small",),
+        ("pleural effusion",),
+        "Small right pleural effusion. No pneumothorax.",
+        "Small right pleural effusion.",
+    ),
+    (
+        ("Pulmonary Atelectasis/base/left",),
+        ("atelectases",),
+        "Streaky opacity at the left base consistent with subsegmental atelectasis.",
+        "Left basilar atelectasis.",
+    ),
+    (
+        ("Pneumonia/lung/lower lobe/right",),
+        ("pneumonia",),
+        "Airspace opacity in the right lower lobe. XXXX XXXX are intact.",
+        "Right lower lobe pneumonia.",
+    ),
+    (
+        ("Opacity/lung/base/left/patchy",),
+        ("opacity",),
+        "Patchy opacity at the left lung base.",
+        "Left basilar opacity, XXXX atelectasis or infiltrate.",
+    ),
+    (
+        ("Nodule/lung/upper lobe/right",),
+        ("nodule",),
+        "8 mm nodule in the right upper lobe.",
+        "Right upper lobe nodule. Recommend CT.",
+    ),
+    (
+        ("Calcified Granuloma/lung/upper lobe/right",),
+        ("calcified granuloma",),
+        "Calcified granuloma in the right upper lobe. No focal consolidation.",
+        "No acute cardiopulmonary abnormality.",
+    ),
+    (
+        ("Emphysema", "Cardiomegaly/borderline"),
+        ("pulmonary emphysema", "cardiomegaly"),
+        "Hyperexpanded lungs with flattened diaphragms. Borderline heart size.",
+        "Emphysema. No acute process.",
+    ),
 )
 # (report number, films, MeSH entry, empty sections, defect of one extra image)
 _OPENI_REPORTS = (
@@ -714,25 +908,36 @@ def _openi_image_ids(number: int, films: int, start: int) -> list[str]:
     return [f"CXR{number}_IM-{start:04d}-{1 + k}001" for k in range(films)]
 
 
-def _openi_xml(number: int, mesh: tuple, empty: Sequence[str], images: list[str],
-               rng: np.random.Generator) -> str:
+def _openi_xml(
+    number: int, mesh: tuple, empty: Sequence[str], images: list[str], rng: np.random.Generator
+) -> str:
     """A report in the NLMCXR shape: all four AbstractText labels always present."""
     majors, automatics, findings, impression = mesh
-    text = {"COMPARISON": str(rng.choice(["None.", "Chest x-XXXX XXXX."])),
-            "INDICATION": str(rng.choice(["Positive TB test", "XXXX-year-old male, chest "
-                                          "pain.", "Shortness of breath"])),
-            "FINDINGS": findings, "IMPRESSION": impression}
-    abstract = "".join(f'\n          <AbstractText Label="{label}">'
-                       f'{"" if label in empty else escape(text[label])}</AbstractText>'
-                       for label in text)
+    text = {
+        "COMPARISON": str(rng.choice(["None.", "Chest x-XXXX XXXX."])),
+        "INDICATION": str(
+            rng.choice(
+                ["Positive TB test", "XXXX-year-old male, chest pain.", "Shortness of breath"]
+            )
+        ),
+        "FINDINGS": findings,
+        "IMPRESSION": impression,
+    }
+    abstract = "".join(
+        f'\n          <AbstractText Label="{label}">'
+        f"{'' if label in empty else escape(text[label])}</AbstractText>"
+        for label in text
+    )
     terms = "".join(f"\n    <major>{escape(m)}</major>" for m in majors) + "".join(
-        f"\n    <automatic>{escape(a)}</automatic>" for a in automatics)
+        f"\n    <automatic>{escape(a)}</automatic>" for a in automatics
+    )
     figures = "".join(
         f"\n  <parentImage id={quoteattr(image)}>\n    <figureId>F{k + 1}</figureId>"
-        "\n    <caption>Xray Chest PA and Lateral</caption>\n    <panel type=\"single\">"
+        '\n    <caption>Xray Chest PA and Lateral</caption>\n    <panel type="single">'
         f"\n      <url>/hadoop/storage/radiology/extract/{escape(image)}.jpg</url>"
         "\n      <imgModality>7</imgModality>\n    </panel>\n  </parentImage>"
-        for k, image in enumerate(images))
+        for k, image in enumerate(images)
+    )
     return f"""<?xml version="1.0" encoding="utf-8"?>
 <eCitation>
   <meta type="rr"/>
@@ -770,8 +975,9 @@ def _write_openi(out_root: Path, seed: int) -> dict:
             listed[-1] = "../../../etc/passwd"
         xml = _openi_xml(number, _OPENI_MESH[mesh], empty, listed, rng)
         if defect == "bad_xml":  # a truncated download: not well-formed
-            _write_bytes(root / "ecgen-radiology" / f"{number}.xml",
-                         xml[: len(xml) * 3 // 5].encode("ascii"))
+            _write_bytes(
+                root / "ecgen-radiology" / f"{number}.xml", xml[: len(xml) * 3 // 5].encode("ascii")
+            )
             ledger.add(None, "bad_xml")
             continue
         _write_bytes(root / "ecgen-radiology" / f"{number}.xml", xml.encode("ascii"))
@@ -781,8 +987,14 @@ def _write_openi(out_root: Path, seed: int) -> dict:
             reject = defect if defect in _OPENI_EXTRA and k == count else None
             if reject != "outside_raw_root":
                 mode = "I;16" if films == _OPENI_16BIT else "L"
-                _write_film(root / "NLMCXR_png" / f"{image}.png", _rng(seed, "openi", films),
-                            _OPENI_SIZE, lateral=k % 2 == 1, mode=mode, reject=reject)
+                _write_film(
+                    root / "NLMCXR_png" / f"{image}.png",
+                    _rng(seed, "openi", films),
+                    _OPENI_SIZE,
+                    lateral=k % 2 == 1,
+                    mode=mode,
+                    reject=reject,
+                )
                 films += 1
             ledger.add(f"CXR{number}", reject)
     return ledger.summary()
@@ -804,8 +1016,12 @@ def generate_cxr(out_root: Path, *, seed: int = 0) -> dict[str, dict]:
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     out_root = Path(out_root)
-    writers = {"chexpert": _write_chexpert, "nih": _write_nih, "mimic": _write_mimic,
-               "openi": _write_openi}
+    writers = {
+        "chexpert": _write_chexpert,
+        "nih": _write_nih,
+        "mimic": _write_mimic,
+        "openi": _write_openi,
+    }
     expectations = {key: write(out_root, seed) for key, write in writers.items()}
     for name in SOURCE_DIRS.values():  # tells the CLI this folder is generated, not real
         (out_root / name / MARKER).write_text("generated by python -m unimed_kedro.sampledata\n")

@@ -25,8 +25,24 @@ from unimed_kedro.schema.series import SERIES
 from unimed_kedro.schema.volume import VOLUME
 
 __all__ = [
-    "BASE_COLUMNS", "IMAGE", "LABEL_PREFIX", "NEGATIVE", "POSITIVE", "RAW_SHA256",
-    "REJECT_COLUMNS", "SERIES", "SPLITS", "UNCERTAIN", "VOLUME", "RecordKind", "is_missing",
-    "label_columns", "label_columns_in", "label_name", "make_sample_id", "reject_records",
-    "rejects_frame", "row_dicts",
+    "BASE_COLUMNS",
+    "IMAGE",
+    "LABEL_PREFIX",
+    "NEGATIVE",
+    "POSITIVE",
+    "RAW_SHA256",
+    "REJECT_COLUMNS",
+    "SERIES",
+    "SPLITS",
+    "UNCERTAIN",
+    "VOLUME",
+    "RecordKind",
+    "is_missing",
+    "label_columns",
+    "label_columns_in",
+    "label_name",
+    "make_sample_id",
+    "reject_records",
+    "rejects_frame",
+    "row_dicts",
 ]

@@ -17,12 +17,12 @@ import pandas as pd
 
 # What every record has, whatever its kind.
 BASE_COLUMNS = (
-    "sample_id",       # <source>-<stable id>, [a-z0-9_-] only (WebDataset keys split at dots)
+    "sample_id",  # <source>-<stable id>, [a-z0-9_-] only (WebDataset keys split at dots)
     "source",
-    "patient_id",      # <source>:<patient id>; a study/report stands in where none exists
+    "patient_id",  # <source>:<patient id>; a study/report stands in where none exists
     "study_id",
-    "raw_relpath",     # path inside the source folder (checked not to escape it); no absolute
-                       # paths anywhere, so manifests stay valid wherever raw data is mounted
+    "raw_relpath",  # path inside the source folder (checked not to escape it); no absolute
+    # paths anywhere, so manifests stay valid wherever raw data is mounted
     "official_split",  # train / val / test / None
     "license",
 )
@@ -104,13 +104,26 @@ def rejects_frame(rows: Iterable[dict]) -> pd.DataFrame:
     return frame.astype({c: "object" for c in REJECT_COLUMNS if c != "row"})
 
 
-def reject_records(records: pd.DataFrame, *, stage: str, reasons: Sequence[str],
-                   details: Sequence[str | None]) -> pd.DataFrame:
+def reject_records(
+    records: pd.DataFrame, *, stage: str, reasons: Sequence[str], details: Sequence[str | None]
+) -> pd.DataFrame:
     """Rejects rows for records (with `source`, `sample_id`, `raw_relpath`) that a stage
     after ingest leaves out, one reason and detail per record."""
     return rejects_frame(
-        {"source": source, "sample_id": sample_id, "file": file, "row": None, "stage": stage,
-         "reason": reason, "detail": detail}
+        {
+            "source": source,
+            "sample_id": sample_id,
+            "file": file,
+            "row": None,
+            "stage": stage,
+            "reason": reason,
+            "detail": detail,
+        }
         for source, sample_id, file, reason, detail in zip(
-            records["source"].tolist(), records["sample_id"].tolist(),
-            records["raw_relpath"].tolist(), reasons, details))
+            records["source"].tolist(),
+            records["sample_id"].tolist(),
+            records["raw_relpath"].tolist(),
+            reasons,
+            details,
+        )
+    )

@@ -7,14 +7,19 @@ from unimed_kedro.schema.base import RecordKind
 IMAGE = RecordKind(
     "image",
     columns=(
-        "sample_id", "source", "patient_id", "study_id", "raw_relpath",
-        "view",               # PA / AP / LATERAL / ... / UNKNOWN (the family's vocabulary)
-        "sex",                # M / F / None
-        "age",                # years, NaN when unknown
-        "official_split", "license",
+        "sample_id",
+        "source",
+        "patient_id",
+        "study_id",
+        "raw_relpath",
+        "view",  # PA / AP / LATERAL / ... / UNKNOWN (the family's vocabulary)
+        "sex",  # M / F / None
+        "age",  # years, NaN when unknown
+        "official_split",
+        "license",
         "report_findings",
         "report_impression",
-        "source_captions",    # candidate captions shipped with the data, when present
+        "source_captions",  # candidate captions shipped with the data, when present
     ),
     float_columns=("age",),
 )

@@ -63,18 +63,40 @@ class Rejects:
     rows: list[dict] = field(default_factory=list)
     corrections: list[dict] = field(default_factory=list)
 
-    def add(self, reason: str, detail: str, *, file: str, row: int | None = None,
-            sample_id: str | None = None) -> None:
+    def add(
+        self,
+        reason: str,
+        detail: str,
+        *,
+        file: str,
+        row: int | None = None,
+        sample_id: str | None = None,
+    ) -> None:
         self.rows.append(self._entry(reason, detail, file, row, sample_id))
 
-    def correct(self, reason: str, detail: str, *, file: str, row: int | None = None,
-                sample_id: str | None = None) -> None:
+    def correct(
+        self,
+        reason: str,
+        detail: str,
+        *,
+        file: str,
+        row: int | None = None,
+        sample_id: str | None = None,
+    ) -> None:
         self.corrections.append(self._entry(reason, detail, file, row, sample_id))
 
-    def _entry(self, reason: str, detail: str, file: str, row: int | None,
-               sample_id: str | None) -> dict:
-        return {"source": self.source, "sample_id": sample_id, "file": file, "row": row,
-                "stage": "ingest", "reason": reason, "detail": detail}
+    def _entry(
+        self, reason: str, detail: str, file: str, row: int | None, sample_id: str | None
+    ) -> dict:
+        return {
+            "source": self.source,
+            "sample_id": sample_id,
+            "file": file,
+            "row": row,
+            "stage": "ingest",
+            "reason": reason,
+            "detail": detail,
+        }
 
 
 class LayoutError(ValueError):
@@ -121,8 +143,9 @@ class Source(ABC):
         bad records go to `self.rejects` instead."""
 
 
-def finish(records: list[dict], rejects: Rejects, kind: RecordKind,
-           labels: list[str]) -> SourceTables:
+def finish(
+    records: list[dict], rejects: Rejects, kind: RecordKind, labels: list[str]
+) -> SourceTables:
     """Build the manifest (sorted, one row per sample id), the rejects and the corrections.
 
     Records carry `_file`/`_row` (where they were read) so a repeated record is rejected
@@ -132,12 +155,17 @@ def finish(records: list[dict], rejects: Rejects, kind: RecordKind,
     frame = pd.DataFrame(records, columns=columns + ["_file", "_row"])
     dup = frame["sample_id"].duplicated(keep="first")
     for row in frame[dup].to_dict("records"):
-        rejects.add("duplicate_record", f"sample {row['sample_id']} already listed earlier",
-                    file=row["_file"], row=row["_row"], sample_id=row["sample_id"])
+        rejects.add(
+            "duplicate_record",
+            f"sample {row['sample_id']} already listed earlier",
+            file=row["_file"],
+            row=row["_row"],
+            sample_id=row["sample_id"],
+        )
     repeats = set(zip(frame.loc[dup, "_file"].tolist(), frame.loc[dup, "_row"].tolist()))
-    rejects.corrections[:] = [c for c in rejects.corrections
-                              if (c["file"], c["row"]) not in repeats]
+    rejects.corrections[:] = [
+        c for c in rejects.corrections if (c["file"], c["row"]) not in repeats
+    ]
     manifest = frame.loc[~dup, columns].sort_values("sample_id", kind="stable")
     manifest = manifest.reset_index(drop=True).astype(kind.dtypes(labels))
-    return SourceTables(manifest, rejects_frame(rejects.rows),
-                        rejects_frame(rejects.corrections))
+    return SourceTables(manifest, rejects_frame(rejects.rows), rejects_frame(rejects.corrections))

@@ -62,20 +62,31 @@ class SourceFolder:
     def __post_init__(self) -> None:
         self.base = os.path.abspath(self.root)
 
-    def inside(self, relpath: str, *, file: str, row: int | None,
-               sample_id: str | None) -> str | None:
+    def inside(
+        self, relpath: str, *, file: str, row: int | None, sample_id: str | None
+    ) -> str | None:
         """`root/relpath`, or None (and an `outside_raw_root` reject) when it escapes
         `root`. Checked before anything else so a hostile path is never opened."""
         path = _resolve(self.base, relpath)
         if path is None:
-            self.rejects.add("outside_raw_root", f"path {relpath!r} points outside "
-                             f"{self.root.name}/", file=file, row=row, sample_id=sample_id)
+            self.rejects.add(
+                "outside_raw_root",
+                f"path {relpath!r} points outside {self.root.name}/",
+                file=file,
+                row=row,
+                sample_id=sample_id,
+            )
         return path
 
     def exists(self, path: str, *, file: str, row: int | None, sample_id: str | None) -> bool:
         """True for a regular file (one stat); otherwise a `missing_file` reject."""
         if os.path.isfile(path):
             return True
-        self.rejects.add("missing_file", f"image {os.path.relpath(path, self.root)!r} not "
-                         f"found in {self.root.name}/", file=file, row=row, sample_id=sample_id)
+        self.rejects.add(
+            "missing_file",
+            f"image {os.path.relpath(path, self.root)!r} not found in {self.root.name}/",
+            file=file,
+            row=row,
+            sample_id=sample_id,
+        )
         return False

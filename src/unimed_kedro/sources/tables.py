@@ -37,8 +37,13 @@ def open_text(path: Path) -> io.TextIOBase:
 Malformed = Callable[[int, dict[str, str], str], None]
 
 
-def read_csv_rows(path: Path, required: list[str], rejects: Rejects, root: Path,
-                  malformed: Malformed | None = None) -> Iterator[tuple[int, dict[str, str]]]:
+def read_csv_rows(
+    path: Path,
+    required: list[str],
+    rejects: Rejects,
+    root: Path,
+    malformed: Malformed | None = None,
+) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield `(line number, row)` for well-formed rows; a row with the wrong field count
     becomes a `bad_csv_row` reject, or goes to `malformed(line, cells as far as they
     reach, detail)` for tables whose rows are not records. A missing required column is a

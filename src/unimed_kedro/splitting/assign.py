@@ -14,7 +14,6 @@ import pandas as pd
 from unimed_kedro.schema import SPLITS
 
 
-
 def _first_rows(column: pd.Series) -> np.ndarray:
     """Per row, the first row holding the same value; -1 where the value is missing."""
     codes = pd.factorize(column)[0]  # None / NaN -> -1, like the skipped missing values
@@ -69,8 +68,14 @@ def connected_groups(keys: list[pd.Series]) -> np.ndarray:
     return np.unique(roots, return_inverse=True)[1]
 
 
-def _greedy(order: np.ndarray, sizes: np.ndarray, labels: np.ndarray,
-            want_size: np.ndarray, want_labels: np.ndarray, totals: np.ndarray) -> np.ndarray:
+def _greedy(
+    order: np.ndarray,
+    sizes: np.ndarray,
+    labels: np.ndarray,
+    want_size: np.ndarray,
+    want_labels: np.ndarray,
+    totals: np.ndarray,
+) -> np.ndarray:
     """Split index per group, visiting groups in `order` (the loop of `assign_free`).
 
     Plain Python floats instead of numpy scalars (several times faster per step), with the
@@ -111,8 +116,9 @@ def _greedy(order: np.ndarray, sizes: np.ndarray, labels: np.ndarray,
     return np.array(chosen, dtype=int)
 
 
-def assign_free(groups: np.ndarray, positives: np.ndarray, ratios: dict,
-                splits: tuple[str, ...], seed: int) -> np.ndarray:
+def assign_free(
+    groups: np.ndarray, positives: np.ndarray, ratios: dict, splits: tuple[str, ...], seed: int
+) -> np.ndarray:
     """Split name per row, for rows whose groups may go to any of `splits`.
 
     Greedy multi-label stratification over groups: groups are visited largest first (ties
@@ -129,8 +135,9 @@ def assign_free(groups: np.ndarray, positives: np.ndarray, ratios: dict,
     totals = np.maximum(labels.sum(axis=0), 1.0)
     shuffled = np.random.default_rng(seed).permutation(len(ids))
     order = shuffled[np.argsort(-sizes[shuffled], kind="stable")]
-    chosen = _greedy(order, sizes, labels, weights * sizes.sum(),
-                     weights[:, None] * labels.sum(axis=0), totals)
+    chosen = _greedy(
+        order, sizes, labels, weights * sizes.sum(), weights[:, None] * labels.sum(axis=0), totals
+    )
     return np.asarray(splits, dtype=object)[chosen[row_group]]
 
 

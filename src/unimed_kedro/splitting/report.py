@@ -13,8 +13,9 @@ def check_no_leakage(frame: pd.DataFrame) -> None:
         spread = frame.groupby(column)["split"].nunique()
         leaking = spread[spread > 1]
         if len(leaking):
-            raise AssertionError(f"{column} values in more than one split: "
-                                 f"{list(leaking.index[:5])}")
+            raise AssertionError(
+                f"{column} values in more than one split: {list(leaking.index[:5])}"
+            )
 
 
 def split_report(frame: pd.DataFrame, label_cols: list[str]) -> pd.DataFrame:
@@ -24,9 +25,13 @@ def split_report(frame: pd.DataFrame, label_cols: list[str]) -> pd.DataFrame:
     for source, part in scopes + [("all", frame)]:
         for split in SPLITS:
             sub = part[part["split"].eq(split)]
-            row = {"source": source, "split": split, "samples": len(sub),
-                   "patients": sub["patient_id"].nunique(),
-                   "share": round(len(sub) / len(part), 4) if len(part) else 0.0}
+            row = {
+                "source": source,
+                "split": split,
+                "samples": len(sub),
+                "patients": sub["patient_id"].nunique(),
+                "share": round(len(sub) / len(part), 4) if len(part) else 0.0,
+            }
             for column in label_cols:
                 annotated = sub[column].notna().sum()
                 positive = sub[column].eq(1.0).sum()

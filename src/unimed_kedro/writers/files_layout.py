@@ -20,15 +20,37 @@ import pandas as pd
 from unimed_kedro.io.atomic import NewFiles, temporary
 
 IMAGES, CAPTIONS = "Images", "captions"
-INDEX_COLUMNS = ["filename", "source", "image_path", "caption_path", "has_caption",
-                 "file_size_mb", "sample_id", "patient_id", "study_id", "view", "sex", "age",
-                 "split", "official_split", "license", "sha256", "width", "height",
-                 "webdataset_shard", "caption"]
+INDEX_COLUMNS = [
+    "filename",
+    "source",
+    "image_path",
+    "caption_path",
+    "has_caption",
+    "file_size_mb",
+    "sample_id",
+    "patient_id",
+    "study_id",
+    "view",
+    "sex",
+    "age",
+    "split",
+    "official_split",
+    "license",
+    "sha256",
+    "width",
+    "height",
+    "webdataset_shard",
+    "caption",
+]
 _DERIVED = {"filename", "image_path", "caption_path", "has_caption", "file_size_mb"}
 # Columns of the export table the layout reads: the index's own, what the derived ones
 # come from, and the caption file's text.
 INDEX_SOURCE_COLUMNS = [c for c in INDEX_COLUMNS if c not in _DERIVED] + [
-    "key", "image_ext", "stored_bytes", "structured_caption"]
+    "key",
+    "image_ext",
+    "stored_bytes",
+    "structured_caption",
+]
 
 
 @dataclass(frozen=True)
@@ -61,9 +83,12 @@ def master_index(samples: pd.DataFrame) -> pd.DataFrame:
     """`metadata/master_index.*` rows of the exported samples, sorted by file name."""
     filename = samples["key"] + "." + samples["image_ext"]
     frame = samples.assign(
-        filename=filename, image_path=f"{IMAGES}/" + filename,
-        caption_path=f"{CAPTIONS}/" + samples["key"] + ".txt", has_caption=True,
-        file_size_mb=(samples["stored_bytes"] / 1e6).round(6))
+        filename=filename,
+        image_path=f"{IMAGES}/" + filename,
+        caption_path=f"{CAPTIONS}/" + samples["key"] + ".txt",
+        has_caption=True,
+        file_size_mb=(samples["stored_bytes"] / 1e6).round(6),
+    )
     return frame[INDEX_COLUMNS].sort_values("filename", kind="stable").reset_index(drop=True)
 
 

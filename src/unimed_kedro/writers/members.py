@@ -33,15 +33,24 @@ def image_record_json(row: dict, labels: list[str]) -> bytes:
     """The 2D image record as JSON: provenance, labels as 1 / 0 / -1 / null, report
     sections, split and sizes (`labels`: the row's label columns)."""
     record = {
-        "sample_id": row["sample_id"], "source": row["source"],
-        "patient_id": row["patient_id"], "study_id": row["study_id"], "view": row["view"],
-        "sex": _clean(row["sex"]), "age": _clean(row["age"]),
+        "sample_id": row["sample_id"],
+        "source": row["source"],
+        "patient_id": row["patient_id"],
+        "study_id": row["study_id"],
+        "view": row["view"],
+        "sex": _clean(row["sex"]),
+        "age": _clean(row["age"]),
         "labels": {label_name(k): None if is_missing(row[k]) else int(row[k]) for k in labels},
-        "report": {"findings": _clean(row["report_findings"]),
-                   "impression": _clean(row["report_impression"])},
-        "caption_kind": row["caption_kind"], "split": row["split"],
-        "official_split": _clean(row["official_split"]), "license": row["license"],
-        "raw_relpath": row["raw_relpath"], "sha256": row["sha256"],
+        "report": {
+            "findings": _clean(row["report_findings"]),
+            "impression": _clean(row["report_impression"]),
+        },
+        "caption_kind": row["caption_kind"],
+        "split": row["split"],
+        "official_split": _clean(row["official_split"]),
+        "license": row["license"],
+        "raw_relpath": row["raw_relpath"],
+        "sha256": row["sha256"],
         "original_size": {"width": int(row["orig_width"]), "height": int(row["orig_height"])},
         "stored_size": {"width": int(row["width"]), "height": int(row["height"])},
     }
@@ -54,16 +63,38 @@ def image_record(columns: list[str]) -> Members:
 
     def members(row: dict) -> dict[str, bytes]:
         return {"json": image_record_json(row, labels), "txt": row["caption"].encode()}
+
     return members
 
 
 FORMATS = {
     "image_record": SampleFormat(
-        ["key", "image_ext", "caption", "sample_id", "source", "patient_id", "study_id",
-         "view", "sex", "age", "report_findings", "report_impression", "caption_kind",
-         "split", "official_split", "license", "raw_relpath", "sha256", "orig_width",
-         "orig_height", "width", "height"],
-        image_record),
+        [
+            "key",
+            "image_ext",
+            "caption",
+            "sample_id",
+            "source",
+            "patient_id",
+            "study_id",
+            "view",
+            "sex",
+            "age",
+            "report_findings",
+            "report_impression",
+            "caption_kind",
+            "split",
+            "official_split",
+            "license",
+            "raw_relpath",
+            "sha256",
+            "orig_width",
+            "orig_height",
+            "width",
+            "height",
+        ],
+        image_record,
+    ),
 }
 
 
@@ -71,5 +102,6 @@ def sample_format(name: str) -> SampleFormat:
     try:
         return FORMATS[name]
     except KeyError:
-        raise ValueError(f"export.sample_format must be one of {sorted(FORMATS)}, "
-                         f"got {name!r}") from None
+        raise ValueError(
+            f"export.sample_format must be one of {sorted(FORMATS)}, got {name!r}"
+        ) from None

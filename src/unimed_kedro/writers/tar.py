@@ -42,7 +42,7 @@ def member_header(name: str, size: int) -> bytes:
     if len(encoded) > 100 or size >= 8**11:  # needs USTAR's prefix field: let tarfile do it
         return _tarfile_header(name, size)
     header = _TEMPLATE.copy()
-    header[0:len(encoded)] = encoded
+    header[0 : len(encoded)] = encoded
     header[124:136] = b"%011o\0" % size
     checksum = _TEMPLATE_SUM + sum(encoded) + sum(header[124:136]) - sum(_TEMPLATE[124:136])
     header[148:155] = b"%06o\0" % checksum

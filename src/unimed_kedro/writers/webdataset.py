@@ -40,8 +40,13 @@ class ShardSpec:
         return len(self.positions)
 
     def __reduce__(self):
-        return ShardSpec, (self.relpath, self.rows(), np.arange(len(self)), self.images,
-                           self.members)
+        return ShardSpec, (
+            self.relpath,
+            self.rows(),
+            np.arange(len(self)),
+            self.images,
+            self.members,
+        )
 
 
 def write_shard(task, out_dir: Path) -> tuple[list[dict], list[str]]:

@@ -6,12 +6,16 @@ from tests.sources.helpers import write_gz, write_jpeg
 from unimed_kedro.sources.cxr import mimic
 from unimed_kedro.sources.cxr.mimic import MIMIC
 
-META = ("dicom_id,subject_id,study_id,PerformedProcedureStepDescription,ViewPosition,Rows,"
-        "Columns,StudyDate,StudyTime,ProcedureCodeSequence_CodeMeaning,"
-        "ViewCodeSequence_CodeMeaning,PatientOrientationCodeSequence_CodeMeaning")
-LABELS = ("subject_id,study_id,Atelectasis,Cardiomegaly,Consolidation,Edema,"
-          "Enlarged Cardiomediastinum,Fracture,Lung Lesion,Lung Opacity,No Finding,"
-          "Pleural Effusion,Pleural Other,Pneumonia,Pneumothorax,Support Devices")
+META = (
+    "dicom_id,subject_id,study_id,PerformedProcedureStepDescription,ViewPosition,Rows,"
+    "Columns,StudyDate,StudyTime,ProcedureCodeSequence_CodeMeaning,"
+    "ViewCodeSequence_CodeMeaning,PatientOrientationCodeSequence_CodeMeaning"
+)
+LABELS = (
+    "subject_id,study_id,Atelectasis,Cardiomegaly,Consolidation,Edema,"
+    "Enlarged Cardiomediastinum,Fracture,Lung Lesion,Lung Opacity,No Finding,"
+    "Pleural Effusion,Pleural Other,Pneumonia,Pneumothorax,Support Devices"
+)
 D1 = "02aa804e-bde0afdd-112c0b34-7bc16630-4e384014"
 D2 = "174413ec-4ec4c1f7-34ea26b7-c5f994f8-79ef1962"
 D3 = "2a2277a9-b0ded155-c0de8eb9-c124d10e-82c5caab"
@@ -35,19 +39,29 @@ def root(tmp_path: Path) -> Path:
     write_jpeg(study / f"{D1}.jpg")
     write_jpeg(study / f"{D2}.jpg", seed=1)
     (study.parent / "s50414267.txt").write_text(REPORT)
-    write_gz(base / "mimic-cxr-2.0.0-metadata.csv.gz", "\n".join([
-        META,
-        f"{D1},10000032,50414267,CHEST (PA AND LAT),PA,3056,2544,21800506,213014.531,x,y,z",
-        f"{D2},10000032,50414267,CHEST (PA AND LAT),LATERAL,3056,2544,21800506,213014.531,x,y,z",
-        f"{D3},10000033,50414268,CHEST (PA AND LAT),,3056,2544,21800506,213014.531,x,y,z",
-    ]) + "\n")
+    write_gz(
+        base / "mimic-cxr-2.0.0-metadata.csv.gz",
+        "\n".join(
+            [
+                META,
+                f"{D1},10000032,50414267,CHEST (PA AND LAT),PA,3056,2544,21800506,213014.531,x,y,z",
+                f"{D2},10000032,50414267,CHEST (PA AND LAT),LATERAL,3056,2544,21800506,213014.531,x,y,z",
+                f"{D3},10000033,50414268,CHEST (PA AND LAT),,3056,2544,21800506,213014.531,x,y,z",
+            ]
+        )
+        + "\n",
+    )
     # Atelectasis blank, Cardiomegaly 1.0, ..., Support Devices -1.0 (14 label columns)
     labels = ["", "1.0"] + [""] * 11 + ["-1.0"]
-    write_gz(base / "mimic-cxr-2.0.0-chexpert.csv.gz",
-             f"{LABELS}\n10000032,50414267,{','.join(labels)}\n")
-    write_gz(base / "mimic-cxr-2.0.0-split.csv.gz",
-             f"dicom_id,study_id,subject_id,split\n{D1},50414267,10000032,validate\n"
-             f"{D2},50414267,10000032,validate\n")
+    write_gz(
+        base / "mimic-cxr-2.0.0-chexpert.csv.gz",
+        f"{LABELS}\n10000032,50414267,{','.join(labels)}\n",
+    )
+    write_gz(
+        base / "mimic-cxr-2.0.0-split.csv.gz",
+        f"dicom_id,study_id,subject_id,split\n{D1},50414267,10000032,validate\n"
+        f"{D2},50414267,10000032,validate\n",
+    )
     return root
 
 
@@ -72,23 +86,28 @@ def _conserved(manifest, rejects) -> bool:
 
 def test_malformed_label_row_rejects_its_study_naming_the_row(root, vocabulary):
     labels = ",".join(["", "1.0"] + [""] * 11 + ["-1.0"])
-    write_gz(root / "2.0.0" / "mimic-cxr-2.0.0-chexpert.csv.gz",
-             f"{LABELS}\n10000032,50414267,{labels},extra\n")
+    write_gz(
+        root / "2.0.0" / "mimic-cxr-2.0.0-chexpert.csv.gz",
+        f"{LABELS}\n10000032,50414267,{labels},extra\n",
+    )
     source = MIMIC(root, vocabulary)
     manifest, rejects, corrections = source.read()
     assert len(manifest) == 0 and _conserved(manifest, rejects)
     bad = rejects[rejects["reason"].eq("bad_csv_row")]
     assert list(bad["sample_id"]) == [f"mimic-{D1}", f"mimic-{D2}"]
-    assert set(bad["detail"]) == {"mimic-cxr-2.0.0-chexpert.csv.gz line 2: expected 16 "
-                                  "fields, found 17"}
+    assert set(bad["detail"]) == {
+        "mimic-cxr-2.0.0-chexpert.csv.gz line 2: expected 16 fields, found 17"
+    }
     assert set(bad["file"]) == {"2.0.0/mimic-cxr-2.0.0-metadata.csv.gz"}
     assert len(corrections) == 0
 
 
 def test_malformed_split_row_rejects_its_image_naming_the_row(root, vocabulary):
-    write_gz(root / "2.0.0" / "mimic-cxr-2.0.0-split.csv.gz",
-             f"dicom_id,study_id,subject_id,split\n{D1},50414267,10000032,validate,x\n"
-             f"{D2},50414267,10000032,validate\n")
+    write_gz(
+        root / "2.0.0" / "mimic-cxr-2.0.0-split.csv.gz",
+        f"dicom_id,study_id,subject_id,split\n{D1},50414267,10000032,validate,x\n"
+        f"{D2},50414267,10000032,validate\n",
+    )
     manifest, rejects, _ = MIMIC(root, vocabulary).read()
     assert list(manifest["sample_id"]) == [f"mimic-{D2}"] and _conserved(manifest, rejects)
     assert list(manifest["official_split"]) == ["val"]
@@ -99,17 +118,20 @@ def test_malformed_split_row_rejects_its_image_naming_the_row(root, vocabulary):
 
 def test_bad_table_row_naming_no_image_is_a_correction(root, vocabulary):
     labels = ",".join(["", "1.0"] + [""] * 11 + ["-1.0"])
-    write_gz(root / "2.0.0" / "mimic-cxr-2.0.0-chexpert.csv.gz",
-             f"{LABELS}\n10000032,50414267,{labels}\ngarbage\n"
-             f"10000099,50000000,{labels.replace('-1.0', '7')}\n")
+    write_gz(
+        root / "2.0.0" / "mimic-cxr-2.0.0-chexpert.csv.gz",
+        f"{LABELS}\n10000032,50414267,{labels}\ngarbage\n"
+        f"10000099,50000000,{labels.replace('-1.0', '7')}\n",
+    )
     source = MIMIC(root, vocabulary)
     manifest, rejects, corrections = source.read()
     assert len(manifest) == 2 and manifest["label_cardiomegaly"].eq(1).all()
     assert list(rejects["reason"]) == ["missing_file"] and _conserved(manifest, rejects)
     assert set(corrections["reason"]) == {"table_row_ignored"}
     assert corrections[["file", "row"]].values.tolist() == [
-        ["2.0.0/mimic-cxr-2.0.0-chexpert.csv.gz", 3],   # a wrong field count, no key
-        ["2.0.0/mimic-cxr-2.0.0-chexpert.csv.gz", 4]]   # a bad value, of an unlisted study
+        ["2.0.0/mimic-cxr-2.0.0-chexpert.csv.gz", 3],  # a wrong field count, no key
+        ["2.0.0/mimic-cxr-2.0.0-chexpert.csv.gz", 4],
+    ]  # a bad value, of an unlisted study
     assert corrections.iloc[0].detail.startswith("expected 16 fields, found 1")
     assert "10000099/50000000" in corrections.iloc[1].detail
 

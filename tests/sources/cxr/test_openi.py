@@ -7,17 +7,22 @@ from unimed_kedro.sources.cxr.openi import OpenI
 
 
 def _xml(uid: str, images: list[str], findings: str = "", mesh: str = "normal") -> str:
-    parents = "".join(f'<parentImage id="{i}"><figureId>F1</figureId><caption>Xray Chest PA '
-                      f'and Lateral</caption><panel type="single"><url>/hadoop/storage/'
-                      f'radiology/extract/{i}.jpg</url></panel></parentImage>' for i in images)
-    return (f'<?xml version="1.0" encoding="utf-8"?><eCitation><uId id="{uid}"/>'
-            f'<MedlineCitation><Article><Abstract>'
-            f'<AbstractText Label="COMPARISON">None.</AbstractText>'
-            f'<AbstractText Label="INDICATION">XXXX-year-old male, cough</AbstractText>'
-            f'<AbstractText Label="FINDINGS">{findings}</AbstractText>'
-            f'<AbstractText Label="IMPRESSION">Normal chest x-XXXX.</AbstractText>'
-            f'</Abstract></Article></MedlineCitation>'
-            f'<MeSH><major>{mesh}</major></MeSH>{parents}</eCitation>')
+    parents = "".join(
+        f'<parentImage id="{i}"><figureId>F1</figureId><caption>Xray Chest PA '
+        f'and Lateral</caption><panel type="single"><url>/hadoop/storage/'
+        f"radiology/extract/{i}.jpg</url></panel></parentImage>"
+        for i in images
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><eCitation><uId id="{uid}"/>'
+        f"<MedlineCitation><Article><Abstract>"
+        f'<AbstractText Label="COMPARISON">None.</AbstractText>'
+        f'<AbstractText Label="INDICATION">XXXX-year-old male, cough</AbstractText>'
+        f'<AbstractText Label="FINDINGS">{findings}</AbstractText>'
+        f'<AbstractText Label="IMPRESSION">Normal chest x-XXXX.</AbstractText>'
+        f"</Abstract></Article></MedlineCitation>"
+        f"<MeSH><major>{mesh}</major></MeSH>{parents}</eCitation>"
+    )
 
 
 @pytest.fixture
@@ -29,10 +34,14 @@ def root(tmp_path: Path) -> Path:
     write_png(root / "NLMCXR_png" / "CXR1_1_IM-0001-4001.png", seed=1)
     write_png(root / "NLMCXR_png" / "CXR2_IM-0652-1001.png", seed=2)
     (reports / "1.xml").write_text(_xml("CXR1", ["CXR1_1_IM-0001-3001", "CXR1_1_IM-0001-4001"]))
-    (reports / "2.xml").write_text(_xml("CXR2", ["CXR2_IM-0652-1001", "CXR2_IM-0652-2001",
-                                                 "../../../etc/passwd"],
-                                        findings="Heart size is enlarged.",
-                                        mesh="Cardiomegaly/mild"))
+    (reports / "2.xml").write_text(
+        _xml(
+            "CXR2",
+            ["CXR2_IM-0652-1001", "CXR2_IM-0652-2001", "../../../etc/passwd"],
+            findings="Heart size is enlarged.",
+            mesh="Cardiomegaly/mild",
+        )
+    )
     (reports / "3.xml").write_text(_xml("CXR3", []))
     (reports / "10.xml").write_text(_xml("CXR10", ["CXR10_IM-0001-1001"])[:120])
     return root
@@ -40,8 +49,11 @@ def root(tmp_path: Path) -> Path:
 
 def test_records(root, vocabulary):
     manifest, _, _ = OpenI(root, vocabulary).read()
-    assert list(manifest["sample_id"]) == ["openi-cxr1_1_im-0001-3001",
-                                           "openi-cxr1_1_im-0001-4001", "openi-cxr2_im-0652-1001"]
+    assert list(manifest["sample_id"]) == [
+        "openi-cxr1_1_im-0001-3001",
+        "openi-cxr1_1_im-0001-4001",
+        "openi-cxr2_im-0652-1001",
+    ]
     first = manifest.iloc[0]
     assert first.patient_id == "openi:CXR1" and first.view == "UNKNOWN"
     assert first.raw_relpath == "NLMCXR_png/CXR1_1_IM-0001-3001.png"
@@ -55,7 +67,9 @@ def test_records(root, vocabulary):
 def test_rejects(root, vocabulary):
     _, rejects, _ = OpenI(root, vocabulary).read()
     got = sorted(zip(rejects["reason"], rejects["file"]))
-    assert got == [("bad_xml", "ecgen-radiology/10.xml"),
-                   ("missing_file", "ecgen-radiology/2.xml"),
-                   ("no_images", "ecgen-radiology/3.xml"),
-                   ("outside_raw_root", "ecgen-radiology/2.xml")]
+    assert got == [
+        ("bad_xml", "ecgen-radiology/10.xml"),
+        ("missing_file", "ecgen-radiology/2.xml"),
+        ("no_images", "ecgen-radiology/3.xml"),
+        ("outside_raw_root", "ecgen-radiology/2.xml"),
+    ]

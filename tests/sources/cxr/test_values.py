@@ -49,7 +49,8 @@ def test_kept_age_notes_a_dropped_age_as_a_correction():
     assert math.isnan(kept_age(parse_age("413", "Patient Age"), rejects, where))
     assert rejects.rows == []  # a correction is never a reject
     assert [(c["reason"], c["row"], c["sample_id"]) for c in rejects.corrections] == [
-        ("age_out_of_range", 5, "nih-00000001_000")]
+        ("age_out_of_range", 5, "nih-00000001_000")
+    ]
 
 
 def test_harmonise_priority_and_missing():

@@ -21,15 +21,17 @@ from unimed_kedro.schema import LABEL_PREFIX, row_dicts
 ROW_BATCH = 2048
 
 
-def _pick(row: dict, params: dict, union: dict, annotated: tuple,
-          spare: random.Random) -> tuple[str, str]:
+def _pick(
+    row: dict, params: dict, union: dict, annotated: tuple, spare: random.Random
+) -> tuple[str, str]:
     """Caption and kind; `spare` is re-seeded as the row's generator on first use (a report
     caption needs none), then shared by the kinds tried."""
     rng = None
     for kind in params["priority"]:
         if kind == "report":
-            text = report_caption(row.get("report_findings"), row.get("report_impression"),
-                                  params["redaction_tokens"])
+            text = report_caption(
+                row.get("report_findings"), row.get("report_impression"), params["redaction_tokens"]
+            )
         else:
             rng = rng or sample_rng(params["seed"], row["sample_id"], spare)
             if kind == "source_captions":
@@ -39,12 +41,15 @@ def _pick(row: dict, params: dict, union: dict, annotated: tuple,
                 text = label_caption(row, rng, params, union, annotated)
         if text:
             return text, kind
-    raise ValueError(f"caption.priority {params['priority']} produced no caption for "
-                     f"{row['sample_id']}; add 'labels' as the last entry")
+    raise ValueError(
+        f"caption.priority {params['priority']} produced no caption for "
+        f"{row['sample_id']}; add 'labels' as the last entry"
+    )
 
 
-def caption_records(records: pd.DataFrame, sources: dict[str, dict], params: dict,
-                    vocabulary: dict) -> pd.DataFrame:
+def caption_records(
+    records: pd.DataFrame, sources: dict[str, dict], params: dict, vocabulary: dict
+) -> pd.DataFrame:
     """Add `caption`, `caption_kind` and `structured_caption` to every record."""
     union = vocabulary["labels"]["union"]
     titles = {name: info["title"] for name, info in sources.items()}
@@ -54,13 +59,19 @@ def caption_records(records: pd.DataFrame, sources: dict[str, dict], params: dic
     texts, kinds, structured = [], [], []
     # Rows become dicts a batch at a time: all 20,000 at once added ~80 MB to the peak.
     for start in range(0, len(records), ROW_BATCH):
-        batch = records.iloc[start:start + ROW_BATCH]
+        batch = records.iloc[start : start + ROW_BATCH]
         for row, annotated in zip(row_dicts(batch, columns), annotated_rows(batch, union)):
             text, kind = _pick(row, params, union, annotated, spare)
             texts.append(text)
             kinds.append(kind)
-            structured.append(structured_caption(
-                row, source_title=titles[row["source"]],
-                params=params["structured"], union=union,
-                redactions=params["redaction_tokens"], annotated=annotated))
+            structured.append(
+                structured_caption(
+                    row,
+                    source_title=titles[row["source"]],
+                    params=params["structured"],
+                    union=union,
+                    redactions=params["redaction_tokens"],
+                    annotated=annotated,
+                )
+            )
     return records.assign(caption=texts, caption_kind=kinds, structured_caption=structured)

@@ -23,21 +23,29 @@ from unimed_kedro.captions.cxr.text import (
 from unimed_kedro.schema import is_missing
 
 
-def structured_caption(row: Mapping, *, source_title: str, params: Mapping,
-                       union: Mapping[str, str], redactions: list[str],
-                       annotated: AnnotatedLabels | None = None) -> str:
+def structured_caption(
+    row: Mapping,
+    *,
+    source_title: str,
+    params: Mapping,
+    union: Mapping[str, str],
+    redactions: list[str],
+    annotated: AnnotatedLabels | None = None,
+) -> str:
     annotated = annotated_labels(row, union) if annotated is None else tuple(annotated)
     findings, impression = _sections(row, params, annotated, redactions)
     # One f-string, not lists of lines joined: this runs once per sample.
-    return (f"SOURCE: {source_title}\n"
-            f"PATIENT_ID: {str(row['patient_id']).split(':', 1)[1]}\n"
-            f"STUDY_ID: {row['study_id']}\n"
-            f"VIEW_POSITION: {row['view']}\n"
-            f"IMAGE_ID: {row['sample_id'].split('-', 1)[1]}\n\n"
-            f"=== FINDINGS ===\n{findings}\n\n"
-            f"=== IMPRESSION ===\n{impression}\n\n"
-            f"{_labels_block(annotated)}\n\n"
-            f"=== METADATA ===\n{_metadata(row, source_title)}\n")
+    return (
+        f"SOURCE: {source_title}\n"
+        f"PATIENT_ID: {str(row['patient_id']).split(':', 1)[1]}\n"
+        f"STUDY_ID: {row['study_id']}\n"
+        f"VIEW_POSITION: {row['view']}\n"
+        f"IMAGE_ID: {row['sample_id'].split('-', 1)[1]}\n\n"
+        f"=== FINDINGS ===\n{findings}\n\n"
+        f"=== IMPRESSION ===\n{impression}\n\n"
+        f"{_labels_block(annotated)}\n\n"
+        f"=== METADATA ===\n{_metadata(row, source_title)}\n"
+    )
 
 
 @functools.lru_cache(maxsize=LABEL_CACHE)
@@ -45,17 +53,20 @@ def _labels_block(annotated: AnnotatedLabels) -> str:
     """The STRUCTURED LABELS block: depends on the label combination alone. Every line
     under the header is `Label: state`, so a study without annotated labels has none."""
     return "=== STRUCTURED LABELS ===" + "".join(
-        f"\n{display}: {state}" for _, display, state in annotated)
+        f"\n{display}: {state}" for _, display, state in annotated
+    )
 
 
-def _sections(row: Mapping, params: Mapping, annotated: AnnotatedLabels,
-              redactions: list[str]) -> tuple[str, str]:
+def _sections(
+    row: Mapping, params: Mapping, annotated: AnnotatedLabels, redactions: list[str]
+) -> tuple[str, str]:
     findings = clean_report_text(row.get("report_findings"), redactions)
     impression = clean_report_text(row.get("report_impression"), redactions)
     if findings or impression:
         return findings or params["missing_text"], impression or params["missing_text"]
-    from_labels = _label_sections(annotated, params["findings_template"],
-                                  params["impression_template"])
+    from_labels = _label_sections(
+        annotated, params["findings_template"], params["impression_template"]
+    )
     if from_labels is not None:
         return from_labels
     if is_normal(row):
@@ -64,22 +75,24 @@ def _sections(row: Mapping, params: Mapping, annotated: AnnotatedLabels,
 
 
 @functools.lru_cache(maxsize=LABEL_CACHE)
-def _label_sections(annotated: AnnotatedLabels, findings_template: str,
-                    impression_template: str) -> tuple[str, str] | None:
+def _label_sections(
+    annotated: AnnotatedLabels, findings_template: str, impression_template: str
+) -> tuple[str, str] | None:
     """Findings and impression written from the positive labels (None: none positive)."""
     positives = label_states(annotated)["positive"]
     if not positives:
         return None
     names = join_names(positives)
-    return (findings_template.format(findings=names),
-            impression_template.format(findings=names))
+    return (findings_template.format(findings=names), impression_template.format(findings=names))
 
 
 def _metadata(row: Mapping, source_title: str) -> str:
     age, sex, official = row.get("age"), row.get("sex"), row.get("official_split")
-    return (f"Patient Age: {'unknown' if age is None or is_missing(age) else int(age)}\n"
-            f"Patient Sex: {'unknown' if is_missing(sex) else sex}\n"
-            f"View: {row['view']}\n"
-            f"Official Split: {'none' if is_missing(official) else official}\n"
-            f"Dataset: {source_title}\n"
-            f"License: {row['license']}")
+    return (
+        f"Patient Age: {'unknown' if age is None or is_missing(age) else int(age)}\n"
+        f"Patient Sex: {'unknown' if is_missing(sex) else sex}\n"
+        f"View: {row['view']}\n"
+        f"Official Split: {'none' if is_missing(official) else official}\n"
+        f"Dataset: {source_title}\n"
+        f"License: {row['license']}"
+    )

@@ -31,15 +31,19 @@ def clean_report_text(text: str | None, redactions: Sequence[str]) -> str | None
     return text if re.search(r"[A-Za-z]{2}", text) else None
 
 
-def report_caption(findings: str | None, impression: str | None,
-                   redactions: Sequence[str]) -> str | None:
+def report_caption(
+    findings: str | None, impression: str | None, redactions: Sequence[str]
+) -> str | None:
     cleaned = [clean_report_text(t, redactions) for t in (findings, impression)]
     parts = [p if p.endswith(".") else p + "." for p in cleaned if p]
     return " ".join(parts) or None
 
 
-STATE_NAMES: dict[float | None, str] = {POSITIVE: "positive", UNCERTAIN: "uncertain",
-                                         NEGATIVE: "negative"}
+STATE_NAMES: dict[float | None, str] = {
+    POSITIVE: "positive",
+    UNCERTAIN: "uncertain",
+    NEGATIVE: "negative",
+}
 NORMAL_COLUMN = f"{LABEL_PREFIX}no_finding"  # read from the row itself, see `is_normal`
 # (key, display name, state) of a row's annotated labels. A tuple: rows with the same labels
 # share one, and the caches of text derived from labels alone are keyed by it.
@@ -51,8 +55,13 @@ def annotated_labels(row: Mapping, union: Mapping[str, str]) -> AnnotatedLabels:
     """(key, display name, state) of every annotated label, in vocabulary order: the one
     pass over the vocabulary that every caption of a row shares. A dict lookup, not
     `is_missing`: NaN, None and NA equal no key (runs per row and label)."""
-    return tuple([(key, display, state) for key, display in union.items()
-                  if (state := STATE_NAMES.get(row.get(LABEL_PREFIX + key))) is not None])
+    return tuple(
+        [
+            (key, display, state)
+            for key, display in union.items()
+            if (state := STATE_NAMES.get(row.get(LABEL_PREFIX + key))) is not None
+        ]
+    )
 
 
 _STATE_CODES = {value: code for code, value in enumerate(STATE_NAMES, 1)}  # 0: none
@@ -72,11 +81,12 @@ def annotated_rows(frame: pd.DataFrame, union: Mapping[str, str]) -> list[Annota
     combos: dict[bytes, AnnotatedLabels] = {}
     out = []
     for start in range(0, len(blob), width):
-        combo = blob[start:start + width]
+        combo = blob[start : start + width]
         found = combos.get(combo)
         if found is None:
-            found = combos[combo] = tuple([(key, display, states[c])
-                                           for (key, display), c in zip(labels, combo) if c])
+            found = combos[combo] = tuple(
+                [(key, display, states[c]) for (key, display), c in zip(labels, combo) if c]
+            )
         out.append(found)
     return out
 
@@ -110,8 +120,13 @@ def join_names(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def label_caption(row: Mapping, rng: random.Random, params: Mapping,
-                  union: Mapping[str, str], annotated: AnnotatedLabels | None = None) -> str:
+def label_caption(
+    row: Mapping,
+    rng: random.Random,
+    params: Mapping,
+    union: Mapping[str, str],
+    annotated: AnnotatedLabels | None = None,
+) -> str:
     """UniMed-style template caption from the harmonised labels (`annotated`: the row's
     `annotated_labels`, when the caller already has them)."""
     templates = params["templates"]
@@ -136,8 +151,7 @@ def _findings(annotated: AnnotatedLabels, uncertain: str) -> tuple[str | None, t
     """The findings phrase (None: nothing positive or uncertain) and the negative names of
     one label combination: the part of a label caption that needs no random choice."""
     states = label_states(annotated)
-    findings = states["positive"] + [uncertain.format(label=n.lower())
-                                     for n in states["uncertain"]]
+    findings = states["positive"] + [uncertain.format(label=n.lower()) for n in states["uncertain"]]
     return (join_names(findings) if findings else None), tuple(states["negative"])
 
 

@@ -16,8 +16,13 @@ SHARED_PARAMETERS = {"params:executor": "params:executor", "params:raw_root": "p
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    stages = (ingest.create_pipeline(SOURCES) + caption.create_pipeline(caption_records)
-              + normalize.create_pipeline() + split.create_pipeline()
-              + export.create_pipeline() + export.files_layout_pipeline()
-              + report.create_pipeline())
+    stages = (
+        ingest.create_pipeline(SOURCES)
+        + caption.create_pipeline(caption_records)
+        + normalize.create_pipeline()
+        + split.create_pipeline()
+        + export.create_pipeline()
+        + export.files_layout_pipeline()
+        + report.create_pipeline()
+    )
     return Pipeline(stages, namespace="cxr", parameters=SHARED_PARAMETERS)

@@ -15,8 +15,8 @@ import functools
 import logging
 import operator
 import re
-from dataclasses import dataclass
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from unimed_kedro.sources.base import LayoutError, Source, SourceInfo
@@ -45,9 +45,20 @@ INFO = SourceInfo(
 SPLIT_FILES = {"train.csv": "train", "valid.csv": "val"}
 META_COLUMNS = ["Path", "Sex", "Age", "Frontal/Lateral", "AP/PA"]
 LABEL_COLUMNS = [
-    "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion",
-    "Edema", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion",
-    "Pleural Other", "Fracture", "Support Devices",
+    "No Finding",
+    "Enlarged Cardiomediastinum",
+    "Cardiomegaly",
+    "Lung Opacity",
+    "Lung Lesion",
+    "Edema",
+    "Consolidation",
+    "Pneumonia",
+    "Atelectasis",
+    "Pneumothorax",
+    "Pleural Effusion",
+    "Pleural Other",
+    "Fracture",
+    "Support Devices",
 ]
 UNIMED_CAPTIONS = "chexpert_with_captions_only_frontal_view.csv"
 _LABEL_CELLS = operator.itemgetter(*LABEL_COLUMNS)  # a row's label cells as one tuple
@@ -61,17 +72,21 @@ class _Reader:
     repeat another row's), built once so each row only looks them up."""
 
     folder: SourceFolder
-    labels: Memo   # tuple of the 14 label cells -> harmonised label columns
-    views: Memo    # AP/PA or Frontal/Lateral cell -> normalised view
+    labels: Memo  # tuple of the 14 label cells -> harmonised label columns
+    views: Memo  # AP/PA or Frontal/Lateral cell -> normalised view
     sexes: Memo
-    ages: Memo     # Age cell -> `Age`; raises ValueError (uncached) on a non-numeric one
+    ages: Memo  # Age cell -> `Age`; raises ValueError (uncached) on a non-numeric one
 
     @classmethod
     def create(cls, folder: SourceFolder, vocab: Mapping) -> _Reader:
         mapping = vocab["labels"]["sources"][INFO.name]
-        return cls(folder, Memo(functools.partial(_labels, mapping=mapping)),
-                   Memo(functools.partial(normalise_view, views=vocab["views"])),
-                   Memo(normalise_sex), Memo(functools.partial(parse_age, column="Age")))
+        return cls(
+            folder,
+            Memo(functools.partial(_labels, mapping=mapping)),
+            Memo(functools.partial(normalise_view, views=vocab["views"])),
+            Memo(normalise_sex),
+            Memo(functools.partial(parse_age, column="Age")),
+        )
 
 
 class CheXpert(Source):
@@ -80,16 +95,16 @@ class CheXpert(Source):
     def layout(self) -> list[str]:
         present = [name for name in SPLIT_FILES if (self.root / name).is_file()]
         if not present:
-            raise LayoutError(f"{self.root}: expected train.csv and/or valid.csv "
-                              "(CheXpert layout)")
+            raise LayoutError(f"{self.root}: expected train.csv and/or valid.csv (CheXpert layout)")
         return present
 
     def records(self, layout: list[str]) -> Iterator[dict]:
         captions = _unimed_captions(self.root / UNIMED_CAPTIONS)
         reader = _Reader.create(self.folder, self.vocabulary)
         for name in layout:
-            rows = read_csv_rows(self.root / name, META_COLUMNS + LABEL_COLUMNS,
-                                 self.rejects, self.root)
+            rows = read_csv_rows(
+                self.root / name, META_COLUMNS + LABEL_COLUMNS, self.rejects, self.root
+            )
             for line, row in rows:
                 record = _record(reader, name, line, row)
                 if record is not None:
@@ -120,8 +135,10 @@ def _record(reader: _Reader, file: str, line: int, row: dict) -> dict | None:
         return None
     try:
         if match is None:
-            raise ValueError(f"column 'Path': expected <split>/patientN/studyN/viewN_<frontal|"
-                             f"lateral>.jpg, got {row['Path']!r}")
+            raise ValueError(
+                f"column 'Path': expected <split>/patientN/studyN/viewN_<frontal|"
+                f"lateral>.jpg, got {row['Path']!r}"
+            )
         labels = reader.labels[_LABEL_CELLS(row)]
         age = reader.ages[row["Age"]]
     except ValueError as err:
@@ -131,13 +148,21 @@ def _record(reader: _Reader, file: str, line: int, row: dict) -> dict | None:
         return None
     _, patient, study, _, _ = match.groups()
     return {
-        "sample_id": sample_id, "source": INFO.name, "patient_id": f"chexpert:{patient}",
-        "study_id": f"{patient}_{study}", "raw_relpath": rel,
+        "sample_id": sample_id,
+        "source": INFO.name,
+        "patient_id": f"chexpert:{patient}",
+        "study_id": f"{patient}_{study}",
+        "raw_relpath": rel,
         "view": reader.views[row["AP/PA"] or row["Frontal/Lateral"]],
-        "sex": reader.sexes[row["Sex"]], "age": kept_age(age, reader.folder.rejects, where),
+        "sex": reader.sexes[row["Sex"]],
+        "age": kept_age(age, reader.folder.rejects, where),
         "official_split": SPLIT_FILES[file],
-        "license": INFO.license, "report_findings": None, "report_impression": None,
-        **labels, "_file": file, "_row": line,
+        "license": INFO.license,
+        "report_findings": None,
+        "report_impression": None,
+        **labels,
+        "_file": file,
+        "_row": line,
     }
 
 
@@ -156,6 +181,9 @@ def _unimed_captions(path: Path) -> dict[str, list[str]]:
                 files, captions = ast.literal_eval(fields[0]), ast.literal_eval(fields[2])
                 out[_relpath(files[0])] = [str(c).strip() for c in captions if str(c).strip()]
             except (ValueError, SyntaxError, IndexError, TypeError):
-                log.warning("%s line %d: expected ['<path>'] and ['<caption>', ...]; skipped",
-                            path, reader.line_num)
+                log.warning(
+                    "%s line %d: expected ['<path>'] and ['<caption>', ...]; skipped",
+                    path,
+                    reader.line_num,
+                )
     return out

@@ -33,17 +33,25 @@ INFO = SourceInfo(
     "labeled chest radiographs. arXiv:1901.07042, 2019.",
     patient_note="patient = subject_id",
 )
-TABLES = {"metadata": "mimic-cxr-2.0.0-metadata", "labels": "mimic-cxr-2.0.0-chexpert",
-          "split": "mimic-cxr-2.0.0-split"}
+TABLES = {
+    "metadata": "mimic-cxr-2.0.0-metadata",
+    "labels": "mimic-cxr-2.0.0-chexpert",
+    "split": "mimic-cxr-2.0.0-split",
+}
 META_COLUMNS = ["dicom_id", "subject_id", "study_id", "ViewPosition"]
 LABEL_KEY = ["subject_id", "study_id"]
 SPLITS = {"train": "train", "validate": "val", "test": "test"}
 TABLE_ROW_IGNORED = "table_row_ignored"  # correction: a bad table row naming no image
 # Report headers as written, typos included (official section_parser statistics).
 SECTION_ALIASES = {
-    "FINDINGS": "findings", "FINDING": "findings", "FINDNGS": "findings",
-    "IMPRESSION": "impression", "IMPRESSIONS": "impression", "IMPRESSON": "impression",
-    "CONCLUSION": "impression", "FINDINGS AND IMPRESSION": "findings",
+    "FINDINGS": "findings",
+    "FINDING": "findings",
+    "FINDNGS": "findings",
+    "IMPRESSION": "impression",
+    "IMPRESSIONS": "impression",
+    "IMPRESSON": "impression",
+    "CONCLUSION": "impression",
+    "FINDINGS AND IMPRESSION": "findings",
 }
 _HEADER = re.compile(r"^\s*([A-Z][A-Z /&]{2,40}):\s*(.*)$")
 
@@ -71,9 +79,13 @@ class MIMIC(Source):
         # rejected, so exported + rejected = metadata rows still holds.
         for key, problem in tables.unused():
             owner = "/".join(key) if any(key) else "an unreadable key"
-            self.rejects.correct(TABLE_ROW_IGNORED, f"{problem.detail}; no image of the "
-                                 f"metadata table belongs to {owner}, so none was rejected",
-                                 file=problem.file, row=problem.line)
+            self.rejects.correct(
+                TABLE_ROW_IGNORED,
+                f"{problem.detail}; no image of the "
+                f"metadata table belongs to {owner}, so none was rejected",
+                file=problem.file,
+                row=problem.line,
+            )
 
 
 @dataclass(frozen=True)
@@ -116,13 +128,24 @@ class _Tables:
 
     def unused(self) -> list[tuple[tuple[str, ...], _RowProblem]]:
         """Problems whose key no image of the metadata table named, by file and line."""
-        found = [(key, problem) for key, problems in self.problems.items()
-                 if key not in self.matched for problem in problems]
+        found = [
+            (key, problem)
+            for key, problems in self.problems.items()
+            if key not in self.matched
+            for problem in problems
+        ]
         return sorted(found, key=lambda item: (item[1].file, item[1].line))
 
 
-def _record(folder: SourceFolder, base: Path, file: str, line: int, row: dict, vocab: Mapping,
-            tables: _Tables) -> dict | None:
+def _record(
+    folder: SourceFolder,
+    base: Path,
+    file: str,
+    line: int,
+    row: dict,
+    vocab: Mapping,
+    tables: _Tables,
+) -> dict | None:
     root = folder.root
     dicom = row["dicom_id"].strip()
     where: Where = {"file": file, "row": line, "sample_id": "mimic-" + dicom.lower()}
@@ -133,9 +156,14 @@ def _record(folder: SourceFolder, base: Path, file: str, line: int, row: dict, v
     path = folder.inside(rel, **where)
     if path is None:
         return None
-    problem = None if subject.isdigit() and study.isdigit() and dicom else (
-        f"expected numeric subject_id/study_id and a dicom_id, got {subject!r}/{study!r}/"
-        f"{dicom!r}")
+    problem = (
+        None
+        if subject.isdigit() and study.isdigit() and dicom
+        else (
+            f"expected numeric subject_id/study_id and a dicom_id, got {subject!r}/{study!r}/"
+            f"{dicom!r}"
+        )
+    )
     problem = problem or from_tables
     if problem:
         folder.rejects.add("bad_csv_row", problem, **where)
@@ -144,14 +172,21 @@ def _record(folder: SourceFolder, base: Path, file: str, line: int, row: dict, v
         return None
     findings, impression = _report_sections(Path(os.path.dirname(path) + ".txt"))
     return {
-        "sample_id": where["sample_id"], "source": INFO.name, "patient_id": f"mimic:{subject}",
-        "study_id": f"s{study}", "raw_relpath": rel,
-        "view": normalise_view(row["ViewPosition"], vocab["views"]), "sex": None,
-        "age": math.nan, "official_split": tables.splits.get(dicom), "license": INFO.license,
-        "report_findings": findings, "report_impression": impression,
-        **harmonise(tables.labels.get((subject, study), {}),
-                    vocab["labels"]["sources"][INFO.name]),
-        "_file": file, "_row": line,
+        "sample_id": where["sample_id"],
+        "source": INFO.name,
+        "patient_id": f"mimic:{subject}",
+        "study_id": f"s{study}",
+        "raw_relpath": rel,
+        "view": normalise_view(row["ViewPosition"], vocab["views"]),
+        "sex": None,
+        "age": math.nan,
+        "official_split": tables.splits.get(dicom),
+        "license": INFO.license,
+        "report_findings": findings,
+        "report_impression": impression,
+        **harmonise(tables.labels.get((subject, study), {}), vocab["labels"]["sources"][INFO.name]),
+        "_file": file,
+        "_row": line,
     }
 
 
@@ -159,13 +194,21 @@ def _table_folder(root: Path) -> Path:
     for folder in [root] + sorted(root.glob("*"), reverse=True):
         if _find(folder, TABLES["metadata"]) is not None:
             return folder
-    raise LayoutError(f"{root}: expected {TABLES['metadata']}.csv(.gz) in it or in a version "
-                      "folder such as 2.0.0/ (MIMIC-CXR-JPG layout)")
+    raise LayoutError(
+        f"{root}: expected {TABLES['metadata']}.csv(.gz) in it or in a version "
+        "folder such as 2.0.0/ (MIMIC-CXR-JPG layout)"
+    )
 
 
 def _find(folder: Path, stem: str) -> Path | None:
-    return next((folder / f"{stem}{ext}" for ext in (".csv.gz", ".csv")
-                 if (folder / f"{stem}{ext}").is_file()), None)
+    return next(
+        (
+            folder / f"{stem}{ext}"
+            for ext in (".csv.gz", ".csv")
+            if (folder / f"{stem}{ext}").is_file()
+        ),
+        None,
+    )
 
 
 def _table(base: Path, key: str) -> Path:
@@ -197,8 +240,9 @@ def _read_splits(base: Path, root: Path, tables: _Tables) -> None:
         tables.splits[row["dicom_id"].strip()] = SPLITS.get(row["split"].strip())
 
 
-def _table_rows(path: Path, required: list[str], key: list[str], root: Path,
-                tables: _Tables) -> Iterator[tuple[int, dict[str, str]]]:
+def _table_rows(
+    path: Path, required: list[str], key: list[str], root: Path, tables: _Tables
+) -> Iterator[tuple[int, dict[str, str]]]:
     """Well-formed rows of a label or split table. A row with the wrong field count is
     filed as a problem under the key its `key` cells name: a table row is not a raw
     record, so it is no reject of its own."""

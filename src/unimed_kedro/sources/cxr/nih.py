@@ -33,10 +33,20 @@ INFO = SourceInfo(
     "CVPR 2017.",
     patient_note="patient = Patient ID; each follow-up is a study",
 )
-DATA_ENTRY = ["Data_Entry_2017_v2020.csv", "Data_Entry_2017.csv",
-              "Data_Entry_2017_v2020.csv.gz", "Data_Entry_2017.csv.gz"]
-REQUIRED = ["Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age",
-            "View Position"]
+DATA_ENTRY = [
+    "Data_Entry_2017_v2020.csv",
+    "Data_Entry_2017.csv",
+    "Data_Entry_2017_v2020.csv.gz",
+    "Data_Entry_2017.csv.gz",
+]
+REQUIRED = [
+    "Image Index",
+    "Finding Labels",
+    "Follow-up #",
+    "Patient ID",
+    "Patient Age",
+    "View Position",
+]
 SEX_COLUMNS = ["Patient Sex", "Patient Gender"]
 SPLIT_LISTS = {"train_val_list.txt": "train", "test_list.txt": "test"}
 
@@ -47,22 +57,29 @@ class NIH(Source):
     def layout(self) -> Path:
         entry = next((self.root / n for n in DATA_ENTRY if (self.root / n).is_file()), None)
         if entry is None:
-            raise LayoutError(f"{self.root}: expected one of {DATA_ENTRY} "
-                              "(NIH ChestX-ray14 layout)")
+            raise LayoutError(
+                f"{self.root}: expected one of {DATA_ENTRY} (NIH ChestX-ray14 layout)"
+            )
         return entry
 
     def records(self, layout: Path) -> Iterator[dict]:
         images = _image_index(self.root)
         splits = _official_splits(self.root)
         for line, row in read_csv_rows(layout, REQUIRED, self.rejects, self.root):
-            record = _record(self.folder, layout.name, line, row, self.vocabulary, images,
-                             splits)
+            record = _record(self.folder, layout.name, line, row, self.vocabulary, images, splits)
             if record is not None:
                 yield record
 
 
-def _record(folder: SourceFolder, file: str, line: int, row: dict, vocab: Mapping,
-            images: dict[str, str], splits: dict[str, str]) -> dict | None:
+def _record(
+    folder: SourceFolder,
+    file: str,
+    line: int,
+    row: dict,
+    vocab: Mapping,
+    images: dict[str, str],
+    splits: dict[str, str],
+) -> dict | None:
     name = row["Image Index"].strip()
     sample_id = "nih-" + Path(name).stem.lower() if "/" not in name else None
     where: Where = {"file": file, "row": line, "sample_id": sample_id}
@@ -78,19 +95,27 @@ def _record(folder: SourceFolder, file: str, line: int, row: dict, vocab: Mappin
         folder.rejects.add("bad_csv_row", str(err), **where)
         return None
     if name not in images:
-        folder.rejects.add("missing_file", f"image {name!r} not found in images/ or "
-                    "images_0NN/images/", **where)
+        folder.rejects.add(
+            "missing_file", f"image {name!r} not found in images/ or images_0NN/images/", **where
+        )
         return None
     sex = next((row[c] for c in SEX_COLUMNS if c in row), None)
     return {
-        "sample_id": sample_id, "source": INFO.name, "patient_id": f"nih:{patient:08d}",
-        "study_id": f"{patient:08d}_{followup:03d}", "raw_relpath": images[name],
+        "sample_id": sample_id,
+        "source": INFO.name,
+        "patient_id": f"nih:{patient:08d}",
+        "study_id": f"{patient:08d}_{followup:03d}",
+        "raw_relpath": images[name],
         "view": normalise_view(row["View Position"], vocab["views"]),
-        "sex": normalise_sex(sex), "age": kept_age(age, folder.rejects, where),
+        "sex": normalise_sex(sex),
+        "age": kept_age(age, folder.rejects, where),
         "official_split": splits.get(name),
-        "license": INFO.license, "report_findings": None, "report_impression": None,
+        "license": INFO.license,
+        "report_findings": None,
+        "report_impression": None,
         **harmonise({n: float(n in findings) for n in mapping}, mapping),
-        "_file": file, "_row": line,
+        "_file": file,
+        "_row": line,
     }
 
 
@@ -98,16 +123,21 @@ def _findings(cell: str, mapping: dict) -> set[str]:
     names = {part.strip() for part in cell.split("|") if part.strip()}
     unknown = sorted(names - set(mapping))
     if unknown or not names:
-        raise ValueError(f"column 'Finding Labels': expected '|'-joined names from "
-                         f"{sorted(mapping)}, got {cell!r}")
+        raise ValueError(
+            f"column 'Finding Labels': expected '|'-joined names from "
+            f"{sorted(mapping)}, got {cell!r}"
+        )
     return names
 
 
 def _image_index(root: Path) -> dict[str, str]:
     """File name -> path relative to root, over `images/`, `images_0NN/images/` and
     `images_0NN/` (a Kaggle copy unpacked without the inner folder)."""
-    folders = [root / "images"] + sorted(root.glob("images_*/images")) + sorted(
-        p for p in root.glob("images_*") if p.is_dir())
+    folders = (
+        [root / "images"]
+        + sorted(root.glob("images_*/images"))
+        + sorted(p for p in root.glob("images_*") if p.is_dir())
+    )
     return index_files(root, folders, ".png")
 
 

@@ -39,8 +39,7 @@ class OpenI(Source):
     def layout(self) -> Path:
         reports = self.root / REPORTS
         if not reports.is_dir():
-            raise LayoutError(f"{self.root}: expected the {REPORTS}/ folder of "
-                              "NLMCXR_reports.tgz")
+            raise LayoutError(f"{self.root}: expected the {REPORTS}/ folder of NLMCXR_reports.tgz")
         return reports
 
     def records(self, layout: Path) -> Iterator[dict]:
@@ -49,32 +48,51 @@ class OpenI(Source):
             yield from _report_records(self.folder, xml, self.vocabulary, images)
 
 
-def _report_records(folder: SourceFolder, xml: Path, vocab: Mapping, images: dict[str, str]
-                    ) -> list[dict]:
+def _report_records(
+    folder: SourceFolder, xml: Path, vocab: Mapping, images: dict[str, str]
+) -> list[dict]:
     root, rejects = folder.root, folder.rejects
     file = str(xml.relative_to(root))
     try:
         tree = ET.parse(xml).getroot()
     except ET.ParseError as err:
-        rejects.add("bad_xml", f"not well-formed XML ({err}); expected an <eCitation> report",
-                    file=file, row=err.position[0])
+        rejects.add(
+            "bad_xml",
+            f"not well-formed XML ({err}); expected an <eCitation> report",
+            file=file,
+            row=err.position[0],
+        )
         return []
     node = tree.find("uId")
     uid = (node.get("id") if node is not None else None) or xml.stem
     uid = uid.strip()
-    sections = {node.get("Label", "").upper(): " ".join((node.text or "").split()) or None
-                for node in tree.iter("AbstractText")}
+    sections = {
+        node.get("Label", "").upper(): " ".join((node.text or "").split()) or None
+        for node in tree.iter("AbstractText")
+    }
     ids = [node.get("id", "").strip() for node in tree.iter("parentImage")]
     if not ids:
-        rejects.add("no_images", f"report {uid} lists no <parentImage>", file=file,
-                    sample_id=f"openi-{uid.lower()}")
+        rejects.add(
+            "no_images",
+            f"report {uid} lists no <parentImage>",
+            file=file,
+            sample_id=f"openi-{uid.lower()}",
+        )
         return []
     shared = {
-        "source": INFO.name, "patient_id": f"openi:{uid}", "study_id": uid, "view": "UNKNOWN",
-        "sex": None, "age": math.nan, "official_split": None, "license": INFO.license,
+        "source": INFO.name,
+        "patient_id": f"openi:{uid}",
+        "study_id": uid,
+        "view": "UNKNOWN",
+        "sex": None,
+        "age": math.nan,
+        "official_split": None,
+        "license": INFO.license,
         "report_findings": sections.get("FINDINGS"),
         "report_impression": sections.get("IMPRESSION"),
-        **_labels(tree, vocab["labels"]["sources"][INFO.name]), "_file": file, "_row": None,
+        **_labels(tree, vocab["labels"]["sources"][INFO.name]),
+        "_file": file,
+        "_row": None,
     }
     records = []
     for image_id in ids:
@@ -84,8 +102,9 @@ def _report_records(folder: SourceFolder, xml: Path, vocab: Mapping, images: dic
             continue
         rel = images.get(f"{image_id}.png")
         if rel is None:
-            rejects.add("missing_file", f"image {image_id}.png not found in "
-                        f"{IMAGE_FOLDERS}", **where)
+            rejects.add(
+                "missing_file", f"image {image_id}.png not found in {IMAGE_FOLDERS}", **where
+            )
             continue
         records.append({**shared, "sample_id": sample_id, "raw_relpath": rel})
     return records
@@ -94,8 +113,11 @@ def _report_records(folder: SourceFolder, xml: Path, vocab: Mapping, images: dic
 def _labels(tree: ET.Element, mapping: dict) -> dict[str, float]:
     """Positive for every mapped MeSH term; negative for the rest of OpenI's vocabulary
     when the report has MeSH terms at all (as TorchXRayVision reads it)."""
-    terms = [(n.text or "").split("/")[0].strip().lower()
-             for tag in ("major", "automatic") for n in tree.iter(tag)]
+    terms = [
+        (n.text or "").split("/")[0].strip().lower()
+        for tag in ("major", "automatic")
+        for n in tree.iter(tag)
+    ]
     terms = [t for t in terms if t]
     if not terms:
         return {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE, UNCERTAIN
 from unimed_kedro.sources.base import Rejects
@@ -53,8 +53,11 @@ def parse_age(value: str, column: str) -> Age:
     except ValueError:
         raise ValueError(f"column {column!r}: expected an age in years, got {value!r}") from None
     if not 0 <= age <= MAX_AGE:
-        return Age(math.nan, f"column {column!r}: age {value!r} is impossible (expected "
-                             f"0..{MAX_AGE} years); kept as unknown")
+        return Age(
+            math.nan,
+            f"column {column!r}: age {value!r} is impossible (expected "
+            f"0..{MAX_AGE} years); kept as unknown",
+        )
     return Age(age)
 
 

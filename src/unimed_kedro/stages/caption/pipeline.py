@@ -10,7 +10,13 @@ Captioner = Callable[[pd.DataFrame, dict, dict, dict], pd.DataFrame]
 
 def create_pipeline(captioner: Captioner, **kwargs) -> Pipeline:
     """`captioner(records, sources, params, vocabulary)` adds each record's captions."""
-    return Pipeline([
-        Node(captioner, inputs=["records", "sources", "params:caption", "params:vocabulary"],
-             outputs="captioned", name="caption"),
-    ])
+    return Pipeline(
+        [
+            Node(
+                captioner,
+                inputs=["records", "sources", "params:caption", "params:vocabulary"],
+                outputs="captioned",
+                name="caption",
+            ),
+        ]
+    )

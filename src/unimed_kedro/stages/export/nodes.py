@@ -17,8 +17,8 @@ from unimed_kedro.engine.jobs import (
     ChunkTask,
     digest,
     fingerprint,
-    row_digests,
     preload_of,
+    row_digests,
     worker_modules,
 )
 from unimed_kedro.schema import SPLITS, label_columns_in, reject_records
@@ -39,28 +39,42 @@ WRITER_VERSION = 2
 STORED_IMAGE = ["sha256", "encoding"]
 
 
-def build_shard_index(samples: pd.DataFrame, sources: dict[str, dict], params: dict
-                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_shard_index(
+    samples: pd.DataFrame, sources: dict[str, dict], params: dict
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Key, shard and position of every exported sample; samples held back by the licence
     filter become rejects. Order within a split is a seeded shuffle that does not move when
     other samples are added."""
     redistributable = {name: bool(info["redistributable"]) for name, info in sources.items()}
-    allowed = pd.Series([redistributable[s] or not params["redistributable_only"]
-                         for s in samples["source"].tolist()], index=samples.index, dtype=bool)
+    allowed = pd.Series(
+        [
+            redistributable[s] or not params["redistributable_only"]
+            for s in samples["source"].tolist()
+        ],
+        index=samples.index,
+        dtype=bool,
+    )
     excluded = samples[~allowed]
     rejects = reject_records(
-        excluded, stage="export", reasons=["license_excluded"] * len(excluded),
-        details=[f"licence '{license}' does not allow redistribution"
-                 for license in excluded["license"].tolist()])
+        excluded,
+        stage="export",
+        reasons=["license_excluded"] * len(excluded),
+        details=[
+            f"licence '{license}' does not allow redistribution"
+            for license in excluded["license"].tolist()
+        ],
+    )
     kept = samples[allowed].copy()
     kept["key"] = kept["sample_id"]
-    kept["order"] = [hashlib.sha256(f"{params['seed']}:{s}".encode()).hexdigest()
-                     for s in kept["sample_id"]]
+    kept["order"] = [
+        hashlib.sha256(f"{params['seed']}:{s}".encode()).hexdigest() for s in kept["sample_id"]
+    ]
     kept = kept.sort_values(["split", "order"], kind="stable").reset_index(drop=True)
     position = kept.groupby("split").cumcount()
     number = position // int(params["shard_maxcount"])
-    kept["webdataset_shard"] = [f"{s}/{params['collection']}-{s}-{n:06d}.tar"
-                                for s, n in zip(kept["split"], number)]
+    kept["webdataset_shard"] = [
+        f"{s}/{params['collection']}-{s}-{n:06d}.tar" for s, n in zip(kept["split"], number)
+    ]
     return kept.drop(columns=["order"]), rejects
 
 
@@ -68,19 +82,23 @@ def _with_stored_image(columns: list[str]) -> list[str]:
     return list(dict.fromkeys(columns + STORED_IMAGE))
 
 
-def _task_fingerprints(frame: pd.DataFrame, columns: list[str],
-                       groups: Mapping[Any, np.ndarray]) -> dict[Any, str]:
+def _task_fingerprints(
+    frame: pd.DataFrame, columns: list[str], groups: Mapping[Any, np.ndarray]
+) -> dict[Any, str]:
     """Fingerprint per group of rows (name -> row positions) from the content of `columns`
     and `STORED_IMAGE`, without JSON."""
     columns = _with_stored_image(columns)
     hashes = row_digests(frame[columns])
-    return {name: fingerprint(WRITER_VERSION, columns, digest(hashes[positions]))
-            for name, positions in groups.items()}
+    return {
+        name: fingerprint(WRITER_VERSION, columns, digest(hashes[positions]))
+        for name, positions in groups.items()
+    }
 
 
 @worker_modules("unimed_kedro.writers.webdataset")
-def plan_webdataset(shard_index: pd.DataFrame, store: ChunkStore, params: dict,
-                    executor: dict) -> ChunkJob:
+def plan_webdataset(
+    shard_index: pd.DataFrame, store: ChunkStore, params: dict, executor: dict
+) -> ChunkJob:
     """One task per shard; each sample is its stored image plus the members of the
     collection's `export.sample_format`."""
     format_ = sample_format(params["sample_format"])
@@ -89,45 +107,67 @@ def plan_webdataset(shard_index: pd.DataFrame, store: ChunkStore, params: dict,
     images = store.locations(shard_index["sample_id"].tolist())
     shards = shard_index.groupby("webdataset_shard", sort=True).indices
     prints = _task_fingerprints(shard_index, columns, shards)
-    tasks = [ChunkTask(shard.replace("/", "_").removesuffix(".tar"),
-                       ShardSpec(shard, table, positions, [images[i] for i in positions],
-                                 format_.members),
-                       prints[shard])
-             for shard, positions in shards.items()]
-    return ChunkJob(tasks, write_shard, executor, "webdataset", "samples",
-                    preload=preload_of(plan_webdataset))
+    tasks = [
+        ChunkTask(
+            shard.replace("/", "_").removesuffix(".tar"),
+            ShardSpec(shard, table, positions, [images[i] for i in positions], format_.members),
+            prints[shard],
+        )
+        for shard, positions in shards.items()
+    ]
+    return ChunkJob(
+        tasks, write_shard, executor, "webdataset", "samples", preload=preload_of(plan_webdataset)
+    )
 
 
 @worker_modules("unimed_kedro.writers.files_layout")
-def plan_files(shard_index: pd.DataFrame, store: ChunkStore, params: dict,
-               executor: dict) -> FilesLayoutPlan:
+def plan_files(
+    shard_index: pd.DataFrame, store: ChunkStore, params: dict, executor: dict
+) -> FilesLayoutPlan:
     """Chunks of samples in file-name order; only the columns the layout writes are
     copied out of the shard index."""
-    ordered = shard_index[_with_stored_image(INDEX_SOURCE_COLUMNS)].sort_values(
-        "key", kind="stable").reset_index(drop=True)
+    ordered = (
+        shard_index[_with_stored_image(INDEX_SOURCE_COLUMNS)]
+        .sort_values("key", kind="stable")
+        .reset_index(drop=True)
+    )
     columns = ["key", "image_ext", "structured_caption"]
     samples = list(zip(*(ordered[c].tolist() for c in columns)))
     images = store.locations(ordered["sample_id"].tolist())
     size = int(params["files_chunk_size"])
     starts = range(0, len(ordered), size)
-    prints = _task_fingerprints(ordered, columns, {
-        start: np.arange(start, min(start + size, len(ordered))) for start in starts})
-    tasks = [ChunkTask(f"files-{start // size:06d}", FilesChunk(
-        samples[start:start + size], images[start:start + size]), prints[start])
-             for start in starts]
-    job = ChunkJob(tasks, write_files_chunk, executor, "files layout", "samples",
-                   preload=preload_of(plan_files))
+    prints = _task_fingerprints(
+        ordered,
+        columns,
+        {start: np.arange(start, min(start + size, len(ordered))) for start in starts},
+    )
+    tasks = [
+        ChunkTask(
+            f"files-{start // size:06d}",
+            FilesChunk(samples[start : start + size], images[start : start + size]),
+            prints[start],
+        )
+        for start in starts
+    ]
+    job = ChunkJob(
+        tasks,
+        write_files_chunk,
+        executor,
+        "files layout",
+        "samples",
+        preload=preload_of(plan_files),
+    )
     return FilesLayoutPlan(job, master_index(ordered))
 
 
 def collect_rejects(*tables: pd.DataFrame) -> pd.DataFrame:
     merged = pd.concat([t for t in tables if len(t)] or [tables[0]], ignore_index=True)
-    return merged.sort_values(["source", "stage", "file", "row", "sample_id"],
-                              kind="stable", na_position="first").reset_index(drop=True)
+    return merged.sort_values(
+        ["source", "stage", "file", "row", "sample_id"], kind="stable", na_position="first"
+    ).reset_index(drop=True)
 
 
-def statistics(records: pd.DataFrame, shard_index: pd.DataFrame, rejects: pd.DataFrame
-               ) -> dict:
+def statistics(records: pd.DataFrame, shard_index: pd.DataFrame, rejects: pd.DataFrame) -> dict:
     """Counts per source and split, rejects by reason, and the conservation check:
     raw records = exported + rejected, per source."""
     sources = sorted(set(records["source"]) | set(rejects["source"]))
@@ -138,15 +178,27 @@ def statistics(records: pd.DataFrame, shard_index: pd.DataFrame, rejects: pd.Dat
         ingest = int(rejected["stage"].eq("ingest").sum())
         exported = int(shard_index["source"].eq(source).sum())
         per_source[source] = {
-            "raw_records": kept + ingest, "exported": exported, "rejected": len(rejected),
+            "raw_records": kept + ingest,
+            "exported": exported,
+            "rejected": len(rejected),
             "rejected_by_reason": rejected["reason"].value_counts().sort_index().to_dict(),
-            "patients": int(shard_index.loc[shard_index["source"].eq(source),
-                                            "patient_id"].nunique()),
+            "patients": int(
+                shard_index.loc[shard_index["source"].eq(source), "patient_id"].nunique()
+            ),
             "conserved": kept + ingest == exported + len(rejected),
         }
         if not per_source[source]["conserved"]:
-            log.error("%s: %d raw records but %d exported + %d rejected", source,
-                      kept + ingest, exported, len(rejected))
+            log.error(
+                "%s: %d raw records but %d exported + %d rejected",
+                source,
+                kept + ingest,
+                exported,
+                len(rejected),
+            )
     splits = shard_index["split"].value_counts().reindex(list(SPLITS))
-    return {"sources": per_source, "splits": splits.fillna(0).astype(int).to_dict(),
-            "exported": len(shard_index), "rejected": len(rejects)}
+    return {
+        "sources": per_source,
+        "splits": splits.fillna(0).astype(int).to_dict(),
+        "exported": len(shard_index),
+        "rejected": len(rejects),
+    }

@@ -14,22 +14,44 @@ from unimed_kedro.stages.export.nodes import (
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline([
-        Node(build_shard_index, inputs=["samples", "sources", "params:export"],
-             outputs=["shard_index", "export_rejects"], name="build_shard_index"),
-        Node(plan_webdataset, inputs=["shard_index", "normalized_images", "params:export",
-                                      "params:executor"],
-             outputs="webdataset", name="write_webdataset"),
-        Node(collect_rejects, inputs=["ingest_rejects", "normalize_rejects", "export_rejects"],
-             outputs="rejects", name="collect_rejects"),
-        Node(statistics, inputs=["records", "shard_index", "rejects"], outputs="statistics",
-             name="statistics"),
-    ])
+    return Pipeline(
+        [
+            Node(
+                build_shard_index,
+                inputs=["samples", "sources", "params:export"],
+                outputs=["shard_index", "export_rejects"],
+                name="build_shard_index",
+            ),
+            Node(
+                plan_webdataset,
+                inputs=["shard_index", "normalized_images", "params:export", "params:executor"],
+                outputs="webdataset",
+                name="write_webdataset",
+            ),
+            Node(
+                collect_rejects,
+                inputs=["ingest_rejects", "normalize_rejects", "export_rejects"],
+                outputs="rejects",
+                name="collect_rejects",
+            ),
+            Node(
+                statistics,
+                inputs=["records", "shard_index", "rejects"],
+                outputs="statistics",
+                name="statistics",
+            ),
+        ]
+    )
 
 
 def files_layout_pipeline(**kwargs) -> Pipeline:
-    return Pipeline([
-        Node(plan_files, inputs=["shard_index", "normalized_images", "params:export",
-                                 "params:executor"],
-             outputs="files", name="write_files_layout"),
-    ])
+    return Pipeline(
+        [
+            Node(
+                plan_files,
+                inputs=["shard_index", "normalized_images", "params:export", "params:executor"],
+                outputs="files",
+                name="write_files_layout",
+            ),
+        ]
+    )

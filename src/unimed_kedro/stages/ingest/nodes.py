@@ -15,8 +15,9 @@ from unimed_kedro.sources.registry import entry
 log = logging.getLogger(__name__)
 
 
-def ingest_source(raw: RawSource, vocabulary: dict
-                  ) -> tuple[pd.DataFrame, pd.DataFrame, dict, pd.DataFrame]:
+def ingest_source(
+    raw: RawSource, vocabulary: dict
+) -> tuple[pd.DataFrame, pd.DataFrame, dict, pd.DataFrame]:
     """Manifest, ingest rejects, facts and corrections of one source; an absent folder is
     skipped with a log line and gives an empty manifest. Corrections (values of kept
     records read as unknown, unusable table rows naming no record) are apart from the
@@ -29,9 +30,15 @@ def ingest_source(raw: RawSource, vocabulary: dict
         labels = list(vocabulary["labels"]["union"])
         return reader_class.kind.empty(labels), rejects_frame([]), info, rejects_frame([])
     manifest, rejects, corrections = reader_class(raw.path, vocabulary).read()
-    log.info("%s: %d records kept, %d rejected at ingest %s, %d corrected %s", raw.name,
-             len(manifest), len(rejects), _by_reason(rejects), len(corrections),
-             _by_reason(corrections))
+    log.info(
+        "%s: %d records kept, %d rejected at ingest %s, %d corrected %s",
+        raw.name,
+        len(manifest),
+        len(rejects),
+        _by_reason(rejects),
+        len(corrections),
+        _by_reason(corrections),
+    )
     return manifest, rejects, info, corrections
 
 
@@ -46,8 +53,7 @@ def merge_tables(*tables: pd.DataFrame) -> pd.DataFrame:
     if "sample_id" in merged and "stage" not in merged:
         duplicated = merged["sample_id"][merged["sample_id"].duplicated()]
         if len(duplicated):
-            raise ValueError(f"sample ids are not unique across sources: "
-                             f"{sorted(duplicated)[:5]}")
+            raise ValueError(f"sample ids are not unique across sources: {sorted(duplicated)[:5]}")
     return merged
 
 

@@ -11,9 +11,14 @@ from unimed_kedro.stages.ingest.nodes import ingest_source, merge_sources, merge
 def create_pipeline(sources: list[str], **kwargs) -> Pipeline:
     per_source = [
         Pipeline(
-            [Node(ingest_source, inputs=["raw", "params:vocabulary"],
-                  outputs=["manifest", "ingest_rejects", "source_info",
-                           "ingest_corrections"], name="ingest")],
+            [
+                Node(
+                    ingest_source,
+                    inputs=["raw", "params:vocabulary"],
+                    outputs=["manifest", "ingest_rejects", "source_info", "ingest_corrections"],
+                    name="ingest",
+                )
+            ],
             namespace=source,
             parameters={"params:vocabulary": "params:vocabulary"},
         )
@@ -25,13 +30,31 @@ def create_pipeline(sources: list[str], **kwargs) -> Pipeline:
 
 
 def _merge(sources: list[str]) -> Pipeline:
-    return Pipeline([
-        Node(merge_tables, inputs=[f"{s}.manifest" for s in sources], outputs="records",
-             name="merge_manifests"),
-        Node(merge_tables, inputs=[f"{s}.ingest_rejects" for s in sources],
-             outputs="ingest_rejects", name="merge_ingest_rejects"),
-        Node(merge_sources, inputs=[f"{s}.source_info" for s in sources], outputs="sources",
-             name="merge_sources"),
-        Node(merge_tables, inputs=[f"{s}.ingest_corrections" for s in sources],
-             outputs="corrections", name="merge_ingest_corrections"),
-    ])
+    return Pipeline(
+        [
+            Node(
+                merge_tables,
+                inputs=[f"{s}.manifest" for s in sources],
+                outputs="records",
+                name="merge_manifests",
+            ),
+            Node(
+                merge_tables,
+                inputs=[f"{s}.ingest_rejects" for s in sources],
+                outputs="ingest_rejects",
+                name="merge_ingest_rejects",
+            ),
+            Node(
+                merge_sources,
+                inputs=[f"{s}.source_info" for s in sources],
+                outputs="sources",
+                name="merge_sources",
+            ),
+            Node(
+                merge_tables,
+                inputs=[f"{s}.ingest_corrections" for s in sources],
+                outputs="corrections",
+                name="merge_ingest_corrections",
+            ),
+        ]
+    )

@@ -44,8 +44,9 @@ def _file_state(path: str) -> tuple[int, int] | None:
 
 
 @worker_modules("unimed_kedro.imaging.normalize")
-def plan_normalize(records: pd.DataFrame, sources: dict[str, dict], params: dict,
-                   executor: dict, raw_root: str) -> ChunkJob:
+def plan_normalize(
+    records: pd.DataFrame, sources: dict[str, dict], params: dict, executor: dict, raw_root: str
+) -> ChunkJob:
     """One task per `chunk_size` samples, in sample-id order. Image paths are made absolute
     here, for the workers, from raw_root and each source's folder."""
     options = {k: params[k] for k in OPTION_KEYS if k in params}
@@ -59,14 +60,21 @@ def plan_normalize(records: pd.DataFrame, sources: dict[str, dict], params: dict
     for index, samples in enumerate(chunked(rows, int(params["chunk_size"]))):
         state = [(s, r, _file_state(r)) for s, _, r in samples]
         key = f"chunk-{index:06d}"
-        tasks.append(ChunkTask(key, NormalizeChunk(samples, options), fingerprint(
-            encoding, state)))
-    return ChunkJob(tasks, normalize_chunk, executor, "normalize", "img",
-                    preload=preload_of(plan_normalize), index_columns=INDEX_COLUMNS)
+        tasks.append(ChunkTask(key, NormalizeChunk(samples, options), fingerprint(encoding, state)))
+    return ChunkJob(
+        tasks,
+        normalize_chunk,
+        executor,
+        "normalize",
+        "img",
+        preload=preload_of(plan_normalize),
+        index_columns=INDEX_COLUMNS,
+    )
 
 
-def join_normalized(captioned: pd.DataFrame, store: ChunkStore
-                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def join_normalized(
+    captioned: pd.DataFrame, store: ChunkStore
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Records with their normalised image, and the records whose image was rejected.
     Where a sample sits in the store (its file) stays out: it depends on chunking,
     which must not change any export."""
@@ -74,10 +82,14 @@ def join_normalized(captioned: pd.DataFrame, store: ChunkStore
     merged["status"] = merged["status"].fillna("not_normalized")
     ok = merged["status"].eq("ok")
     bad = merged[~ok]
-    rejects = reject_records(bad, stage="normalize", reasons=bad["status"].tolist(),
-                             details=bad["detail"].tolist())
+    rejects = reject_records(
+        bad, stage="normalize", reasons=bad["status"].tolist(), details=bad["detail"].tolist()
+    )
     if len(bad):
-        log.info("normalize: %d images rejected %s", len(bad),
-                 bad["status"].value_counts().sort_index().to_dict())
+        log.info(
+            "normalize: %d images rejected %s",
+            len(bad),
+            bad["status"].value_counts().sort_index().to_dict(),
+        )
     kept = merged[ok].drop(columns=["status", "detail", "file"])
     return kept.astype({c: "int64" for c in INTEGER_COLUMNS}).reset_index(drop=True), rejects

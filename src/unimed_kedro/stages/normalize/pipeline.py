@@ -7,11 +7,25 @@ from unimed_kedro.stages.normalize.nodes import join_normalized, plan_normalize
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline([
-        Node(plan_normalize,
-             inputs=["records", "sources", "params:normalize", "params:executor",
-                     "params:raw_root"],
-             outputs="normalized_images", name="normalize_images"),
-        Node(join_normalized, inputs=["captioned", "normalized_images"],
-             outputs=["normalized", "normalize_rejects"], name="join_normalized"),
-    ])
+    return Pipeline(
+        [
+            Node(
+                plan_normalize,
+                inputs=[
+                    "records",
+                    "sources",
+                    "params:normalize",
+                    "params:executor",
+                    "params:raw_root",
+                ],
+                outputs="normalized_images",
+                name="normalize_images",
+            ),
+            Node(
+                join_normalized,
+                inputs=["captioned", "normalized_images"],
+                outputs=["normalized", "normalize_rejects"],
+                name="join_normalized",
+            ),
+        ]
+    )

@@ -16,56 +16,88 @@ from unimed_kedro.reporting.summary import label_counts, split_counts, split_pre
 from unimed_kedro.reporting.thumbnails import Tile, pick_samples, thumbnail_sheet
 
 
-def plot_label_distribution(shard_index: pd.DataFrame, vocabulary: dict, params: dict
-                            ) -> tuple[dict, str]:
+def plot_label_distribution(
+    shard_index: pd.DataFrame, vocabulary: dict, params: dict
+) -> tuple[dict, str]:
     """Positive / negative / uncertain counts per label and source: plotly and SVG."""
     counts = label_counts(shard_index, vocabulary["labels"]["union"])
     title = f"{params['collection']}: label values per source"
-    return (charts.label_distribution_figure(counts, title),
-            charts.label_distribution_svg(counts, title))
+    return (
+        charts.label_distribution_figure(counts, title),
+        charts.label_distribution_svg(counts, title),
+    )
 
 
-def plot_split_balance(shard_index: pd.DataFrame, vocabulary: dict, params: dict
-                       ) -> tuple[dict, str]:
+def plot_split_balance(
+    shard_index: pd.DataFrame, vocabulary: dict, params: dict
+) -> tuple[dict, str]:
     """Samples per split and source, and label prevalence per split: plotly and SVG."""
     per_split = split_counts(shard_index)
     prevalence = split_prevalence(shard_index, vocabulary["labels"]["union"])
     title = f"{params['collection']}: split balance"
-    return (charts.split_balance_figure(per_split, prevalence, title),
-            charts.split_balance_svg(per_split, prevalence, title))
+    return (
+        charts.split_balance_figure(per_split, prevalence, title),
+        charts.split_balance_svg(per_split, prevalence, title),
+    )
 
 
-def draw_thumbnails(shard_index: pd.DataFrame, store: ChunkStore, params: dict
-                    ) -> tuple[bytes, pd.DataFrame]:
+def draw_thumbnails(
+    shard_index: pd.DataFrame, store: ChunkStore, params: dict
+) -> tuple[bytes, pd.DataFrame]:
     """A PNG grid with one row per source, and the samples it shows."""
     options = params["thumbnails"]
     picked = pick_samples(shard_index, int(options["per_source"]), int(options["seed"]))
     paths = [path for path, _ in store.locations(list(picked["sample_id"]))]
     images = {s: Path(path).read_bytes() for s, path in zip(picked["sample_id"], paths)}
-    rows = [[Tile(images[r.sample_id], r.sample_id, f"{r.source} · {r.split}", r.caption)
-             for r in part.itertuples()]
-            for _, part in picked.groupby("source", sort=True)]
-    sheet = thumbnail_sheet(rows, side=int(options["side"]),
-                            caption_lines=int(options["caption_lines"]))
+    rows = [
+        [
+            Tile(images[r.sample_id], r.sample_id, f"{r.source} · {r.split}", r.caption)
+            for r in part.itertuples()
+        ]
+        for _, part in picked.groupby("source", sort=True)
+    ]
+    sheet = thumbnail_sheet(
+        rows, side=int(options["side"]), caption_lines=int(options["caption_lines"])
+    )
     return sheet, picked[["sample_id", "source", "split", "caption"]]
 
 
-def build_datacard(statistics: dict, rejects: pd.DataFrame, corrections: pd.DataFrame,
-                   shard_index: pd.DataFrame, thumbnail_samples: pd.DataFrame,
-                   thumbnails: bytes, label_svg: str, split_svg: str, provenance: dict,
-                   sources: dict[str, dict], vocabulary: dict, normalize: dict,
-                   params: dict) -> dict:
+def build_datacard(
+    statistics: dict,
+    rejects: pd.DataFrame,
+    corrections: pd.DataFrame,
+    shard_index: pd.DataFrame,
+    thumbnail_samples: pd.DataFrame,
+    thumbnails: bytes,
+    label_svg: str,
+    split_svg: str,
+    provenance: dict,
+    sources: dict[str, dict],
+    vocabulary: dict,
+    normalize: dict,
+    params: dict,
+) -> dict:
     """Everything the data card shows; licences and citations are the sources' own, as
     ingest recorded them."""
     # file names as catalog.yml writes them next to the card (the Markdown card links them)
-    chart_list = [datacard.Chart("Label values per source", "label_distribution.svg",
-                                 label_svg),
-                  datacard.Chart("Split balance", "split_balance.svg", split_svg)]
+    chart_list = [
+        datacard.Chart("Label values per source", "label_distribution.svg", label_svg),
+        datacard.Chart("Split balance", "split_balance.svg", split_svg),
+    ]
     return datacard.datacard_context(
-        statistics=statistics, rejects=rejects, corrections=corrections,
-        samples=shard_index, picked=thumbnail_samples, thumbnails=thumbnails,
-        charts=chart_list, infos=sources, names=vocabulary["labels"]["union"],
-        normalize=normalize, provenance=provenance, params=params)
+        statistics=statistics,
+        rejects=rejects,
+        corrections=corrections,
+        samples=shard_index,
+        picked=thumbnail_samples,
+        thumbnails=thumbnails,
+        charts=chart_list,
+        infos=sources,
+        names=vocabulary["labels"]["union"],
+        normalize=normalize,
+        provenance=provenance,
+        params=params,
+    )
 
 
 def render_datacard(context: dict) -> tuple[str, str]:

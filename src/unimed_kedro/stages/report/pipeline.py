@@ -12,22 +12,51 @@ from unimed_kedro.stages.report.nodes import (
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline([
-        Node(plot_label_distribution,
-             inputs=["shard_index", "params:vocabulary", "params:report"],
-             outputs=["label_distribution", "label_distribution_svg"],
-             name="plot_label_distribution"),
-        Node(plot_split_balance, inputs=["shard_index", "params:vocabulary", "params:report"],
-             outputs=["split_balance", "split_balance_svg"], name="plot_split_balance"),
-        Node(draw_thumbnails, inputs=["shard_index", "normalized_images", "params:report"],
-             outputs=["thumbnails", "thumbnail_samples"], name="draw_thumbnails"),
-        Node(build_datacard,
-             inputs=["statistics", "rejects", "corrections", "shard_index",
-                     "thumbnail_samples", "thumbnails", "label_distribution_svg",
-                     "split_balance_svg",
-                     "provenance", "sources", "params:vocabulary", "params:normalize",
-                     "params:report"],
-             outputs="datacard", name="build_datacard"),
-        Node(render_datacard, inputs="datacard", outputs=["datacard_html", "datacard_md"],
-             name="render_datacard"),
-    ])
+    return Pipeline(
+        [
+            Node(
+                plot_label_distribution,
+                inputs=["shard_index", "params:vocabulary", "params:report"],
+                outputs=["label_distribution", "label_distribution_svg"],
+                name="plot_label_distribution",
+            ),
+            Node(
+                plot_split_balance,
+                inputs=["shard_index", "params:vocabulary", "params:report"],
+                outputs=["split_balance", "split_balance_svg"],
+                name="plot_split_balance",
+            ),
+            Node(
+                draw_thumbnails,
+                inputs=["shard_index", "normalized_images", "params:report"],
+                outputs=["thumbnails", "thumbnail_samples"],
+                name="draw_thumbnails",
+            ),
+            Node(
+                build_datacard,
+                inputs=[
+                    "statistics",
+                    "rejects",
+                    "corrections",
+                    "shard_index",
+                    "thumbnail_samples",
+                    "thumbnails",
+                    "label_distribution_svg",
+                    "split_balance_svg",
+                    "provenance",
+                    "sources",
+                    "params:vocabulary",
+                    "params:normalize",
+                    "params:report",
+                ],
+                outputs="datacard",
+                name="build_datacard",
+            ),
+            Node(
+                render_datacard,
+                inputs="datacard",
+                outputs=["datacard_html", "datacard_md"],
+                name="render_datacard",
+            ),
+        ]
+    )

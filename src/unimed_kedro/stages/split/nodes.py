@@ -19,6 +19,8 @@ def split_samples(normalized: pd.DataFrame, params: dict) -> tuple[pd.DataFrame,
     labels = label_columns_in(frame.columns)
     frame["split"] = assign_splits(frame, labels, params) if len(frame) else []
     check_no_leakage(frame)
-    log.info("split: %s", frame["split"].value_counts().reindex(list(SPLITS))
-             .fillna(0).astype(int).to_dict())
+    log.info(
+        "split: %s",
+        frame["split"].value_counts().reindex(list(SPLITS)).fillna(0).astype(int).to_dict(),
+    )
     return frame, split_report(frame, labels)
