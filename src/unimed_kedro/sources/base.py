@@ -113,16 +113,34 @@ class SourceTables(NamedTuple):
 
 
 class Source(ABC):
-    """Reads one source folder into `SourceTables`."""
+    """Reads one source folder into `SourceTables`.
+
+    A reader of one dataset declares its `info`; a family reader, whose datasets are
+    registry entries with no module of their own, overrides `describe` to build it from
+    the entry's `options` (which every reader gets as `self.options`)."""
 
     info: ClassVar[SourceInfo]
     kind: ClassVar[RecordKind] = IMAGE
 
-    def __init__(self, root: Path, vocabulary: Mapping[str, Any]):
+    def __init__(
+        self,
+        root: Path,
+        vocabulary: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ):
         self.root = root
         self.vocabulary = vocabulary
-        self.rejects = Rejects(self.info.name)
+        self.options = dict(options or {})
+        self.source = self.describe(name or self.info.name, self.options)
+        self.rejects = Rejects(self.source.name)
         self.folder = SourceFolder(root, self.rejects)
+
+    @classmethod
+    def describe(cls, name: str, options: Mapping[str, Any]) -> SourceInfo:
+        """What the source named `name` says about itself (title, licence, citation)."""
+        return cls.info
 
     @property
     def label_names(self) -> list[str]:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from unimed_kedro.sources.base import Source
+from unimed_kedro.sources.base import Source, SourceInfo
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,13 @@ class SourceEntry:
     def reader_class(self) -> type[Source]:
         module, _, name = self.reader.partition(":")
         return getattr(importlib.import_module(module), name)
+
+    def describe(self) -> SourceInfo:
+        return self.reader_class().describe(self.name, self.options)
+
+    def open(self, root: Path, vocabulary: Mapping[str, Any]) -> Source:
+        """The entry's reader on `root` (its folder under raw_root)."""
+        return self.reader_class()(root, vocabulary, name=self.name, options=self.options)
 
 
 @functools.cache

@@ -23,13 +23,13 @@ def ingest_source(
     records read as unknown, unusable table rows naming no record) are apart from the
     rejects: they lose no raw record."""
     source = entry(raw.name)
-    reader_class = source.reader_class()
-    info = {**reader_class.info.as_dict(), "folder": source.folder, "present": raw.exists}
+    info = {**source.describe().as_dict(), "folder": source.folder, "present": raw.exists}
     if not raw.exists:
         log.warning("%s: folder %s missing or empty; source skipped", raw.name, raw.path)
         labels = list(vocabulary["labels"]["union"])
-        return reader_class.kind.empty(labels), rejects_frame([]), info, rejects_frame([])
-    manifest, rejects, corrections = reader_class(raw.path, vocabulary).read()
+        empty = source.reader_class().kind.empty(labels)
+        return empty, rejects_frame([]), info, rejects_frame([])
+    manifest, rejects, corrections = source.open(raw.path, vocabulary).read()
     log.info(
         "%s: %d records kept, %d rejected at ingest %s, %d corrected %s",
         raw.name,
