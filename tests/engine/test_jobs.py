@@ -78,3 +78,38 @@ def test_dask_local_cluster_gives_the_same_outputs(tmp_path):
     on_dask = run_job(_job(payloads, {"kind": "dask", "workers": 2}), tmp_path / "b")
     assert inline == on_dask
     assert sorted(p.name for p in (tmp_path / "b").glob("*.txt")) == [f"c{i}.txt" for i in range(4)]
+
+
+def store_item(task, out_dir: Path):
+    """Chunk function of a one-item task (a volume, a series): no `len()` on the payload."""
+    rel = f"{task.key}/{task.payload['id']}.bin"
+    (out_dir / task.key).mkdir()
+    atomic_write_bytes(out_dir / rel, task.payload["id"].encode() * 3)
+    return [{"sample_id": task.payload["id"], "file": rel, "stored_bytes": 6}], [task.key]
+
+
+def test_a_job_declares_its_store_index_and_worker_modules(tmp_path):
+    """One item per task, the job's own index columns and preloaded modules, on a real
+    process pool: the store knows nothing of images."""
+    from unimed_kedro.datasets.chunk_store_dataset import ChunkStoreDataset
+    from unimed_kedro.engine.backends import shutdown
+
+    tasks = [ChunkTask(f"v{i}", {"id": f"vol{i}"}, fingerprint(i)) for i in range(3)]
+    job = ChunkJob(
+        tasks,
+        store_item,
+        {"kind": "local", "workers": 2},
+        "volumes",
+        "vol",
+        preload=("json",),
+        index_columns=("sample_id", "file", "stored_bytes"),
+    )
+    dataset = ChunkStoreDataset(path=str(tmp_path / "store"))
+    try:
+        dataset.save(job)
+    finally:
+        shutdown()
+    store = dataset.load()
+    assert list(store.index().columns) == ["sample_id", "file", "stored_bytes"]
+    assert store.locations(["vol2"]) == [(str(tmp_path / "store" / "v2" / "vol2.bin"), 6)]
+    assert store.read("v1/vol1.bin") == b"vol1vol1vol1"
