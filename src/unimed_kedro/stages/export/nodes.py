@@ -45,37 +45,35 @@ def build_shard_index(
     """Key, shard and position of every exported sample; samples held back by the licence
     filter become rejects. Order within a split is a seeded shuffle that does not move when
     other samples are added."""
-    redistributable = {name: bool(info["redistributable"]) for name, info in sources.items()}
-    allowed = pd.Series(
-        [
-            redistributable[s] or not params["redistributable_only"]
-            for s in samples["source"].tolist()
-        ],
-        index=samples.index,
-        dtype=bool,
-    )
-    excluded = samples[~allowed]
-    rejects = reject_records(
-        excluded,
-        stage="export",
-        reasons=["license_excluded"] * len(excluded),
-        details=[
-            f"licence '{license}' does not allow redistribution"
-            for license in excluded["license"].tolist()
-        ],
-    )
-    kept = samples[allowed].copy()
+    kept, rejects = _licence_filter(samples, sources, bool(params["redistributable_only"]))
     kept["key"] = kept["sample_id"]
     kept["order"] = [
         hashlib.sha256(f"{params['seed']}:{s}".encode()).hexdigest() for s in kept["sample_id"]
     ]
     kept = kept.sort_values(["split", "order"], kind="stable").reset_index(drop=True)
-    position = kept.groupby("split").cumcount()
-    number = position // int(params["shard_maxcount"])
+    number = kept.groupby("split").cumcount() // int(params["shard_maxcount"])
     kept["webdataset_shard"] = [
         f"{s}/{params['collection']}-{s}-{n:06d}.tar" for s, n in zip(kept["split"], number)
     ]
     return kept.drop(columns=["order"]), rejects
+
+
+def _licence_filter(
+    samples: pd.DataFrame, sources: dict[str, dict], redistributable_only: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The samples whose source's licence allows the export, and rejects for the rest."""
+    shared = {name: bool(info["redistributable"]) for name, info in sources.items()}
+    allowed = [shared[s] or not redistributable_only for s in samples["source"].tolist()]
+    mask = pd.Series(allowed, index=samples.index, dtype=bool)
+    excluded = samples[~mask]
+    details = [
+        f"licence '{license}' does not allow redistribution"
+        for license in excluded["license"].tolist()
+    ]
+    rejects = reject_records(
+        excluded, stage="export", reasons=["license_excluded"] * len(excluded), details=details
+    )
+    return samples[mask].copy(), rejects
 
 
 def _with_stored_image(columns: list[str]) -> list[str]:
