@@ -2,9 +2,17 @@
 
 from kedro.config import OmegaConfigLoader
 
-from unimed_kedro.hooks import EngineHooks, ProvenanceHooks
+from unimed_kedro.hooks import (
+    DataLockHooks,
+    EngineHooks,
+    FailureHooks,
+    ProvenanceHooks,
+    RawRootHooks,
+)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {"base_env": "base", "default_run_env": "local"}
-# Records how a build was made for the data card (see hooks.py).
-HOOKS = (ProvenanceHooks(), EngineHooks())
+# Records how a build was made for the data card, starts the run's workers, refuses a
+# raw_root without sources before anything runs, and ends a failed run with one clear
+# line (see hooks.py).
+HOOKS = (ProvenanceHooks(), EngineHooks(), RawRootHooks(), FailureHooks(), DataLockHooks())

@@ -150,3 +150,19 @@ def test_sample_rng_reseeded_in_place_matches_a_new_generator():
         reused = sample_rng(42, sample_id, spare)
         assert reused is spare
         assert [reused.random() for _ in range(5)] == [fresh.random() for _ in range(5)]
+
+
+def test_caption_node_takes_columns_no_present_source_fills(cxr_params, vocabulary):
+    """Records of a build without the sources that ship captions or annotate labels (issue
+    15): the shipped-captions column all-NaN floats, label columns all-None objects, and no
+    records at all; captions come from what is there."""
+    rows = [_row(cardiomegaly=1.0), _row()]
+    rows[1].update(sample_id="nih-b")
+    frame = pd.DataFrame(rows).assign(source_captions=math.nan)  # float64, NaN everywhere
+    frame["label_edema"] = pd.Series([None, None], dtype=object)
+    out = caption_records(frame, source_infos(CXR_SOURCES), cxr_params["caption"], vocabulary)
+    assert list(out["caption_kind"]) == ["labels", "labels"]
+    assert "cardiomegaly" in out.loc[0, "caption"] and out["caption"].str.strip().all()
+    empty = frame.iloc[:0].astype(object)
+    out = caption_records(empty, source_infos(CXR_SOURCES), cxr_params["caption"], vocabulary)
+    assert len(out) == 0 and {"caption", "caption_kind", "structured_caption"} <= set(out)

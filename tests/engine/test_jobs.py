@@ -3,8 +3,15 @@ from pathlib import Path
 
 import pytest
 
-from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, fingerprint, run_job
-from unimed_kedro.io.atomic import atomic_write_bytes
+from unimed_kedro.engine.jobs import (
+    MARKER_DIR,
+    ChunkJob,
+    ChunkTask,
+    fingerprint,
+    remove_unlisted,
+    run_job,
+)
+from unimed_kedro.io.atomic import atomic_dir, atomic_write_bytes, temporary
 
 
 def write_numbers(task, out_dir: Path):
@@ -30,7 +37,8 @@ def test_rows_in_task_order_and_markers(tmp_path):
     rows = run_job(_job([[1, 2], [3], [4, 5, 6]]), tmp_path)
     assert rows == [{"key": "c0", "n": 2}, {"key": "c1", "n": 1}, {"key": "c2", "n": 3}]
     marker = json.loads((tmp_path / ".chunks" / "c1.json").read_text())
-    assert marker["outputs"] == ["c1.txt"] and marker["rows"] == [{"key": "c1", "n": 1}]
+    # every output with what verifies it: a file's size
+    assert marker["outputs"] == {"c1.txt": 1} and marker["rows"] == [{"key": "c1", "n": 1}]
 
 
 def test_finished_chunks_are_not_redone_after_a_crash(tmp_path):
@@ -54,6 +62,101 @@ def test_deleted_output_is_rebuilt(tmp_path):
     (tmp_path / "c0.txt").unlink()
     run_job(_job([[1], [2]]), tmp_path)
     assert _calls(tmp_path) == ["c0", "c1", "c0"]
+
+
+def test_truncated_or_replaced_output_is_rebuilt(tmp_path):
+    """A chunk is up to date only when its outputs are as committed, not merely there."""
+    run_job(_job([[1, 2], [3, 4], [5]]), tmp_path)
+    (tmp_path / "c0.txt").write_bytes(b"1 ")  # truncated in place
+    (tmp_path / "c1.txt").write_bytes(b"something else")  # replaced
+    rows = run_job(_job([[1, 2], [3, 4], [5]]), tmp_path)
+    assert _calls(tmp_path) == ["c0", "c1", "c2", "c0", "c1"]
+    assert (tmp_path / "c0.txt").read_text() == "1 2" and (tmp_path / "c1.txt").read_text() == "3 4"
+    assert rows == [{"key": "c0", "n": 2}, {"key": "c1", "n": 2}, {"key": "c2", "n": 1}]
+
+
+def store_folder(task, out_dir: Path):
+    """Chunk function writing a folder of files, as the image store does."""
+    with atomic_dir(out_dir / task.key) as folder:
+        for item in task.payload:
+            (folder / f"{item}.bin").write_bytes(item.encode() * 4)
+    (out_dir / "calls.log").open("a").write(task.key + "\n")
+    return [{"key": task.key}], [task.key]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "extra file", "missing file"])
+def test_a_folder_output_is_verified_by_its_files_and_sizes(tmp_path, damage):
+    tasks = [ChunkTask(f"f{i}", items, fingerprint(items)) for i, items in enumerate([["a", "b"]])]
+    job = ChunkJob(tasks, store_folder, {"kind": "inline"})
+    run_job(job, tmp_path)
+    run_job(job, tmp_path)
+    assert _calls(tmp_path) == ["f0"]  # intact: not redone
+    folder = tmp_path / "f0"
+    if damage == "truncate":
+        (folder / "a.bin").write_bytes(b"a")
+    elif damage == "extra file":
+        (folder / "c.bin").write_bytes(b"cccc")
+    else:
+        (folder / "b.bin").unlink()
+    run_job(job, tmp_path)
+    assert _calls(tmp_path) == ["f0", "f0"]
+    assert sorted(p.name for p in folder.iterdir()) == ["a.bin", "b.bin"]
+    assert (folder / "a.bin").read_bytes() == b"aaaa"
+
+
+def write_items(task, out_dir: Path):
+    """Chunk function writing one file per item, named by the item (as the files layout
+    names images by sample): an item can move from one chunk to another."""
+    (out_dir / "items").mkdir(exist_ok=True)
+    for item in task.payload:
+        atomic_write_bytes(out_dir / "items" / f"{item}.txt", item.encode())
+    return [], [f"items/{item}.txt" for item in task.payload]
+
+
+def _items(out: Path) -> list[str]:
+    return sorted(p.stem for p in (out / "items").iterdir() if not p.name.startswith("."))
+
+
+def test_rechunked_items_keep_their_files_and_dropped_ones_go(tmp_path):
+    def job(*chunks):
+        tasks = [ChunkTask(f"c{i}", list(c), fingerprint(list(c))) for i, c in enumerate(chunks)]
+        return ChunkJob(tasks, write_items, {"kind": "inline"})
+
+    run_job(job("ab", "cd"), tmp_path)
+    assert _items(tmp_path) == ["a", "b", "c", "d"]
+    run_job(job("a", "bc"), tmp_path)  # d left the job; b moved from c0 to c1
+    assert _items(tmp_path) == ["a", "b", "c"]
+    run_job(job("abc"), tmp_path)  # c1 is gone, but what it listed now belongs to c0
+    assert _items(tmp_path) == ["a", "b", "c"]
+    assert sorted(p.name for p in (tmp_path / MARKER_DIR).iterdir()) == ["c0.json"]
+
+
+def test_remove_unlisted_leaves_exactly_what_the_markers_and_the_dataset_list(tmp_path):
+    out, outside = tmp_path / "out", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "raw.jpg").write_bytes(b"raw data")
+    run_job(_job([[1], [2]]), out)
+    (out / "index.parquet").write_bytes(b"the dataset's own file")
+    (out / "c7.txt").write_bytes(b"a previous build's output")
+    (out / "old-split").mkdir()
+    (out / "old-split" / "shard.tar").write_bytes(b"a split that no longer exists")
+    (out / "linked").symlink_to(outside, target_is_directory=True)
+    writing = Path(temporary(out / "c9.txt"))
+    writing.write_bytes(b"being written by a live process")
+    assert remove_unlisted(out, keep=["index.parquet"]) == 4  # calls.log, c7, old-split, link
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [MARKER_DIR, "c0.txt", "c1.txt", "index.parquet", writing.name]
+    )
+    assert (outside / "raw.jpg").read_bytes() == b"raw data"  # the link went, not its target
+
+
+def test_a_folder_the_engine_did_not_create_is_never_an_output_folder(tmp_path):
+    (tmp_path / "raw.jpg").write_bytes(b"raw data")
+    with pytest.raises(FileExistsError, match="did not create"):
+        run_job(_job([[1]]), tmp_path)
+    with pytest.raises(FileNotFoundError):
+        remove_unlisted(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw.jpg"]
 
 
 def test_process_pool_gives_the_same_outputs(tmp_path):

@@ -6,7 +6,8 @@ from PIL import Image
 
 from tests.conftest import encode, radiograph
 from unimed_kedro.imaging.decode import open_image
-from unimed_kedro.imaging.normalize import process_one
+from unimed_kedro.imaging.normalize import process_one as _process_one
+from unimed_kedro.imaging.options import NormalizeOptions
 from unimed_kedro.imaging.resize import resize_short_side, target_size
 
 OPTIONS = {
@@ -16,6 +17,10 @@ OPTIONS = {
     "color_mode": "L",
     "validation": {"default": {"min_side": 100, "min_bytes": 100}},
 }
+
+
+def process_one(path: str, source: str, options: dict):
+    return _process_one(path, source, NormalizeOptions.from_params(options))
 
 
 def _write(tmp_path, name: str, data: bytes) -> str:

@@ -1,6 +1,8 @@
 """Atomic writes: files and folders appear whole or not at all; leftovers are swept."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,25 +12,73 @@ from unimed_kedro.io.atomic import (
     atomic_dir,
     link_or_copy,
     remove_stale_temporaries,
+    temporary,
+    temporary_writer,
 )
 
 
+def _dead_pid() -> int:
+    """The pid of a process that has ended (and was waited for)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
 def test_stale_temporaries_are_swept(tmp_path):
-    (tmp_path / "x.tar.tmp-123").write_bytes(b"partial")
+    dead = _dead_pid()
+    (tmp_path / f".x.tar.tmp-{dead}-0badc0de").write_bytes(b"partial")
     (tmp_path / "keep.tar").write_bytes(b"done")
-    (tmp_path / f"index.csv.tmp-{os.getpid()}").write_bytes(b"being written by this process")
+    own = Path(temporary(tmp_path / "index.csv"))
+    own.write_bytes(b"being written by this process")
     assert remove_stale_temporaries(tmp_path) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        f"index.csv.tmp-{os.getpid()}",
-        "keep.tar",
-    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([own.name, "keep.tar"])
+
+
+def test_temporary_names_are_hidden_unique_and_recognised(tmp_path):
+    first, second = temporary(tmp_path / "a.tar"), temporary(tmp_path / "a.tar")
+    assert first != second and Path(first).parent == tmp_path
+    assert Path(first).name.startswith(".a.tar.tmp-")
+    assert temporary_writer(Path(first).name) == os.getpid()
+    assert temporary_writer("a.tar") is None
+
+
+def test_sweep_keeps_a_live_processs_temporary_and_look_alike_names(tmp_path):
+    """Another run's worker still writing, and raw-derived names that only look
+    temporary (old `<name>.tmp-<pid>` style, a sample id with `.tmp-` in it), stay."""
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        writing = tmp_path / f".cxr-train-000001.tar.tmp-{live.pid}-0123abcd"
+        writing.write_bytes(b"another live run's shard")
+        chunk = tmp_path / f".chunk-000002.tmp-{live.pid}-89abcdef"
+        chunk.mkdir()
+        (chunk / "a.jpg").write_bytes(b"being written")
+        look_alikes = [
+            f"x.tar.tmp-{_dead_pid()}",
+            "scan.tmp-123.jpg",
+            "nih-00000001_000.tmp-123",
+            ".hidden.tmp-123",
+            ".a.tmp-123-notahex!",
+        ]
+        for name in look_alikes:
+            (tmp_path / name).write_bytes(b"raw-derived")
+        assert remove_stale_temporaries(tmp_path) == 0
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [writing.name, chunk.name, *look_alikes]
+        )
+        assert (chunk / "a.jpg").exists()
+    finally:
+        live.kill()
+        live.wait()
+    assert remove_stale_temporaries(tmp_path) == 2  # its writer is gone now
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(look_alikes)
 
 
 def test_stale_temporary_folders_are_swept_whole(tmp_path):
-    chunk = tmp_path / "store" / "chunk-000001.tmp-123"
+    dead = _dead_pid()
+    chunk = tmp_path / "store" / f".chunk-000001.tmp-{dead}-00000001"
     chunk.mkdir(parents=True)
     (chunk / "a.jpg").write_bytes(b"partial")
-    (chunk / "b.jpg.tmp-456").write_bytes(b"inside a stale folder")
+    (chunk / f".b.jpg.tmp-{dead}-00000002").write_bytes(b"inside a stale folder")
     assert remove_stale_temporaries(tmp_path) == 1
     assert list((tmp_path / "store").iterdir()) == []
 

@@ -6,6 +6,9 @@ What a user must see: every dataset of the pipeline as a node on the layer the c
 declares, the layers as ordered bands, `cxr` and each source as a collapsible namespace,
 the lineage edges, and a non-empty preview for every dataset that has one (tables, the
 normalised-image contact sheet, plotly charts and the thumbnail sheet of the report stage).
+What a user must not see in the static site `kedro viz build --include-previews` makes to
+share: an image or a table row of a sample whose source's licence forbids redistribution
+(only NIH's allows it in the sample data), or an absolute local path.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +38,7 @@ LAYERS = [
     "08_reporting",
 ]
 SOURCES = ["chexpert", "nih", "mimic", "openi"]
+RESTRICTED = ["chexpert", "mimic", "openi"]  # licences that forbid redistribution
 NAMESPACES = ["cxr", *(f"cxr.{source}" for source in SOURCES)]
 PNG = b"\x89PNG\r\n\x1a\n"
 ENV = {
@@ -107,8 +113,11 @@ def check_preview(name: str, details: dict) -> str | None:
     if kind == "TablePreview":
         if not preview.get("columns"):
             return "table without columns"
-        # rejects and corrections may be empty
-        if not preview.get("data") and not name.endswith(("rejects", "corrections")):
+        # rejects and corrections may be empty; a restricted source's tables show no row
+        empty_allowed = name.endswith(("rejects", "corrections")) or any(
+            name.startswith(f"cxr.{source}.") for source in RESTRICTED
+        )
+        if not preview.get("data") and not empty_allowed:
             return "table without rows"
     elif kind == "ImagePreview":
         if not base64.b64decode(preview).startswith(PNG):
@@ -205,10 +214,12 @@ def test_every_declared_preview_shows_data(viz):
 
 
 def test_preview_kinds(viz):
-    manifest = viz.details("cxr.chexpert.manifest")
+    manifest = viz.details("cxr.nih.manifest")
     assert manifest["preview_type"] == "TablePreview"
     assert "sample_id" in manifest["preview"]["columns"] and manifest["preview"]["data"]
-    assert manifest["filepath"].endswith("manifest.parquet")
+    assert manifest["filepath"].endswith("nih/manifest.parquet")
+    restricted = viz.details("cxr.chexpert.manifest")["preview"]
+    assert "sample_id" in restricted["columns"] and not restricted["data"]
     for source in SOURCES:
         raw = viz.details(f"cxr.{source}.raw")
         assert raw["preview_type"] == "TablePreview", source
@@ -230,7 +241,9 @@ def test_preview_kinds(viz):
         assert base64.b64decode(sheet["preview"]).startswith(PNG)
 
 
-def test_viz_build_writes_a_static_site(viz_build, viz):  # noqa: F811
+@pytest.fixture(scope="module")
+def static_site(viz_build) -> Path:  # noqa: F811
+    """`kedro viz build --include-previews` in the sample build: the site to share."""
     result = subprocess.run(
         [str(KEDRO), "viz", "build", "--include-previews"],
         cwd=viz_build.project,
@@ -242,7 +255,11 @@ def test_viz_build_writes_a_static_site(viz_build, viz):  # noqa: F811
     log = result.stdout + result.stderr
     # `kedro viz build` exits 0 even when it fails: its own success line is the signal
     assert result.returncode == 0 and "Success!" in log, log[-3000:]
-    site = viz_build.project / "build"
+    return viz_build.project / "build"
+
+
+def test_viz_build_writes_a_static_site(static_site, viz):
+    site = static_site
     index = (site / "index.html").read_text()
     assert "<script" in index and 'src="http' not in index  # the bundle ships with kedro-viz
     main = json.loads((site / "api" / "main").read_text())
@@ -255,7 +272,7 @@ def test_viz_build_writes_a_static_site(viz_build, viz):  # noqa: F811
         return json.loads((site / "api" / "nodes" / ids[name]).read_text())
 
     for name in (
-        "cxr.chexpert.manifest",
+        "cxr.nih.manifest",
         "cxr.samples",
         "cxr.normalized_images",
         "cxr.webdataset",
@@ -263,3 +280,77 @@ def test_viz_build_writes_a_static_site(viz_build, viz):  # noqa: F811
         *({"cxr.label_distribution", "cxr.thumbnails"} & set(viz.datasets)),
     ):
         assert check_preview(name, details(name)) is None, name
+
+
+# Datasets whose description still gives kedro-viz an absolute path: the catalog's
+# `json.JSONDataset` entries (unimed_kedro.datasets.JSONFileDataset describes the path
+# relative to the project) and TextDataset, whose `_describe` does not go through
+# `datasets.previews.published_path` yet. Nothing else may leak one.
+PENDING_DESCRIBE = {
+    "kedro_datasets.json.json_dataset.JSONDataset",
+    "unimed_kedro.datasets.text_dataset.TextDataset",
+}
+
+
+def _class_of(dataset: Any) -> str:
+    return f"{type(dataset).__module__}.{type(dataset).__qualname__}"
+
+
+def test_the_shared_site_shows_no_restricted_sample_and_no_local_path(
+    static_site,
+    viz_build,  # noqa: F811
+    viz,
+):
+    """Images, table rows and sample ids of chexpert/mimic/openi never reach the site;
+    neither does the project's or raw data's absolute path (`datasets/previews.py`)."""
+    import pandas as pd
+
+    from unimed_kedro.imaging.contact_sheet import contact_sheet
+
+    main = json.loads((static_site / "api" / "main").read_text())
+    names = {n["id"]: n["name"] for n in main["nodes"]}
+    nodes = {
+        names.get(p.name, p.name): json.loads(p.read_text())
+        for p in (static_site / "api" / "nodes").iterdir()
+    }
+    records = pd.read_parquet(viz_build.project / "data/02_intermediate/cxr/records.parquet")
+    restricted = set(records.loc[records["source"].isin(RESTRICTED), "sample_id"])
+    assert restricted
+    published = "\n".join(p.read_text() for p in (static_site / "api").rglob("*") if p.is_file())
+    assert not restricted & set(re.findall(r"[a-z0-9_-]+", published))
+    # images: the store's sheet draws NIH's stored images only; the thumbnail sheet, which
+    # shows every source, is withheld
+    store = viz_build.project / "data/04_feature/cxr/normalized_images"
+    index = pd.read_parquet(store / "index.parquet").dropna(subset=["file"])
+    nih = index[index["sample_id"].str.startswith("nih-")].head(16)
+    expected = contact_sheet([(store / f).read_bytes() for f in nih["file"]])
+    unfiltered = contact_sheet([(store / f).read_bytes() for f in index["file"].head(16)])
+    sheet = base64.b64decode(nodes["cxr.normalized_images"]["preview"])
+    assert sheet == expected != unfiltered
+    if "cxr.thumbnails" in nodes:
+        thumbnails = base64.b64decode(nodes["cxr.thumbnails"]["preview"])
+        assert thumbnails.startswith(PNG)
+        assert thumbnails != (viz_build.reports / "thumbnails.png").read_bytes()
+    # tables: rows of redistributable sources only
+    for name, node in nodes.items():
+        preview = node.get("preview")
+        if node.get("preview_type") == "TablePreview" and "source" in preview["columns"]:
+            at = preview["columns"].index("source")
+            assert {row[at] for row in preview["data"]} <= {"nih"}, name
+    # no absolute local path, but where PENDING_DESCRIBE says
+    local = (str(viz_build.project), str(viz_build.raw))
+    leaks = {
+        name: sorted(
+            key for key, value in node.items() if any(p in json.dumps(value) for p in local)
+        )
+        for name, node in nodes.items()
+        if any(p in json.dumps(node) for p in local)
+    }
+    pending = {
+        name
+        for name in leaks
+        if name in viz.datasets and _class_of(viz.catalog.get(name)) in PENDING_DESCRIBE
+    }
+    assert {n: leaks[n] for n in pending} == {n: ["filepath"] for n in pending}
+    assert not {n: f for n, f in leaks.items() if n not in pending}
+    assert viz.details("cxr.nih.raw")["filepath"] == "<raw_root>/chest_xray8"

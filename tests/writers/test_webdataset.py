@@ -5,7 +5,8 @@ import tarfile
 import numpy as np
 import pandas as pd
 
-from unimed_kedro.engine.jobs import ChunkTask
+from unimed_kedro.datasets.webdataset_dataset import WebDatasetDataset
+from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, fingerprint
 from unimed_kedro.writers.members import FORMATS, image_record
 from unimed_kedro.writers.webdataset import ShardSpec, write_shard
 
@@ -75,3 +76,36 @@ def test_members_come_from_the_format_not_the_writer(tmp_path):
 
 def caption_only(columns):
     return lambda row: {"txt": row["caption"].encode()}
+
+
+def _shard_job(images, splits: dict[str, list[int]]) -> ChunkJob:
+    table = _table(len(images))
+    tasks = []
+    for split, positions in splits.items():
+        spec = ShardSpec(
+            f"{split}/x-{split}-000000.tar",
+            table,
+            np.array(positions),
+            [images[i] for i in positions],
+            caption_only,
+        )
+        tasks.append(ChunkTask(f"{split}_x-{split}-000000", spec, fingerprint(split, positions)))
+    return ChunkJob(tasks, write_shard, {"kind": "inline"})
+
+
+def test_a_rebuild_leaves_no_shard_of_a_split_that_is_gone(tmp_path):
+    """A rebuild with other settings (here: no test split any more) holds exactly what it
+    decided: the old split's folder, shard and sizes.json go, a stray file too."""
+    images = []
+    for i in range(4):
+        (tmp_path / f"s{i}.jpg").write_bytes(b"pixels")
+        images.append((str(tmp_path / f"s{i}.jpg"), 6))
+    dataset = WebDatasetDataset(path=str(tmp_path / "wds"))
+    dataset.save(_shard_job(images, {"train": [0, 1], "val": [2], "test": [3]}))
+    assert sorted(dataset.load()) == ["test", "train", "val"]
+    (tmp_path / "wds" / "train" / "x-train-000009.tar").write_bytes(b"an older build's shard")
+    dataset.save(_shard_job(images, {"train": [0, 1, 3], "val": [2]}))
+    assert sorted(p.name for p in (tmp_path / "wds").iterdir()) == [".chunks", "train", "val"]
+    assert [p.name for p in dataset.load()["train"]] == ["x-train-000000.tar"]
+    sizes = json.loads((tmp_path / "wds" / "train" / "sizes.json").read_text())
+    assert sizes == {"x-train-000000.tar": 3}

@@ -12,7 +12,14 @@ import pandas as pd
 from kedro.io import AbstractDataset
 from kedro_datasets._typing import ImagePreview
 
-from unimed_kedro.engine.jobs import ChunkJob, run_job
+from unimed_kedro.datasets.previews import (
+    published_path,
+    redistributable_sources,
+    shown_ids,
+    sources_table,
+    withheld_image,
+)
+from unimed_kedro.engine.jobs import ChunkJob, remove_unlisted, run_job
 from unimed_kedro.imaging.contact_sheet import contact_sheet
 from unimed_kedro.io.atomic import atomic_open
 
@@ -50,11 +57,19 @@ class ChunkStore:
 
 class ChunkStoreDataset(AbstractDataset[ChunkJob, ChunkStore]):
     """Saving a `ChunkJob` builds the chunks that are missing or stale (in parallel, each
-    committed atomically) and rewrites the index with the job's `index_columns`; loading
-    returns a `ChunkStore`."""
+    committed atomically), rewrites the index with the job's `index_columns` and removes
+    what no chunk lists; loading returns a `ChunkStore`. `preview_sources`: the sources
+    table the preview's licence check reads (default: the collection's, `previews`)."""
 
-    def __init__(self, *, path: str, metadata: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        *,
+        path: str,
+        preview_sources: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
         self._path = Path(path)
+        self._preview_sources = preview_sources
         self.metadata = metadata
 
     def save(self, data: ChunkJob) -> None:
@@ -63,6 +78,7 @@ class ChunkStoreDataset(AbstractDataset[ChunkJob, ChunkStore]):
         frame = frame.sort_values("sample_id", kind="stable").reset_index(drop=True)
         with atomic_open(self._path / INDEX) as handle:
             frame.to_parquet(handle, index=False)
+        remove_unlisted(self._path, keep=[INDEX])
 
     def load(self) -> ChunkStore:
         return ChunkStore(self._path)
@@ -71,14 +87,20 @@ class ChunkStoreDataset(AbstractDataset[ChunkJob, ChunkStore]):
         return (self._path / INDEX).is_file()
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._path)}
+        return {"path": published_path(self._path)}
 
     def preview(self, nsamples: int = 16) -> ImagePreview:
-        """A contact sheet of the first stored images, for kedro-viz (which reads the
-        preview's kind from this annotation, so it is one kind; a store without images
-        shows an empty sheet)."""
+        """A contact sheet of the first stored images of redistributable sources, for
+        kedro-viz (which reads the preview's kind from this annotation, so it is one kind;
+        a store without such images shows an empty sheet, or a notice when it has images
+        of other sources only)."""
         store = self.load()
-        stored = store.index(["file"]).dropna()
-        images = stored[stored["file"].str.endswith(IMAGE_EXTENSIONS)].head(nsamples)
-        sheet = contact_sheet([store.read(file) for file in images["file"]])
+        stored = store.index(["sample_id", "file"]).dropna()
+        stored = stored[stored["file"].str.endswith(IMAGE_EXTENSIONS)]
+        allowed = redistributable_sources(sources_table(self._path, self._preview_sources))
+        images = stored[shown_ids(stored["sample_id"].tolist(), allowed)].head(nsamples)
+        if len(stored) and not len(images):
+            sheet = withheld_image("no stored image is of a redistributable source")
+        else:
+            sheet = contact_sheet([store.read(file) for file in images["file"]])
         return ImagePreview(base64.b64encode(sheet).decode())

@@ -11,11 +11,13 @@ import pandas as pd
 from kedro.io import AbstractDataset
 from kedro_datasets._typing import TablePreview
 
-from unimed_kedro.engine.jobs import ChunkJob, run_job
+from unimed_kedro.datasets.previews import published_path, redistributable_rows, sources_table
+from unimed_kedro.engine.jobs import ChunkJob, claim, remove_unlisted, run_job
 from unimed_kedro.io.atomic import commit
 from unimed_kedro.writers.files_layout import stage_master_index
 
 MASTER_INDEX = Path("metadata") / "master_index.csv"
+MASTER_DB = MASTER_INDEX.with_suffix(".db")
 
 
 @dataclass(frozen=True)
@@ -28,18 +30,29 @@ class FilesLayoutPlan:
 
 class FilesLayoutDataset(AbstractDataset[FilesLayoutPlan, pd.DataFrame]):
     """Saving a `FilesLayoutPlan` writes images and captions chunk by chunk, then the
-    master index (CSV and SQLite); loading returns the master index."""
+    master index (CSV and SQLite), then removes every file neither lists (another build's
+    images and captions); loading returns the master index. The preview shows rows of
+    redistributable sources only (`previews`)."""
 
-    def __init__(self, *, path: str, metadata: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        *,
+        path: str,
+        preview_sources: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
         self._path = Path(path)
+        self._preview_sources = preview_sources
         self.metadata = metadata
 
     def save(self, data: FilesLayoutPlan) -> None:
+        claim(self._path)  # before the index thread writes into it
         # The parent writes the index while the workers write the samples.
         with ThreadPoolExecutor(1) as thread:
             staged = thread.submit(stage_master_index, data.index, self._path)
             run_job(data.job, self._path)
             commit(staged.result())
+        remove_unlisted(self._path, keep=[MASTER_INDEX.as_posix(), MASTER_DB.as_posix()])
 
     def load(self) -> pd.DataFrame:
         return pd.read_csv(self._path / MASTER_INDEX)
@@ -48,7 +61,9 @@ class FilesLayoutDataset(AbstractDataset[FilesLayoutPlan, pd.DataFrame]):
         return (self._path / MASTER_INDEX).is_file()
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._path)}
+        return {"path": published_path(self._path)}
 
     def preview(self, nrows: int = 10) -> TablePreview:
-        return TablePreview(self.load().head(nrows).to_dict(orient="split"))
+        table = sources_table(self._path, self._preview_sources)
+        rows = redistributable_rows(self.load(), table).head(nrows)
+        return TablePreview(rows.to_dict(orient="split"))

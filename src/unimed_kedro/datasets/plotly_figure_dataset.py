@@ -9,6 +9,7 @@ from typing import Any
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import PlotlyPreview
 
+from unimed_kedro.datasets.previews import published_path
 from unimed_kedro.io.atomic import atomic_write_bytes
 
 
@@ -38,7 +39,7 @@ class PlotlyFigureDataset(AbstractDataset[dict, dict]):
         return self._filepath.is_file()
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
+        return {"filepath": published_path(self._filepath)}
 
     def preview(self) -> PlotlyPreview:
         """The figure itself, for kedro-viz."""

@@ -9,8 +9,11 @@ from typing import Any
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 
+from unimed_kedro.datasets.previews import published_path
 from unimed_kedro.sources.base import RawSource
 from unimed_kedro.sources.registry import entry
+
+RAW_ROOT = "<raw_root>"
 
 
 class RawSourceDataset(AbstractDataset[None, RawSource]):
@@ -33,7 +36,9 @@ class RawSourceDataset(AbstractDataset[None, RawSource]):
         return self._path.is_dir()
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._path), "source": self._source}
+        """The folder relative to the project, or as `<raw_root>/<folder>` when raw data
+        lives elsewhere: an absolute local path is never published (`previews`)."""
+        return {"path": published_path(self._path, RAW_ROOT, parts=1), "source": self._source}
 
     def preview(self, nrows: int = 20) -> TablePreview:
         """Top-level entries of the folder, for kedro-viz."""

@@ -10,7 +10,8 @@ from typing import Any
 from kedro.io import AbstractDataset
 from kedro_datasets._typing import TablePreview
 
-from unimed_kedro.engine.jobs import ChunkJob, run_job
+from unimed_kedro.datasets.previews import published_path
+from unimed_kedro.engine.jobs import ChunkJob, remove_unlisted, run_job
 from unimed_kedro.io.atomic import atomic_write_bytes
 
 SIZES = "sizes.json"
@@ -18,7 +19,8 @@ SIZES = "sizes.json"
 
 class WebDatasetDataset(AbstractDataset[ChunkJob, dict[str, list[Path]]]):
     """Saving a `ChunkJob` of shard tasks writes the missing shards and every split's
-    `sizes.json`; loading returns `{split: [shard paths]}`."""
+    `sizes.json`, then removes what this build does not list (another build's shards, a
+    split that no longer exists); loading returns `{split: [shard paths]}`."""
 
     def __init__(self, *, path: str, metadata: dict[str, Any] | None = None):
         self._path = Path(path)
@@ -29,10 +31,11 @@ class WebDatasetDataset(AbstractDataset[ChunkJob, dict[str, list[Path]]]):
         for row in run_job(data, self._path):
             split, name = row["shard"].split("/", 1)
             sizes[split][name] = row["samples"]
-        folders = {d.name for d in self._path.iterdir() if d.is_dir() and d.name[0] != "."}
-        for split in sorted(folders | set(sizes)):
-            body = json.dumps(dict(sorted(sizes.get(split, {}).items())), indent=1)
+        for split in sorted(sizes):
+            body = json.dumps(dict(sorted(sizes[split].items())), indent=1)
             atomic_write_bytes(self._path / split / SIZES, body.encode() + b"\n")
+        # a split this build has no shards of (any more) leaves no folder behind
+        remove_unlisted(self._path, keep=[f"{split}/{SIZES}" for split in sizes])
 
     def load(self) -> dict[str, list[Path]]:
         return {
@@ -45,10 +48,10 @@ class WebDatasetDataset(AbstractDataset[ChunkJob, dict[str, list[Path]]]):
         return any(self._path.glob(f"*/{SIZES}"))
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._path)}
+        return {"path": published_path(self._path)}
 
     def preview(self) -> TablePreview:
-        """Shards and sample counts per split, for kedro-viz."""
+        """Shards and sample counts per split, for kedro-viz (names and counts, no sample)."""
         rows = [
             [split, name, count]
             for split in sorted(p.name for p in self._path.iterdir() if p.is_dir())

@@ -5,16 +5,25 @@ commit each chunk at once. `local` uses a process pool on all cores; `dask` send
 chunks to a Dask cluster (`executor.address`, or a LocalCluster started for the run);
 `inline` runs in the calling process (debugging, tiny inputs). Workers read and write
 through the paths in the tasks, so a remote cluster needs the same filesystem mounted.
+
+Pool workers never outlive the run: each one is named `unimed-worker` (`ps`, `top`,
+/proc/<pid>/comm) and exits as soon as the run's process does, even one killed with
+SIGKILL (a thread in each worker waits on the run's pidfd; `worker_started`).
+The executor settings are checked before anything starts (`check_executor`).
 """
 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import logging
 import multiprocessing
 import os
+import select
+import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -22,6 +31,35 @@ from typing import Any
 from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
+
+
+MP_CONTEXTS = ("fork", "forkserver", "spawn")
+WORKER_NAME = b"unimed-worker"  # what `ps -o comm` shows for a pool worker
+PARENT_POLL = 0.5  # seconds between a worker's checks that the run is still there (no pidfd)
+PR_SET_NAME = 15  # linux/prctl.h
+
+
+def check_executor(executor: Mapping) -> None:
+    """`ValueError` naming the first bad `executor.*` setting."""
+    if not isinstance(executor, Mapping):
+        raise ValueError(f"executor: expected a mapping (kind, workers, ...), got {executor!r}")
+    kind = executor.get("kind", "local")
+    if kind not in BACKENDS:
+        raise ValueError(f"executor.kind: expected one of {sorted(BACKENDS)}, got {kind!r}")
+    workers = executor.get("workers") or 0
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ValueError(
+            f"executor.workers: expected a non-negative integer (0: all cores), got {workers!r}"
+        )
+    method = executor.get("mp_context", "forkserver")
+    if method not in MP_CONTEXTS or method not in multiprocessing.get_all_start_methods():
+        raise ValueError(
+            f"executor.mp_context: expected one of {multiprocessing.get_all_start_methods()}, "
+            f"got {method!r}"
+        )
+    address = executor.get("address")
+    if address is not None and not isinstance(address, str):
+        raise ValueError(f"executor.address: expected a scheduler address or null, got {address!r}")
 
 
 def worker_count(executor: dict) -> int:
@@ -41,11 +79,10 @@ def map_tasks(
 ) -> Iterator[tuple[Any, Any]]:
     """Yield `(task, fn(task, out_dir))` for every task, in completion order. `preload`:
     modules a pool started now loads once in its fork server."""
+    check_executor(executor)
     kind = executor.get("kind", "local")
     total = sum(len(t.payload) if hasattr(t.payload, "__len__") else 1 for t in tasks)
     with tqdm(total=total, desc=desc, unit=unit, disable=not tasks, leave=False) as bar:
-        if kind not in BACKENDS:
-            raise ValueError(f"executor.kind must be one of {sorted(BACKENDS)}, got {kind!r}")
         if kind == "local" and (len(tasks) <= 1 or worker_count(executor) == 1):
             kind = "inline"  # a pool would only add start-up time
         results = BACKENDS[kind](fn, tasks, out_dir, executor, preload)
@@ -98,14 +135,61 @@ def _shared_pool(executor: dict, preload: Sequence[str]) -> tuple[ProcessPoolExe
         if key not in _POOLS:
             context = multiprocessing.get_context(method)
             if method == "forkserver":
-                context.set_forkserver_preload(list(preload))
-            _POOLS[key] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+                context.set_forkserver_preload([*preload, __name__])
+            _POOLS[key] = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=context,
+                initializer=worker_started,
+                initargs=(os.getpid(),),
+            )
     return _POOLS[key], workers
+
+
+def worker_started(run_pid: int) -> None:
+    """First thing every pool worker runs: name it, and make it exit when the run's process
+    (`run_pid`) does, however that one ends (SIGKILL, the OOM killer). Neither the pool nor
+    the parent-death signal covers it: a forkserver worker's parent is the fork server,
+    which only exits once its workers have (they hold its liveness pipe), and a `spawn` or
+    `fork` worker's parent thread may be a short-lived one (`start_in_background`). A
+    worker left running would hold memory and files, and block the next run's cleanup."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_NAME, ctypes.c_char_p(WORKER_NAME), 0, 0, 0)
+    try:
+        watch: int | None = os.pidfd_open(run_pid)  # Linux: readable once the run exits
+    except ProcessLookupError:  # the run ended before this worker started
+        os._exit(1)
+    except (AttributeError, OSError):  # no pidfd: poll the pid instead
+        watch = None
+    threading.Thread(
+        target=_exit_with_run, args=(run_pid, watch), name="watch-run", daemon=True
+    ).start()
+
+
+def _exit_with_run(run_pid: int, watch: int | None) -> None:
+    if watch is not None:
+        select.select([watch], [], [])
+    else:
+        while _running(run_pid):
+            time.sleep(PARENT_POLL)
+    os._exit(1)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process now holds the pid
+        return False
+    return True
 
 
 def start_in_background(executor: dict, preload: Sequence[str] = ()) -> threading.Thread | None:
     """Bring up the pool's worker processes (or the LocalCluster) from a thread, so that
-    the first job finds them running; None when the executor needs nothing started."""
+    the first job finds them running; None when the executor needs nothing started.
+    Settings that cannot work fail here, before the run's first node."""
+    check_executor(executor)
     kind = executor.get("kind", "local")
     if kind == "local" and worker_count(executor) > 1:
 

@@ -1,9 +1,17 @@
 """Chunked, resumable execution of per-sample work.
 
 A job is a list of chunk tasks (one task writes one shard-sized output) plus a picklable
-function. `run_job` skips every task whose committed marker carries the same fingerprint,
-runs the rest on the configured backend, and commits a marker only after the task's files
-are in place, so a run killed at any moment resumes without redoing finished chunks.
+function. `run_job` skips every task whose committed marker carries the same fingerprint
+and whose outputs are still as committed, runs the rest on the configured backend, and
+commits a marker only after the task's files are in place, so a run killed at any moment
+resumes without redoing finished chunks.
+
+A marker (`.chunks/<key>.json`) lists every output its chunk owns with what verifies it
+cheaply (a file's size, a folder's digest of file names and sizes): a truncated, replaced
+or missing output makes the chunk stale. The markers are the folder's inventory: outputs a
+chunk no longer lists are removed when the job ends, and the saving dataset removes every
+other file no marker lists (`remove_unlisted`), so an output folder holds exactly what the
+last build decided, never a previous build's leftovers.
 """
 
 from __future__ import annotations
@@ -12,8 +20,10 @@ import hashlib
 import json
 import logging
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +31,12 @@ import numpy as np
 import pandas as pd
 
 from unimed_kedro.engine.backends import map_tasks
-from unimed_kedro.io.atomic import atomic_write_bytes, remove, remove_stale_temporaries
+from unimed_kedro.io.atomic import (
+    atomic_write_bytes,
+    remove,
+    remove_stale_temporaries,
+    temporary_writer,
+)
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable)
@@ -104,12 +119,19 @@ def chunked(items: list, size: int) -> Iterator[list]:
 
 
 def run_job(job: ChunkJob, out_dir: Path) -> list[dict]:
-    """Run the job into `out_dir`; returns every task's rows in task order."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Run the job into `out_dir`; returns every task's rows in task order. Files that an
+    earlier version of a chunk, or a chunk the job no longer has, wrote and that no chunk
+    of this job lists are removed at the end; the dataset saving the job removes the rest
+    of what no marker lists (`remove_unlisted`) once its own files are written."""
+    claim(out_dir)
     markers = out_dir / MARKER_DIR
-    markers.mkdir(exist_ok=True)
     remove_stale_temporaries(out_dir)
-    done = {t.key: rows for t in job.tasks if (rows := _committed_rows(markers, t)) is not None}
+    previous = {t.key: _read_marker(markers, t.key) for t in job.tasks}
+    done = {
+        t.key: marker["rows"]
+        for t in job.tasks
+        if (marker := previous[t.key]) is not None and _up_to_date(out_dir, marker, t)
+    }
     todo = [t for t in job.tasks if t.key not in done]
     log.info(
         "%s: %d of %d chunks up to date, %d to build",
@@ -119,7 +141,7 @@ def run_job(job: ChunkJob, out_dir: Path) -> list[dict]:
         len(todo),
     )
     for task, (rows, outputs) in map_tasks(
-        job.fn,
+        partial(measured, job.fn),
         todo,
         out_dir,
         job.executor,
@@ -127,46 +149,164 @@ def run_job(job: ChunkJob, out_dir: Path) -> list[dict]:
         unit=job.unit,
         preload=job.preload,
     ):
-        _commit(markers, task, rows, outputs)
+        _commit(out_dir, task, rows, outputs)
         done[task.key] = rows
-    _remove_stale_chunks(out_dir, markers, {t.key for t in job.tasks})
+    rebuilt = [previous[t.key] for t in todo]
+    _remove_old_outputs(out_dir, {t.key for t in job.tasks}, [m for m in rebuilt if m])
     return [row for t in job.tasks for row in done[t.key]]
+
+
+def claim(out_dir: Path) -> None:
+    """Make `out_dir` a folder of this engine (it holds `.chunks/`). A folder that exists
+    with other files in it and no `.chunks/` is refused: every file no marker lists is
+    removed after a save, so a misconfigured path (raw data, a project folder) must never
+    become an output folder."""
+    markers = out_dir / MARKER_DIR
+    if markers.is_dir():
+        return
+    if out_dir.is_dir():
+        found = sorted(n for n in os.listdir(out_dir) if temporary_writer(n) is None)
+        if found:
+            raise FileExistsError(
+                f"{out_dir}: refusing to write chunk outputs into a folder this engine did "
+                f"not create (it holds {found[:3]} but no {MARKER_DIR}/): files no chunk "
+                "lists are removed from an output folder. Point the dataset at a new or "
+                "empty folder."
+            )
+    markers.mkdir(parents=True, exist_ok=True)
 
 
 def _marker_path(markers: Path, key: str) -> Path:
     return markers / f"{key}.json"
 
 
-def _committed_rows(markers: Path, task: ChunkTask) -> list[dict] | None:
-    path = _marker_path(markers, task.key)
+def _read_marker(markers: Path, key: str) -> dict | None:
     try:
-        marker = json.loads(path.read_text())
+        marker = json.loads(_marker_path(markers, key).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    out_dir = str(markers.parent)  # os.path: a files-layout chunk lists 2 files per sample
-    outputs_present = all(os.path.exists(os.path.join(out_dir, rel)) for rel in marker["outputs"])
-    if marker.get("fingerprint") != task.fingerprint or not outputs_present:
+    return marker if isinstance(marker, dict) else None
+
+
+def output_state(path: str) -> int | str | None:
+    """What a marker records of an output to verify it without reading it: a file's size,
+    a folder's digest of its files' relative paths and sizes; None when it is missing."""
+    try:
+        info = os.stat(path)
+    except OSError:
         return None
-    return marker["rows"]
+    if not stat.S_ISDIR(info.st_mode):
+        return info.st_size
+    listing = hashlib.sha256()
+    for folder, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(folder, name)
+            size = os.lstat(full).st_size
+            listing.update(f"{os.path.relpath(full, path)}\0{size}\n".encode())
+    return f"folder:{listing.hexdigest()}"
 
 
-def _commit(markers: Path, task: ChunkTask, rows: list[dict], outputs: Iterable[str]) -> None:
-    marker = {"fingerprint": task.fingerprint, "outputs": sorted(outputs), "rows": rows}
+def _up_to_date(out_dir: Path, marker: dict, task: ChunkTask) -> bool:
+    """Same inputs, and every output as it was committed (a truncated, replaced or
+    missing file, a folder with a file more or less, rebuilds the chunk). Markers of an
+    older format (a list of outputs, nothing to verify them by) rebuild too."""
+    outputs = marker.get("outputs")
+    if marker.get("fingerprint") != task.fingerprint or not isinstance(outputs, dict):
+        return False
+    root = str(out_dir)  # os.path: a files-layout chunk lists 2 files per sample
+    return all(output_state(os.path.join(root, rel)) == state for rel, state in outputs.items())
+
+
+def measured(
+    fn: Callable[[ChunkTask, Path], tuple[list[dict], list[str]]], task: ChunkTask, out_dir: Path
+) -> tuple[list[dict], dict[str, int | str | None]]:
+    """Runs where the task runs: the chunk function, then the state of every output it
+    lists, taken by the process that wrote them (no other machine's stale view of a shared
+    filesystem, and the workers, not the parent, stat the files)."""
+    rows, outputs = fn(task, out_dir)
+    root = str(out_dir)
+    return rows, {rel: output_state(os.path.join(root, rel)) for rel in sorted(outputs)}
+
+
+def _commit(out_dir: Path, task: ChunkTask, rows: list[dict], states: dict) -> None:
+    missing = [rel for rel, state in states.items() if state is None]
+    if missing:
+        raise RuntimeError(f"chunk {task.key} lists outputs it did not write: {missing[:5]}")
+    marker = {"fingerprint": task.fingerprint, "outputs": states, "rows": rows}
     atomic_write_bytes(
-        _marker_path(markers, task.key), json.dumps(marker, sort_keys=True, default=str).encode()
+        _marker_path(out_dir / MARKER_DIR, task.key),
+        json.dumps(marker, sort_keys=True, default=str).encode(),
     )
 
 
-def _remove_stale_chunks(out_dir: Path, markers: Path, keep: set[str]) -> None:
-    """Drop outputs of chunks that the current job no longer has (the input shrank)."""
+def _outputs_of(marker: dict) -> list[str]:
+    outputs = marker.get("outputs") or []
+    return [rel for rel in outputs if isinstance(rel, str)]  # a dict iterates its paths
+
+
+def listed_outputs(out_dir: Path) -> set[str]:
+    """Every output the committed markers of `out_dir` list."""
+    markers = out_dir / MARKER_DIR
+    listed: set[str] = set()
+    for marker_file in markers.glob("*.json"):
+        marker = _read_marker(markers, marker_file.stem)
+        listed.update(_outputs_of(marker) if marker else ())
+    return listed
+
+
+def _remove_old_outputs(out_dir: Path, keys: set[str], rebuilt: list[dict]) -> None:
+    """Drop the markers of chunks the job no longer has (the input shrank), and the
+    outputs of those and of the rebuilt chunks' previous versions that no current chunk
+    lists: a sample that moved to another chunk keeps its file."""
+    markers = out_dir / MARKER_DIR
+    old = [_outputs_of(m) for m in rebuilt]
     for marker_file in sorted(markers.glob("*.json")):
-        if marker_file.stem in keep:
-            continue
-        try:
-            outputs = json.loads(marker_file.read_text())["outputs"]
-        except (json.JSONDecodeError, KeyError):
-            outputs = []
-        for rel in outputs:
-            remove(out_dir / rel)
-        marker_file.unlink()
-        log.info("removed stale chunk %s", marker_file.stem)
+        if marker_file.stem not in keys:
+            marker = _read_marker(markers, marker_file.stem)
+            old.append(_outputs_of(marker) if marker else [])
+            marker_file.unlink()
+            log.info("removed stale chunk %s", marker_file.stem)
+    gone = {rel for outputs in old for rel in outputs}
+    for rel in gone - listed_outputs(out_dir) if gone else ():
+        remove(_inside(out_dir, rel))
+
+
+def _inside(out_dir: Path, rel: str) -> Path:
+    """`out_dir / rel`, refusing a relative path that leaves `out_dir`."""
+    path = Path(os.path.normpath(out_dir / rel))
+    if rel.startswith("/") or not path.is_relative_to(os.path.normpath(out_dir)):
+        raise ValueError(f"{out_dir}: output {rel!r} is not inside the output folder")
+    return path
+
+
+def remove_unlisted(out_dir: Path, keep: Iterable[str] = ()) -> int:
+    """End of a successful save: remove every file and folder in `out_dir` that no
+    committed marker lists and that is not in `keep` (the dataset's own files, e.g. its
+    index), so the folder holds exactly what this build decided. Temporaries (a live
+    writer's) and the markers stay; a symlink is removed (the link only) or, when it leads
+    to something wanted, kept, and never followed. Only a folder this engine claimed
+    (`.chunks/` in it) is swept. Returns how many entries went."""
+    if not (out_dir / MARKER_DIR).is_dir():
+        raise FileNotFoundError(f"{out_dir}: no {MARKER_DIR}/, not an output folder to sweep")
+    wanted = listed_outputs(out_dir) | set(keep)
+    parents = {str(parent) for rel in wanted for parent in Path(rel).parents}
+    removed = 0
+    for folder, dirs, files in os.walk(out_dir):
+        here = os.path.relpath(folder, out_dir)
+        for name in sorted(dirs + files):
+            rel = name if here == "." else f"{here}/{name}"
+            if rel == MARKER_DIR or rel in wanted or rel in parents:
+                continue  # a folder holding something wanted is looked into below
+            if temporary_writer(name) is None:
+                remove(os.path.join(folder, name))
+                removed += 1
+        dirs[:] = [
+            d
+            for d in dirs
+            if (d if here == "." else f"{here}/{d}") in parents
+            and not os.path.islink(os.path.join(folder, d))
+        ]
+    if removed:
+        log.info("%s: removed %d files no chunk lists", out_dir, removed)
+    return removed

@@ -1,19 +1,37 @@
 """Decode any radiograph file into an 8-bit image, no larger than needed.
 
-JPEGs are decoded at reduced size through libjpeg's DCT scaling (`Image.draft`) when the
-target is at most half the original; 16-bit and float images are windowed to 8 bits with
-numpy; palette, alpha and CMYK images are flattened to the requested colour mode.
+The header is read first: an image whose declared size breaks the pixel or aspect limits
+is refused before a single pixel is decoded (Pillow's own `Image.MAX_IMAGE_PIXELS` is
+global, only warns up to twice its value, and knows nothing of a run's params). JPEGs are
+decoded at reduced size through libjpeg's DCT scaling (`Image.draft`) when the target is
+at most half the original; 16-bit and float images are windowed to 8 bits with numpy;
+palette, alpha and CMYK images are flattened to the requested colour mode.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import re
+import warnings
 
 import numpy as np
 from PIL import Image
 
+from unimed_kedro.imaging import quality
+
 HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+# Raster formats images are distributed in; any other file is undecodable (`corrupt_image`).
+# Not every format Pillow knows: its EPS reader, for one, runs Ghostscript on the file.
+READ_FORMATS = ("JPEG", "PNG", "TIFF", "BMP", "JPEG2000", "WEBP", "PPM", "GIF")
+
+
+class Rejected(Exception):
+    """A file refused by a validation rule before it was decoded."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(reason, detail)
+        self.reason, self.detail = reason, detail
 
 
 def draft_size(size: tuple[int, int], short_side: int) -> tuple[int, int]:
@@ -23,9 +41,32 @@ def draft_size(size: tuple[int, int], short_side: int) -> tuple[int, int]:
     return math.ceil(width * scale), math.ceil(height * scale)
 
 
-def open_image(data: bytes, *, short_side: int, mode: str) -> tuple[Image.Image, dict]:
+def open_header(data: bytes, limits: dict | None = None) -> Image.Image:
+    """The image with only its header read; `Rejected` when the size it declares breaks
+    `limits` (`max_pixels`, `max_aspect_ratio`)."""
+    limits = {**quality.DEFAULTS, **(limits or {})}
+    with warnings.catch_warnings():  # the run's own pixel limit decides, below
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=READ_FORMATS)
+        except Image.DecompressionBombError as err:  # past twice Pillow's own limit
+            found = re.search(r"\((\d+) pixels\)", str(err))
+            pixels = found.group(1) if found else f"more than {2 * (Image.MAX_IMAGE_PIXELS or 0)}"
+            raise Rejected(
+                "too_large",
+                f"{pixels} pixels, expected <= {limits['max_pixels']} pixels (max_pixels)",
+            ) from None
+    failed = quality.check_header(image.size, limits)
+    if failed:
+        raise Rejected(*failed)
+    return image
+
+
+def open_image(
+    data: bytes, *, short_side: int, mode: str, limits: dict | None = None
+) -> tuple[Image.Image, dict]:
     """Decode `data`; returns the image (mode `L` or `RGB`) and what the original was."""
-    image = Image.open(io.BytesIO(data))
+    image = open_header(data, limits)
     original = {
         "orig_width": image.width,
         "orig_height": image.height,
@@ -49,7 +90,9 @@ def to_mode(image: Image.Image, mode: str) -> Image.Image:
 
 
 def window_to_8bit(image: Image.Image, low_pct: float = 0.5, high_pct: float = 99.5) -> Image.Image:
-    """Map the robust intensity range of a 16-bit/float image onto 0..255."""
+    """Map the robust intensity range of a 16-bit/float image onto 0..255. 16-bit pixels
+    go through a 65,536-entry lookup table (no float copy of the image: at the pixel limit
+    that copy alone would cost 4 bytes a pixel); others are scaled in place on one copy."""
     array = np.asarray(image)
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("="))
@@ -57,5 +100,15 @@ def window_to_8bit(image: Image.Image, low_pct: float = 0.5, high_pct: float = 9
     low, high = np.percentile(sample, [low_pct, high_pct])
     if high <= low:
         high = low + 1
-    scaled = (array.astype(np.float32) - np.float32(low)) * np.float32(255.0 / (high - low))
-    return Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8), mode="L")
+    if array.dtype == np.uint16:
+        lut = _scale(np.arange(65536, dtype=np.float32), low, high)
+        return Image.fromarray(lut[array], mode="L")
+    return Image.fromarray(_scale(array.astype(np.float32), low, high), mode="L")
+
+
+def _scale(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """float32 `values` (overwritten) mapped from low..high onto 0..255, as uint8."""
+    values -= np.float32(low)
+    values *= np.float32(255.0 / (high - low))
+    np.clip(values, 0, 255, out=values)
+    return values.astype(np.uint8)

@@ -1,28 +1,38 @@
 """Per-sample normalisation, run one chunk per task in worker processes.
 
-Each raw file is read once: hashed, decoded (at reduced size where possible), validated,
-resized and re-encoded, then written as one file in the chunk's folder (one file per image,
-so the files layout can hard-link it rather than copy it). Only metadata rows travel back
-to the parent; a bad file becomes a row with its reason, never an exception.
+Each raw file is read once: opened without following a symbolic link (unless the run
+allows links), its size checked before it is read, hashed, its header checked before it
+is decoded (at reduced size where possible), validated, resized and re-encoded, then
+written as one file in the chunk's folder (one file per image, so the files layout can
+hard-link it rather than copy it). Only metadata rows travel back to the parent; a bad
+file becomes a row with its reason, never an exception. One image never needs more
+memory than `max_bytes` plus what `max_pixels` decoded pixels cost.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import hashlib
 import io
 import json
 import os
-from dataclasses import dataclass
+import re
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import PIL
 from PIL import Image
 
-from unimed_kedro.imaging import quality
-from unimed_kedro.imaging.decode import open_image
+from unimed_kedro.imaging.decode import Rejected, open_image
+from unimed_kedro.imaging.options import FORMATS, NormalizeOptions
+from unimed_kedro.imaging.quality import check, check_file_size
 from unimed_kedro.imaging.resize import resize_short_side
 from unimed_kedro.io.atomic import atomic_dir
 from unimed_kedro.io.readahead import readahead
+
+__all__ = ["FORMATS", "INDEX_COLUMNS", "NormalizeChunk", "normalize_chunk", "process_one"]
 
 # Failures a broken or hostile file raises inside Pillow's decoders.
 DECODE_ERRORS = (
@@ -53,69 +63,197 @@ INDEX_COLUMNS = (
     "image_ext",
     "encoding",
 )
-FORMATS = {"jpeg": ("JPEG", "jpg"), "webp": ("WEBP", "webp"), "png": ("PNG", "png")}
+OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)  # a FIFO never blocks
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 @dataclass(frozen=True)
 class NormalizeChunk:
-    """(sample_id, source, raw_file) triples and the normalize params."""
+    """(sample_id, source, raw_file) triples, the checked normalize options, and each
+    source's folder (where the workers' symlink checks start)."""
 
     samples: list[tuple[str, str, str]]
-    options: dict
+    options: NormalizeOptions
+    roots: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.samples)
 
 
-def encoding_id(options: dict) -> str:
+def encoding_id(options: NormalizeOptions) -> str:
     """What, besides the raw file, decides a stored image's bytes: this code's output
-    version, Pillow (and its libjpeg) and the normalize options. Exports fingerprint it with
-    the raw sha256, so re-encoded images reach the shards without hashing any pixels."""
-    text = json.dumps([OUTPUT_VERSION, PIL.__version__, options], sort_keys=True, default=str)
+    version, Pillow (and its libjpeg) and the encoding options (not the validation
+    thresholds: they decide which images are kept, not their bytes). Exports fingerprint
+    it with the raw sha256, so re-encoded images reach the shards without hashing pixels."""
+    text = json.dumps([OUTPUT_VERSION, PIL.__version__, options.encoding()], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def encode(image: Image.Image, options: dict) -> bytes:
-    fmt, _ = FORMATS[options.get("format", "jpeg")]
+def encode(image: Image.Image, options: NormalizeOptions) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format=fmt, quality=int(options.get("quality", 95)))
+    image.save(buffer, format=options.encoder[0], quality=options.quality)
     return buffer.getvalue()
 
 
-def process_one(raw_file: str, source: str, options: dict) -> tuple[bytes | None, dict]:
-    """Returns (encoded bytes or None, metadata row without the sample id)."""
-    try:
-        data = Path(raw_file).read_bytes()
-    except FileNotFoundError:
-        return None, {
-            "status": "missing_file",
-            "detail": f"{Path(raw_file).name} disappeared after ingest",
-        }
+# `<_io.BytesIO object at 0x7f...>`, `<_io.BufferedReader name='/abs/x.png'>`: object reprs
+# that Pillow and the io module put in their messages.
+_REPR = re.compile(r"<[^<>]*(?: at 0x[0-9a-fA-F]+| name=[^<>]*)>")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
+
+
+def error_text(err: BaseException, name: str) -> str:
+    """`Type: message` of an exception, the same on every run and machine: object reprs
+    (memory addresses, file objects) become the file's `name`, an `OSError`'s absolute
+    path is left out. Every reject detail made from an exception goes through here."""
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        message = err.strerror
+    else:
+        message = _ADDRESS.sub("0x?", _REPR.sub(name, str(err)))
+    return f"{type(err).__name__}: {message}" if message else type(err).__name__
+
+
+def process_one(
+    raw_file: str, source: str, options: NormalizeOptions, root: str | None = None
+) -> tuple[bytes | None, dict]:
+    """Returns (encoded bytes or None, metadata row without the sample id). `root`: the
+    source folder `raw_file` must stay in when symbolic links are not allowed."""
+    limits = options.thresholds(source)
+    name = os.path.basename(raw_file)
+    data, problem = read_raw(raw_file, limits, root, options.allow_symlinks)
+    if data is None:
+        return None, problem
     row = {"sha256": hashlib.sha256(data).hexdigest(), "raw_bytes": len(data)}
     try:
         image, original = open_image(
-            data, short_side=options["image_size"], mode=options.get("color_mode", "L")
+            data, short_side=options.image_size, mode=options.color_mode, limits=limits
         )
-        image = resize_short_side(image, options["image_size"], options.get("resample", "lanczos"))
+        image = resize_short_side(image, options.image_size, options.resample)
+    except Rejected as rejected:
+        return None, {**row, "status": rejected.reason, "detail": rejected.detail}
     except DECODE_ERRORS as err:
         return None, {
             **row,
             "status": "corrupt_image",
-            "detail": f"cannot decode {Path(raw_file).name}: {type(err).__name__}: {err}",
+            "detail": f"cannot decode {name}: {error_text(err, name)}",
         }
     row.update(original, width=image.width, height=image.height)
-    failed = quality.check(
-        image, original, len(data), quality.thresholds(options.get("validation", {}), source)
-    )
+    failed = check(image, original, len(data), limits)
     if failed:
         return None, {**row, "status": failed[0], "detail": failed[1]}
     return encode(image, options), {**row, "status": "ok", "detail": None}
 
 
+def read_raw(
+    path: str, limits: dict, root: str | None, allow_symlinks: bool
+) -> tuple[bytes | None, dict]:
+    """The file's bytes, or None and the reject row: a file gone since ingest, not a
+    regular file, reached through a symbolic link leading out of `root` (links are not
+    followed unless allowed), or larger than `max_bytes` (checked before reading; at most
+    `max_bytes + 1` bytes are ever read)."""
+    name = os.path.basename(path)
+    outside = f"{name} is reached through a symbolic link leading outside {_folder(root)}"
+    try:
+        fd = _open_raw(path, root, allow_symlinks)
+    except FileNotFoundError:
+        return None, _reject("missing_file", f"{name} disappeared after ingest")
+    except _Outside:
+        return None, _reject("outside_raw_root", outside)
+    except OSError as err:
+        return None, _reject("missing_file", f"cannot open {name}: {error_text(err, name)}")
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, _reject("missing_file", f"{name} is no longer a regular file")
+        if not allow_symlinks and root is not None and not _stays_in(fd, path, root):
+            return None, _reject("outside_raw_root", outside)
+        if failed := check_file_size(info.st_size, limits):
+            return None, {**_reject(*failed), "raw_bytes": info.st_size}
+        data = _read_at_most(fd, info.st_size, limits["max_bytes"])
+    finally:
+        os.close(fd)
+    if failed := check_file_size(len(data), limits):  # it grew since the fstat
+        return None, _reject(*failed)
+    return data, {}
+
+
+def _folder(root: str | None) -> str:
+    return f"{os.path.basename(root.rstrip(os.sep))}/" if root else "its folder"
+
+
+class _Outside(Exception):
+    """The raw file is a symbolic link whose target lies outside its source folder."""
+
+
+def _open_raw(path: str, root: str | None, allow_symlinks: bool) -> int:
+    if allow_symlinks:
+        return os.open(path, OPEN_FLAGS)
+    try:
+        return os.open(path, OPEN_FLAGS | NOFOLLOW)
+    except OSError as err:
+        if err.errno != errno.ELOOP:
+            raise
+    # the file itself is a symbolic link: read only one that stays in the source folder
+    real = os.path.realpath(path)
+    if root is None or not _below(real, _real_root(root)):
+        raise _Outside(path)
+    return os.open(real, OPEN_FLAGS | NOFOLLOW)
+
+
+def _stays_in(fd: int, path: str, root: str) -> bool:
+    """Whether the opened file lies in `root`, whatever folder on its path was a link:
+    asked of the open file itself (`/proc/self/fd`), so a swap after the check is moot."""
+    try:
+        opened = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # no /proc: the path as it resolves now
+        opened = os.path.realpath(path)
+    return _below(opened, _real_root(root))
+
+
+@functools.lru_cache(maxsize=64)
+def _real_root(root: str) -> str:
+    return os.path.realpath(root)
+
+
+def _below(path: str, root: str) -> bool:
+    return path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _read_at_most(fd: int, size: int, limit: int) -> bytes:
+    """The file's bytes, one allocation of its `fstat` size in the usual case; past
+    `limit` (a file still growing) it stops within a read's length."""
+    chunks, total = [], 0
+    while total <= limit:
+        chunk = os.read(fd, max(min(size, limit) + 1 - total, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _plain_file(path: str, follow: bool) -> bool:
+    """A regular file (not a link, unless links are followed): the only kind worth
+    reading ahead (`readahead` opening a FIFO would block the worker)."""
+    try:
+        return stat.S_ISREG((os.stat if follow else os.lstat)(path).st_mode)
+    except OSError:
+        return False
+
+
+def _reject(status: str, detail: str) -> dict:
+    return {"status": status, "detail": detail}
+
+
 def _write(path: str, data: bytes) -> None:
+    """Write all of `data` to a new file: `os.write` may write fewer bytes than asked."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            if written <= 0:
+                raise OSError(errno.EIO, f"short write to {os.path.basename(path)}")
+            view = view[written:]
     finally:
         os.close(fd)
 
@@ -124,13 +262,14 @@ def normalize_chunk(task, out_dir: Path) -> tuple[list[dict], list[str]]:
     """Chunk function for `engine.run_job`: writes folder `<task.key>/` of encoded images,
     `<sample_id>.<ext>` each; the folder appears whole or not at all."""
     chunk: NormalizeChunk = task.payload
-    _, ext = FORMATS[chunk.options.get("format", "jpeg")]
+    ext = chunk.options.encoder[1]
     encoding = encoding_id(chunk.options)
-    readahead(raw_file for _, _, raw_file in chunk.samples)
+    follow = chunk.options.allow_symlinks
+    readahead(raw for _, _, raw in chunk.samples if _plain_file(raw, follow))
     rows = []
     with atomic_dir(out_dir / task.key) as folder:
         for sample_id, source, raw_file in chunk.samples:
-            encoded, row = process_one(raw_file, source, chunk.options)
+            encoded, row = process_one(raw_file, source, chunk.options, chunk.roots.get(source))
             row["sample_id"] = sample_id
             if encoded is not None:
                 name = f"{sample_id}.{ext}"

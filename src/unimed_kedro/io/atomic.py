@@ -1,13 +1,19 @@
 """The workers' file primitives. Atomic writes: readers never see a half-written file, a
-killed run leaves none. Most writers create `<name>.tmp-<pid>` (a file, or a folder of
-files) next to the target and rename it into place; `remove_stale_temporaries` sweeps
-leftovers of killed runs before a new run starts. `NewFiles` adds many small files to a
-folder without temporary names (an unnamed file linked in once written).
+killed run leaves none. Most writers create `.<name>.tmp-<pid>-<8 hex digits>` (a file, or
+a folder of files) next to the target and rename it into place; `remove_stale_temporaries`
+sweeps leftovers of killed runs before a new run starts. `NewFiles` adds many small files
+to a folder without temporary names (an unnamed file linked in once written).
+
+A temporary name is unambiguous: hidden, with the writer's pid and a random tag, matched
+by the sweep as a whole (`TEMPORARY`). No output is named so (sample ids hold no dots and
+never start with one), and a temporary whose writer is still alive is never swept.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +21,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 TMP_MARK = ".tmp-"
+# `.<name>.tmp-<pid>-<tag>`: what `temporary` makes, and all the sweep ever deletes.
+TEMPORARY = re.compile(r"\.(?P<name>.+)\.tmp-(?P<pid>[0-9]+)-(?P<tag>[0-9a-f]{8})")
 
 
 @contextmanager
@@ -60,7 +68,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         remove(tmp)
         raise
     if path.exists():  # rename cannot replace a non-empty folder: move the old one aside
-        old = Path(f"{tmp}-old")
+        old = Path(temporary(path))
         os.replace(path, old)
         os.replace(tmp, path)
         remove(old)
@@ -118,8 +126,6 @@ def link_or_copy(source: str, target: str) -> None:
     """Hard-link `source` as `target` (replacing it atomically); copy where the filesystem
     cannot link (another device, no hard links)."""
     tmp = temporary(target)
-    if os.path.lexists(tmp):
-        os.unlink(tmp)
     try:
         os.link(source, tmp)
     except OSError:
@@ -138,8 +144,29 @@ def remove(path: str | Path) -> None:
 
 
 def temporary(path: str | Path) -> str:
-    """The temporary name every writer here writes `path` under."""
-    return f"{path}{TMP_MARK}{os.getpid()}"
+    """The temporary name every writer here writes `path` under: hidden, next to it, with
+    this process's pid and a random tag (two writers of one name never share it)."""
+    folder, name = os.path.split(os.fspath(path))
+    return os.path.join(folder, f".{name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def temporary_writer(name: str) -> int | None:
+    """The pid that writes file or folder `name` if `name` is a temporary, else None."""
+    match = TEMPORARY.fullmatch(name)
+    return int(match["pid"]) if match else None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this machine (another user's counts too)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def commit(staged: list[tuple[str, Path]]) -> None:
@@ -154,13 +181,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def remove_stale_temporaries(root: Path) -> int:
-    """Delete temporaries left by killed runs under `root`; returns how many. This
-    process's own are being written (e.g. an index staged in a thread), not stale."""
+    """Delete temporaries left by killed runs under `root`; returns how many. Only names
+    `temporary` makes are touched, and only when their writer is dead: a live process's
+    (this one's index staged in a thread, another run's worker) is being written."""
     count = 0
-    own = f"{TMP_MARK}{os.getpid()}"
     for folder, dirs, files in os.walk(root):
-        for name in [n for n in dirs + files if TMP_MARK in n and not n.endswith(own)]:
-            remove(os.path.join(folder, name))
-            count += 1
-        dirs[:] = [d for d in dirs if TMP_MARK not in d]  # removed or being written
+        for name in dirs + files:
+            pid = temporary_writer(name)
+            if pid is not None and not process_alive(pid):
+                remove(os.path.join(folder, name))
+                count += 1
+        dirs[:] = [d for d in dirs if temporary_writer(d) is None]  # removed or being written
     return count

@@ -7,6 +7,7 @@ reason, so that exported + rejected = raw records, per source.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+
+from unimed_kedro.schema.text import clean_value
 
 # What every record has, whatever its kind.
 BASE_COLUMNS = (
@@ -37,7 +40,15 @@ POSITIVE, NEGATIVE, UNCERTAIN = 1.0, 0.0, -1.0
 
 REJECT_COLUMNS = ["source", "sample_id", "file", "row", "stage", "reason", "detail"]
 
-_ID_UNSAFE = re.compile(r"[^a-z0-9_-]+")
+# The id rule: `<source>-<stem>`, all of [a-z0-9_-] (WebDataset splits a key at its first
+# dot, a slash would be a folder of the chunk store).
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_ID_SAFE = re.compile(r"[a-z0-9_-]+")  # a source name; `<source>-` and this: an id
+
+
+class SampleIdError(RuntimeError):
+    """A sample id that breaks the id rule: a bug of the reader that built it (every id is
+    made by `make_sample_id`), not a fault of the data."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +76,49 @@ class RecordKind:
         return pd.DataFrame(columns=self.manifest_columns(labels))
 
 
-def make_sample_id(source: str, *parts: str) -> str:
-    """`<source>-<parts joined by _>`, lower-cased, every other character folded to `_`."""
-    stem = "_".join(_ID_UNSAFE.sub("_", str(p).lower()).strip("_") for p in parts)
+def make_sample_id(source: str, *parts: object) -> str:
+    """The id rule, the one way a sample id is made: `<source>-<parts joined by _>`.
+
+    Each part (a raw id as the source writes it) is folded: every run of characters outside
+    `[A-Za-z0-9_-]` (dots, slashes, spaces) becomes `_`, letters are lower-cased and `_` at
+    its ends is dropped. A raw id holding characters outside ASCII, or folding to nothing,
+    also gets a digest of the raw text (`u` + 10 hex digits), so ids written in another
+    script stay apart. Equal parts give equal ids, on any machine and Python; two raw ids
+    folding to one id (`a.b`, `a_b`) are caught by the sources' `finish`, which keeps the
+    first and rejects the other as an `id_collision` naming both."""
+    if not _ID_SAFE.fullmatch(source):
+        raise SampleIdError(f"source name {source!r}: expected [a-z0-9_-] only")
+    texts = [str(p) for p in parts]
+    stem = "_".join(_ID_UNSAFE.sub("_", t).lower().strip("_") for t in texts)
+    if not stem.strip("_"):
+        stem = f"u{_digest(texts)}"
+    elif not all(t.isascii() for t in texts):
+        stem = f"{stem}_u{_digest(texts)}"
     return f"{source}-{stem}"
+
+
+def _digest(texts: list[str]) -> str:
+    raw = "\x1f".join(texts).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(raw, digest_size=5).hexdigest()
+
+
+def check_sample_ids(source: str, sample_ids: pd.Series | Iterable[object]) -> None:
+    """Raise `SampleIdError` naming the ids of `source` that break the id rule (a column
+    of Arrow strings is matched at once)."""
+    ids = (
+        sample_ids
+        if isinstance(sample_ids, pd.Series)
+        else pd.Series(list(sample_ids), dtype=object)
+    )
+    if not len(ids):
+        return
+    good = ids.str.fullmatch(rf"{re.escape(source)}-[a-z0-9_-]+", na=False).astype(bool)
+    if not good.all():
+        bad = ids[~good].tolist()
+        raise SampleIdError(
+            f"{source}: {len(bad)} sample ids break the id rule (<source>-[a-z0-9_-]+, "
+            f"built by schema.make_sample_id), e.g. {bad[:5]}"
+        )
 
 
 def is_missing(value: Any) -> bool:
@@ -99,7 +149,10 @@ def label_name(column: str) -> str:
 
 
 def rejects_frame(rows: Iterable[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(list(rows), columns=REJECT_COLUMNS)
+    """Reject (or correction) rows as a table; their text is cleaned (`clean_text`), since a
+    detail may quote raw bytes."""
+    cleaned = [{k: clean_value(v) for k, v in row.items()} for row in rows]
+    frame = pd.DataFrame(cleaned, columns=REJECT_COLUMNS)
     frame["row"] = frame["row"].astype("Int64")
     return frame.astype({c: "object" for c in REJECT_COLUMNS if c != "row"})
 

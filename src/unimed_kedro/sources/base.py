@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 import pandas as pd
+from pandas.api.types import is_object_dtype
 
-from unimed_kedro.schema import IMAGE, RecordKind, rejects_frame
+from unimed_kedro.schema import IMAGE, RecordKind, is_missing, rejects_frame
+from unimed_kedro.schema.base import check_sample_ids
+from unimed_kedro.schema.text import clean_text, clean_value
 from unimed_kedro.sources.paths import SourceFolder
 
 
@@ -99,6 +102,14 @@ class Rejects:
         }
 
 
+# A reject's reason: two different raw ids of one source that fold to one sample id.
+ID_COLLISION = "id_collision"
+# A correction's reason: text of a kept record (a report) held bytes that are not UTF-8.
+UNDECODABLE_TEXT = "undecodable_text"
+NOT_UTF8 = "bytes that are not UTF-8 were replaced by U+FFFD"
+_CONTROL = r"[\x00-\x1f\x7f-\x9f]"  # what `clean_text` removes from an Arrow string
+
+
 class LayoutError(ValueError):
     """A present source folder whose files do not have the official layout."""
 
@@ -166,24 +177,83 @@ def finish(
 ) -> SourceTables:
     """Build the manifest (sorted, one row per sample id), the rejects and the corrections.
 
-    Records carry `_file`/`_row` (where they were read) so a repeated record is rejected
-    with its own location; the first occurrence is kept, and a correction made to a
-    repeat is dropped with it (it describes no record of the manifest)."""
+    Every sample id must obey the id rule (`<source>-[a-z0-9_-]+`, made by
+    `make_sample_id`): one that does not is a bug of the reader (`SampleIdError`). Records
+    carry `_file`/`_row` (where they were read) and may carry `_raw_id` (the id as the
+    source writes it; `raw_relpath` stands in) so a repeated sample id is rejected with its
+    own location: a `duplicate_record` when it is the same raw record again, an
+    `id_collision` naming both raw ids when two raw ids fold to one sample id. The first
+    occurrence is kept, and a correction made to a repeat is dropped with it (it describes
+    no record of the manifest). Every text cell is cleaned (`clean_text`)."""
     columns = kind.manifest_columns(labels)
-    frame = pd.DataFrame(records, columns=columns + ["_file", "_row"])
-    dup = frame["sample_id"].duplicated(keep="first")
-    for row in frame[dup].to_dict("records"):
-        rejects.add(
-            "duplicate_record",
-            f"sample {row['sample_id']} already listed earlier",
-            file=row["_file"],
-            row=row["_row"],
-            sample_id=row["sample_id"],
-        )
+    frame = _frame(records, columns + ["_file", "_row", "_raw_id"])
+    check_sample_ids(rejects.source, frame["sample_id"])
+    check_sample_ids(rejects.source, _reject_ids(rejects))
+    dup = _reject_repeats(frame, rejects)
     repeats = set(zip(frame.loc[dup, "_file"].tolist(), frame.loc[dup, "_row"].tolist()))
     rejects.corrections[:] = [
         c for c in rejects.corrections if (c["file"], c["row"]) not in repeats
     ]
     manifest = frame.loc[~dup, columns].sort_values("sample_id", kind="stable")
-    manifest = manifest.reset_index(drop=True).astype(kind.dtypes(labels))
+    manifest = _clean_text_cells(manifest.reset_index(drop=True)).astype(kind.dtypes(labels))
     return SourceTables(manifest, rejects_frame(rejects.rows), rejects_frame(rejects.corrections))
+
+
+def _reject_ids(rejects: Rejects) -> list[object]:
+    return [
+        r["sample_id"] for r in rejects.rows + rejects.corrections if r["sample_id"] is not None
+    ]
+
+
+def _reject_repeats(frame: pd.DataFrame, rejects: Rejects) -> pd.Series:
+    """Reject every record whose sample id an earlier record has; the mask of them."""
+    dup = frame["sample_id"].duplicated(keep="first")
+    if not dup.any():
+        return dup
+    raw_ids = frame["_raw_id"].where(frame["_raw_id"].notna(), frame["raw_relpath"])
+    frame = frame.assign(_raw_id=raw_ids)
+    first = frame[~dup].set_index("sample_id")
+    for row in frame[dup].to_dict("records"):
+        sample_id, kept = row["sample_id"], first.loc[row["sample_id"]]
+        if row["_raw_id"] == kept["_raw_id"]:
+            reason, detail = "duplicate_record", f"sample {sample_id} already listed earlier"
+        else:
+            reason = ID_COLLISION
+            detail = (
+                f"raw id {row['_raw_id']!r} gives sample id {sample_id}, as does raw id "
+                f"{kept['_raw_id']!r} ({_where(kept['_file'], kept['_row'])}), which is kept: "
+                "ids fold every character outside [a-z0-9_-] to '_'"
+            )
+        rejects.add(reason, detail, file=row["_file"], row=row["_row"], sample_id=sample_id)
+    return dup
+
+
+def _where(file: str, row: Any) -> str:
+    return file if is_missing(row) else f"{file} line {int(row)}"
+
+
+def _frame(records: list[dict], columns: list[str]) -> pd.DataFrame:
+    try:
+        return pd.DataFrame(records, columns=columns)
+    except UnicodeEncodeError:  # Arrow strings refuse bytes that were not UTF-8
+        cleaned = [{k: clean_value(v) for k, v in record.items()} for record in records]
+        return pd.DataFrame(cleaned, columns=columns)
+
+
+def _clean_text_cells(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Manifest with every text cell valid UTF-8 without control characters: Arrow string
+    columns (which hold no surrogate) are searched at once, other columns of objects (lists
+    of captions, Python strings) cell by cell."""
+    for column in manifest.columns:
+        series = manifest[column]
+        dtype = series.dtype
+        if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+            bad = series.str.contains(_CONTROL, regex=True, na=False)
+            if bad.any():
+                manifest.loc[bad, column] = series[bad].map(clean_text)
+        elif (is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype)) and series.notna().any():
+            values = series.tolist()
+            cleaned = [clean_value(v) for v in values]
+            if any(c is not v for c, v in zip(cleaned, values)):
+                manifest[column] = pd.Series(cleaned, index=manifest.index, dtype=object)
+    return manifest

@@ -144,7 +144,7 @@ def test_missing_metadata_names_expected_file(tmp_path, vocabulary):
 def test_report_sections_variants(tmp_path):
     path = tmp_path / "s1.txt"
     path.write_text(" FINAL REPORT\n FINDINGS AND IMPRESSION: Clear lungs.\n")
-    assert mimic._report_sections(path) == ("Clear lungs.", None)
+    assert mimic._report_sections(path) == ("Clear lungs.", None, False)
     path.write_text(" FINAL REPORT\n IMPRESSION: Small effusion.\n")
-    assert mimic._report_sections(path) == (None, "Small effusion.")
-    assert mimic._report_sections(tmp_path / "absent.txt") == (None, None)
+    assert mimic._report_sections(path) == (None, "Small effusion.", False)
+    assert mimic._report_sections(tmp_path / "absent.txt") == (None, None, False)

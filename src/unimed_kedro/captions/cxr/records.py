@@ -5,6 +5,7 @@ caption of every record."""
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 
 import pandas as pd
 
@@ -16,7 +17,7 @@ from unimed_kedro.captions.cxr.text import (
     report_caption,
 )
 from unimed_kedro.captions.seeded import sample_rng
-from unimed_kedro.schema import LABEL_PREFIX, row_dicts
+from unimed_kedro.schema import LABEL_PREFIX, is_missing, row_dicts
 
 ROW_BATCH = 2048
 
@@ -35,8 +36,7 @@ def _pick(
         else:
             rng = rng or sample_rng(params["seed"], row["sample_id"], spare)
             if kind == "source_captions":
-                shipped = row.get("source_captions")
-                text = rng.choice(list(shipped)) if shipped is not None and len(shipped) else None
+                text = _shipped_choice(row.get("source_captions"), rng)
             else:
                 text = label_caption(row, rng, params, union, annotated)
         if text:
@@ -45,6 +45,17 @@ def _pick(
         f"caption.priority {params['priority']} produced no caption for "
         f"{row['sample_id']}; add 'labels' as the last entry"
     )
+
+
+def _shipped_choice(shipped: object, rng: random.Random) -> str | None:
+    """One of the captions shipped with the sample (a list, or an array as parquet gives
+    lists back); None when none was shipped: nothing recorded is None, or NaN where no
+    source of the build ships captions and the column holds floats."""
+    if isinstance(shipped, str):
+        return shipped or None
+    if is_missing(shipped) or not isinstance(shipped, Collection) or not len(shipped):
+        return None
+    return rng.choice(list(shipped))
 
 
 def caption_records(

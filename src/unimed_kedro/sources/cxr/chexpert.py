@@ -10,7 +10,6 @@ adds its pre-generated captions to the frontal rows it lists.
 from __future__ import annotations
 
 import ast
-import csv
 import functools
 import logging
 import operator
@@ -19,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from unimed_kedro.schema import make_sample_id
 from unimed_kedro.sources.base import LayoutError, Source, SourceInfo
 from unimed_kedro.sources.cxr.values import (
     harmonise,
@@ -29,7 +29,7 @@ from unimed_kedro.sources.cxr.values import (
     parse_label,
 )
 from unimed_kedro.sources.paths import SourceFolder, Where
-from unimed_kedro.sources.tables import Memo, open_text, read_csv_rows
+from unimed_kedro.sources.tables import Memo, csv_records, read_csv_rows
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def _labels(cells: tuple[str, ...], mapping: dict[str, str]) -> dict[str, float]
 def _record(reader: _Reader, file: str, line: int, row: dict) -> dict | None:
     rel = _relpath(row["Path"])
     match = _PATH_RE.match(rel)
-    sample_id = "chexpert-" + "_".join(match.groups()[1:4]) if match else None
+    sample_id = make_sample_id(INFO.name, *match.groups()[1:4]) if match else None
     where: Where = {"file": file, "row": line, "sample_id": sample_id}
     path = reader.folder.inside(rel, **where)
     if path is None:
@@ -163,27 +163,28 @@ def _record(reader: _Reader, file: str, line: int, row: dict) -> dict | None:
         **labels,
         "_file": file,
         "_row": line,
+        "_raw_id": rel,
     }
 
 
 def _unimed_captions(path: Path) -> dict[str, list[str]]:
     """UniMed's `chexpert_with_captions_only_frontal_view.csv`: column 0 a Python-literal
-    list of image paths, column 2 a list of captions. A bad line is logged and skipped: it
-    is an annotation, not a raw image record."""
+    list of image paths, column 2 a list of captions. A bad line (a CSV error, bytes that
+    are not UTF-8, no such lists) is logged and skipped: it is an annotation, not a raw
+    image record."""
     if not path.is_file():
         return {}
     out: dict[str, list[str]] = {}
-    with open_text(path) as handle:
-        reader = csv.reader(handle)
-        next(reader, None)
-        for fields in reader:
-            try:
-                files, captions = ast.literal_eval(fields[0]), ast.literal_eval(fields[2])
-                out[_relpath(files[0])] = [str(c).strip() for c in captions if str(c).strip()]
-            except (ValueError, SyntaxError, IndexError, TypeError):
-                log.warning(
-                    "%s line %d: expected ['<path>'] and ['<caption>', ...]; skipped",
-                    path,
-                    reader.line_num,
-                )
+    records = csv_records(path)
+    next(records, None)
+    for line, fields, problem in records:
+        try:
+            if problem:
+                raise ValueError(problem)
+            files, captions = ast.literal_eval(fields[0]), ast.literal_eval(fields[2])
+            out[_relpath(files[0])] = [str(c).strip() for c in captions if str(c).strip()]
+        except (ValueError, SyntaxError, IndexError, TypeError, MemoryError, RecursionError):
+            log.warning(
+                "%s line %d: expected ['<path>'] and ['<caption>', ...]; skipped", path, line
+            )
     return out

@@ -19,7 +19,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from unimed_kedro.sources.base import LayoutError, Rejects, Source, SourceInfo
+from unimed_kedro.schema import make_sample_id
+from unimed_kedro.schema.text import clean_text, decode_text
+from unimed_kedro.sources.base import (
+    NOT_UTF8,
+    UNDECODABLE_TEXT,
+    LayoutError,
+    Rejects,
+    Source,
+    SourceInfo,
+)
 from unimed_kedro.sources.cxr.values import harmonise, normalise_view, parse_label
 from unimed_kedro.sources.paths import SourceFolder, Where
 from unimed_kedro.sources.tables import read_csv_rows
@@ -148,7 +157,7 @@ def _record(
 ) -> dict | None:
     root = folder.root
     dicom = row["dicom_id"].strip()
-    where: Where = {"file": file, "row": line, "sample_id": "mimic-" + dicom.lower()}
+    where: Where = {"file": file, "row": line, "sample_id": make_sample_id(INFO.name, dicom)}
     subject, study = row["subject_id"].strip(), row["study_id"].strip()
     from_tables = tables.problem_of(subject, study, dicom)
     prefix = "" if base == root else f"{base.relative_to(root).as_posix()}/"
@@ -170,7 +179,11 @@ def _record(
         return None
     if not folder.exists(path, **where):
         return None
-    findings, impression = _report_sections(Path(os.path.dirname(path) + ".txt"))
+    report = Path(os.path.dirname(path) + ".txt")
+    findings, impression, replaced = _report_sections(report)
+    if replaced:
+        detail = f"report {Path(os.path.relpath(report, folder.base)).as_posix()}: {NOT_UTF8}"
+        folder.rejects.correct(UNDECODABLE_TEXT, detail, **where)
     return {
         "sample_id": where["sample_id"],
         "source": INFO.name,
@@ -187,6 +200,7 @@ def _record(
         **harmonise(tables.labels.get((subject, study), {}), vocab["labels"]["sources"][INFO.name]),
         "_file": file,
         "_row": line,
+        "_raw_id": dicom,
     }
 
 
@@ -254,13 +268,15 @@ def _table_rows(
     yield from read_csv_rows(path, required, Rejects(INFO.name), root, malformed=misread)
 
 
-def _report_sections(path: Path) -> tuple[str | None, str | None]:
-    """FINDINGS and IMPRESSION of a MIMIC-CXR report; either may be absent."""
+def _report_sections(path: Path) -> tuple[str | None, str | None, bool]:
+    """FINDINGS and IMPRESSION of a MIMIC-CXR report (either may be absent), and whether
+    bytes that are not UTF-8 had to be replaced by U+FFFD."""
     if not path.is_file():
-        return None, None
+        return None, None, False
+    text, replaced = decode_text(path.read_bytes())
     sections: dict[str, list[str]] = {}
     current = None
-    for line in path.read_text(errors="replace").splitlines():
+    for line in text.splitlines():
         header = _HEADER.match(line)
         if header:
             current = SECTION_ALIASES.get(" ".join(header.group(1).split()))
@@ -269,5 +285,5 @@ def _report_sections(path: Path) -> tuple[str | None, str | None]:
             line = header.group(2)
         if current:
             sections[current].append(line.strip())
-    text = {k: " ".join(" ".join(v).split()) or None for k, v in sections.items()}
-    return text.get("findings"), text.get("impression")
+    found = {k: " ".join(clean_text(" ".join(v)).split()) or None for k, v in sections.items()}
+    return found.get("findings"), found.get("impression"), replaced

@@ -9,9 +9,11 @@ patient-disjoint split is `train_val_list.txt` / `test_list.txt`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from unimed_kedro.schema import make_sample_id
 from unimed_kedro.sources.base import LayoutError, Source, SourceInfo
 from unimed_kedro.sources.cxr.values import (
     harmonise,
@@ -81,7 +83,9 @@ def _record(
     splits: dict[str, str],
 ) -> dict | None:
     name = row["Image Index"].strip()
-    sample_id = "nih-" + Path(name).stem.lower() if "/" not in name else None
+    # a name with a folder is no image of the flat index: no sample, and an id of the rule
+    # would hide which path it was
+    sample_id = make_sample_id(INFO.name, os.path.splitext(name)[0]) if "/" not in name else None
     where: Where = {"file": file, "row": line, "sample_id": sample_id}
     if folder.inside(name, **where) is None:
         return None
@@ -116,6 +120,7 @@ def _record(
         **harmonise({n: float(n in findings) for n in mapping}, mapping),
         "_file": file,
         "_row": line,
+        "_raw_id": name,
     }
 
 
@@ -145,8 +150,8 @@ def _official_splits(root: Path) -> dict[str, str]:
     splits: dict[str, str] = {}
     for name, split in SPLIT_LISTS.items():
         path = root / name
-        if path.is_file():
-            for line in path.read_text().splitlines():
+        if path.is_file():  # a name with bytes that are not UTF-8 matches no image
+            for line in path.read_text(encoding="utf-8", errors="surrogateescape").splitlines():
                 if line.strip():
                     splits[line.strip()] = split
     return splits

@@ -15,10 +15,18 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE
-from unimed_kedro.sources.base import LayoutError, Source, SourceInfo
+from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE, make_sample_id
+from unimed_kedro.schema.text import clean_text
+from unimed_kedro.sources.base import (
+    NOT_UTF8,
+    UNDECODABLE_TEXT,
+    LayoutError,
+    Source,
+    SourceInfo,
+)
 from unimed_kedro.sources.cxr.values import harmonise
 from unimed_kedro.sources.paths import SourceFolder, Where, index_files
+from unimed_kedro.sources.tables import XMLError, read_xml
 
 INFO = SourceInfo(
     name="openi",
@@ -54,20 +62,16 @@ def _report_records(
     root, rejects = folder.root, folder.rejects
     file = str(xml.relative_to(root))
     try:
-        tree = ET.parse(xml).getroot()
-    except ET.ParseError as err:
-        rejects.add(
-            "bad_xml",
-            f"not well-formed XML ({err}); expected an <eCitation> report",
-            file=file,
-            row=err.position[0],
-        )
+        tree, replaced = read_xml(xml)
+    except XMLError as err:
+        detail = f"not well-formed XML ({err}); expected an <eCitation> report"
+        rejects.add("bad_xml", detail, file=file, row=err.line)
         return []
     node = tree.find("uId")
     uid = (node.get("id") if node is not None else None) or xml.stem
     uid = uid.strip()
     sections = {
-        node.get("Label", "").upper(): " ".join((node.text or "").split()) or None
+        node.get("Label", "").upper(): " ".join(clean_text(node.text or "").split()) or None
         for node in tree.iter("AbstractText")
     }
     ids = [node.get("id", "").strip() for node in tree.iter("parentImage")]
@@ -76,7 +80,7 @@ def _report_records(
             "no_images",
             f"report {uid} lists no <parentImage>",
             file=file,
-            sample_id=f"openi-{uid.lower()}",
+            sample_id=make_sample_id(INFO.name, uid),
         )
         return []
     shared = {
@@ -94,9 +98,18 @@ def _report_records(
         "_file": file,
         "_row": None,
     }
+    return _image_records(folder, shared, ids, images, replaced)
+
+
+def _image_records(
+    folder: SourceFolder, shared: dict, ids: list[str], images: dict[str, str], replaced: bool
+) -> list[dict]:
+    """One record per listed image that is found; `replaced`: the report's text had bytes
+    that are not UTF-8 (a correction of each record)."""
+    rejects, file = folder.rejects, shared["_file"]
     records = []
     for image_id in ids:
-        sample_id = f"openi-{image_id.lower()}"
+        sample_id = make_sample_id(INFO.name, image_id)
         where: Where = {"file": file, "row": None, "sample_id": sample_id}
         if folder.inside(f"{image_id}.png", **where) is None:
             continue
@@ -106,7 +119,9 @@ def _report_records(
                 "missing_file", f"image {image_id}.png not found in {IMAGE_FOLDERS}", **where
             )
             continue
-        records.append({**shared, "sample_id": sample_id, "raw_relpath": rel})
+        if replaced:
+            rejects.correct(UNDECODABLE_TEXT, f"{file}: {NOT_UTF8}", **where)
+        records.append({**shared, "sample_id": sample_id, "raw_relpath": rel, "_raw_id": image_id})
     return records
 
 

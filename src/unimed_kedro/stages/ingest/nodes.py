@@ -8,7 +8,7 @@ import logging
 
 import pandas as pd
 
-from unimed_kedro.schema import rejects_frame
+from unimed_kedro.schema import RecordKind, rejects_frame
 from unimed_kedro.sources.base import RawSource
 from unimed_kedro.sources.registry import entry
 
@@ -24,12 +24,13 @@ def ingest_source(
     rejects: they lose no raw record."""
     source = entry(raw.name)
     info = {**source.describe().as_dict(), "folder": source.folder, "present": raw.exists}
+    kind, labels = source.reader_class().kind, list(vocabulary["labels"]["union"])
     if not raw.exists:
         log.warning("%s: folder %s missing or empty; source skipped", raw.name, raw.path)
-        labels = list(vocabulary["labels"]["union"])
-        empty = source.reader_class().kind.empty(labels)
+        empty = conform(kind.empty(labels), kind, labels)
         return empty, rejects_frame([]), info, rejects_frame([])
     manifest, rejects, corrections = source.open(raw.path, vocabulary).read()
+    manifest = conform(manifest, kind, labels)
     log.info(
         "%s: %d records kept, %d rejected at ingest %s, %d corrected %s",
         raw.name,
@@ -40,6 +41,20 @@ def ingest_source(
         _by_reason(corrections),
     )
     return manifest, rejects, info, corrections
+
+
+def conform(manifest: pd.DataFrame, kind: RecordKind, labels: list[str]) -> pd.DataFrame:
+    """The manifest in its kind's columns and dtypes, whatever it holds: float columns
+    (labels, age) float64 even when empty; a column a source never fills (shipped
+    captions of a source that ships none) holds None, not all-NaN floats: the records of
+    a build without the sources that fill it must still hold what later stages expect."""
+    floats = kind.dtypes(labels)
+    frame = manifest.reindex(columns=kind.manifest_columns(labels)).astype(floats)
+    for column in frame.columns.difference(list(floats), sort=False):
+        values = frame[column]
+        if (values.dtype == object or values.dtype.kind == "f") and values.isna().any():
+            frame[column] = values.astype(object).where(values.notna(), None)
+    return frame
 
 
 def _by_reason(table: pd.DataFrame) -> dict | str:

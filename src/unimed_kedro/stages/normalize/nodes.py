@@ -2,7 +2,9 @@
 
 `plan_normalize` only describes the work (chunks of samples and a fingerprint for each);
 the `ChunkStoreDataset` it is saved to runs the chunks in worker processes and skips
-those already built with the same inputs, like PartitionedDataset's lazy saving.
+those already built with the same inputs, like PartitionedDataset's lazy saving. It checks
+the stage's params and the executor first (`NormalizeOptions`, `check_executor`): a wrong
+value stops the run there, naming the parameter, before any image is read.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from unimed_kedro.datasets.chunk_store_dataset import ChunkStore
+from unimed_kedro.engine.backends import check_executor
 from unimed_kedro.engine.jobs import (
     ChunkJob,
     ChunkTask,
@@ -28,10 +31,10 @@ from unimed_kedro.imaging.normalize import (
     encoding_id,
     normalize_chunk,
 )
+from unimed_kedro.imaging.options import NormalizeOptions
 from unimed_kedro.schema import reject_records
 
 log = logging.getLogger(__name__)
-OPTION_KEYS = ("image_size", "quality", "format", "color_mode", "resample", "validation")
 INTEGER_COLUMNS = ["raw_bytes", "orig_width", "orig_height", "width", "height", "stored_bytes"]
 
 
@@ -49,18 +52,21 @@ def plan_normalize(
 ) -> ChunkJob:
     """One task per `chunk_size` samples, in sample-id order. Image paths are made absolute
     here, for the workers, from raw_root and each source's folder."""
-    options = {k: params[k] for k in OPTION_KEYS if k in params}
+    options = normalize_options(params)
+    check_executor(executor)
     root = Path(raw_root).resolve()
     roots = {name: str(root / info["folder"]) for name, info in sources.items()}
     encoding = encoding_id(options)
+    checks = options.checks()
     # plain lists and string joins: per-row pandas iteration and Path objects cost ~0.5 s
     ids, names, rels = (records[c].tolist() for c in ("sample_id", "source", "raw_relpath"))
     rows = sorted((s, src, f"{roots[src]}/{rel}") for s, src, rel in zip(ids, names, rels))
     tasks = []
-    for index, samples in enumerate(chunked(rows, int(params["chunk_size"]))):
+    for index, samples in enumerate(chunked(rows, options.chunk_size)):
         state = [(s, r, _file_state(r)) for s, _, r in samples]
         key = f"chunk-{index:06d}"
-        tasks.append(ChunkTask(key, NormalizeChunk(samples, options), fingerprint(encoding, state)))
+        chunk = NormalizeChunk(samples, options, roots)
+        tasks.append(ChunkTask(key, chunk, fingerprint(encoding, checks, state)))
     return ChunkJob(
         tasks,
         normalize_chunk,
@@ -69,6 +75,14 @@ def plan_normalize(
         "img",
         preload=preload_of(plan_normalize),
         index_columns=INDEX_COLUMNS,
+    )
+
+
+def normalize_options(params: dict) -> NormalizeOptions:
+    """The stage's params checked; errors name them as `<collection>.normalize.<key>`."""
+    collection = params.get("collection") if isinstance(params, dict) else None
+    return NormalizeOptions.from_params(
+        params, f"{collection}.normalize" if collection else "normalize"
     )
 
 

@@ -1,0 +1,65 @@
+"""The downloader's files layout as a dataset: a rebuild holds exactly the samples it
+decided, however they are chunked, and never writes into a folder it did not create."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro.io import DatasetError
+
+from unimed_kedro.datasets.files_layout_dataset import FilesLayoutDataset, FilesLayoutPlan
+from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, fingerprint
+from unimed_kedro.writers.files_layout import FilesChunk, write_files_chunk
+
+
+def _plan(store: Path, keys: list[str], chunk_size: int) -> FilesLayoutPlan:
+    tasks = []
+    for n, start in enumerate(range(0, len(keys), chunk_size)):
+        part = keys[start : start + chunk_size]
+        samples = [(key, "jpg", f"caption of {key}") for key in part]
+        images = [(str(store / f"{key}.jpg"), 6) for key in part]
+        tasks.append(ChunkTask(f"files-{n:06d}", FilesChunk(samples, images), fingerprint(part)))
+    index = pd.DataFrame({"filename": [f"{key}.jpg" for key in keys], "source": "a"})
+    return FilesLayoutPlan(ChunkJob(tasks, write_files_chunk, {"kind": "inline"}), index)
+
+
+def _files(out: Path) -> dict[str, list[str]]:
+    return {
+        folder: sorted(p.name for p in (out / folder).iterdir())
+        for folder in ("Images", "captions", "metadata")
+    }
+
+
+def test_a_rebuild_with_fewer_samples_and_other_chunks_keeps_exactly_those(tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    keys = ["a-1", "a-2", "b-1", "b-2", "c-1"]
+    for key in keys:
+        (store / f"{key}.jpg").write_bytes(b"pixels")
+    dataset = FilesLayoutDataset(path=str(tmp_path / "files"))
+    dataset.save(_plan(store, keys, chunk_size=2))
+    assert _files(tmp_path / "files")["Images"] == [f"{k}.jpg" for k in keys]
+
+    kept = ["a-1", "a-2", "c-1"]  # the b samples are held back now (a licence filter)
+    dataset.save(_plan(store, kept, chunk_size=10))  # and in one chunk instead of three
+    assert _files(tmp_path / "files") == {
+        "Images": [f"{k}.jpg" for k in kept],
+        "captions": [f"{k}.txt" for k in kept],
+        "metadata": ["master_index.csv", "master_index.db"],
+    }
+    assert list(dataset.load()["filename"]) == [f"{k}.jpg" for k in kept]
+    assert (tmp_path / "files" / "captions" / "c-1.txt").read_text() == "caption of c-1"
+    assert sorted(p.name for p in store.iterdir()) == [f"{k}.jpg" for k in keys]  # links went
+
+
+def test_a_folder_it_did_not_create_is_refused_untouched(tmp_path):
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "notes.txt").write_text("someone's files")
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "a-1.jpg").write_bytes(b"pixels")
+    with pytest.raises(DatasetError, match="did not create"):  # kedro wraps save errors
+        FilesLayoutDataset(path=str(tmp_path / "files")).save(_plan(store, ["a-1"], 1))
+    assert [p.name for p in (tmp_path / "files").iterdir()] == ["notes.txt"]
