@@ -14,5 +14,5 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {"base_env": "base", "default_run_env": "local"}
 # Records how a build was made for the data card, starts the run's workers, refuses a
 # raw_root without sources before anything runs, and ends a failed run with one clear
-# line (see hooks.py).
+# line (see hooks/).
 HOOKS = (ProvenanceHooks(), EngineHooks(), RawRootHooks(), FailureHooks(), DataLockHooks())

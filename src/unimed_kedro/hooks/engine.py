@@ -1,0 +1,38 @@
+"""`EngineHooks` starts the run's worker pools in the background, stops them when it ends,
+and makes pyarrow return freed memory to the system."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from kedro.framework.hooks import hook_impl
+from kedro.io import CatalogProtocol
+from kedro.pipeline import Pipeline
+
+from unimed_kedro.engine import backends
+from unimed_kedro.engine.jobs import preload_of
+
+
+class EngineHooks:
+    """Worker pools and Dask LocalClusters live for one run (every job of the run shares
+    them); they are stopped when the run ends, not at interpreter exit, where Dask's
+    shutdown races its own atexit handlers."""
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline: Pipeline, catalog: CatalogProtocol) -> None:
+        """Start the run's workers in the background while the first (single-process)
+        nodes run: a pool or LocalCluster takes 1-2 s to come up; its fork server loads
+        the modules the run's job planners name (`engine.jobs.worker_modules`). Tables go
+        through the system allocator: pyarrow's default (mimalloc) keeps what every node's
+        parquet load freed, +50 MB of peak RSS at 20,000 samples, and was no faster here."""
+        pa.set_memory_pool(pa.system_memory_pool())
+        if "params:executor" in catalog:
+            modules = sorted({m for node in pipeline.nodes for m in preload_of(node.func)})
+            backends.start_in_background(catalog.load("params:executor"), modules)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        backends.shutdown()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        backends.shutdown()
