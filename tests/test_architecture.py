@@ -24,7 +24,7 @@ ALLOWED = {
     "schema": set(),
     "engine": {"io"},
     "writers": {"io", "schema"},
-    "imaging": {"io"},
+    "imaging": {"io", "schema"},
     "sources": {"schema"},
     "captions": {"schema"},
     "splitting": {"schema"},

@@ -46,8 +46,9 @@ COLLECTION_COMMENT = """\
 The rest of {c}, from the merges on. Also depends on the raw folders: normalize reads
 the raw images the manifests point at. Outs: the training set (WebDataset shards,
 samples/shard_index parquet, the downloader's files/ layout) and the reports."""
-# what an ingest node reads besides its raw folder
+# what an ingest node reads besides its raw folder: code, and the sections of `<collection>:`
 INGEST_CODE = ["sources", "schema", "io", "datasets/raw_source_dataset.py", "stages/ingest"]
+INGEST_SECTIONS = {"ingest", "vocabulary"}
 RUN_CODE = ["pipeline_registry.py", "settings.py"]
 # never changes an output: the sample data maker, `python -m` entry points, the version
 NOT_RUN = {"sampledata", "__init__.py", "__main__.py", "dvc_stages.py"}
@@ -92,7 +93,7 @@ def run_code(root: Path) -> list[str]:
 
 def ingest_stage(root: Path, c: str) -> dict[str, Any]:
     code = [*INGEST_CODE, f"pipelines/{c}", *RUN_CODE]
-    tracked = [f"{c}.vocabulary"] if "vocabulary" in sections(root, c) else []
+    tracked = [f"{c}.{s}" for s in sections(root, c) if s in INGEST_SECTIONS]
     do: dict[str, Any] = {
         "cmd": f"kedro run --pipelines {c} --namespaces {c}.${{key}}",
         "deps": ["data/01_raw/${item}", *(f"{PACKAGE}/{p}" for p in code), *conf_deps(c)],

@@ -3,6 +3,8 @@ report) appear whole or not at all, with the bytes kedro-datasets wrote."""
 
 from __future__ import annotations
 
+import inspect
+
 import pandas as pd
 import pytest
 import yaml
@@ -11,6 +13,7 @@ from kedro_datasets.pandas import CSVDataset
 from kedro_datasets.text import TextDataset as KedroTextDataset
 
 from tests.conftest import PROJECT
+from unimed_kedro import datasets
 from unimed_kedro.datasets import CSVTableDataset, TextDataset
 
 SAVE_ARGS = {"index": False, "lineterminator": "\n"}
@@ -86,12 +89,46 @@ def test_previews(tmp_path):
     assert preview["columns"] == ["sample_id", "detail"] and len(preview["data"]) == 3
 
 
-def test_report_outputs_use_the_atomic_datasets():
-    catalog = yaml.safe_load((PROJECT / "conf" / "base" / "catalog.yml").read_text())
-    types = {name: entry["type"] for name, entry in catalog.items()}
-    for name in ("rejects", "corrections", "split_report"):
-        assert types[f"{{collection}}.{name}"] == "unimed_kedro.datasets.CSVTableDataset"
-    for name in ("label_distribution_svg", "split_balance_svg", "datacard_html", "datacard_md"):
-        assert types[f"{{collection}}.{name}"] == "unimed_kedro.datasets.TextDataset"
-    in_place = {n: t for n, t in types.items() if t in ("text.TextDataset", "pandas.CSVDataset")}
-    assert not in_place
+def test_text_description_gives_the_path_inside_the_project(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    card = TextDataset(filepath=str(tmp_path / "data" / "datacard.md"))
+    assert card._describe() == {"filepath": "data/datacard.md"}
+
+
+def _catalog_types() -> dict[str, str]:
+    """Every entry of the project's catalogs (the shared factories and each collection's)."""
+    conf = PROJECT / "conf" / "base"
+    return {
+        f"{path.relative_to(conf)}:{name}": entry["type"]
+        for path in [conf / "catalog.yml", *sorted(conf.glob("*/catalog.yml"))]
+        for name, entry in yaml.safe_load(path.read_text()).items()
+    }
+
+
+def test_no_catalog_entry_writes_in_place():
+    """Every output is one of this project's datasets, which write whole files only
+    (temporary name renamed into place, or a folder committed whole), or held in memory:
+    none of kedro-datasets' file datasets, which write in place."""
+    types = _catalog_types()
+    expected = {
+        "CSVTableDataset": ["rejects", "corrections", "split_report"],
+        "TextDataset": [
+            "label_distribution_svg",
+            "split_balance_svg",
+            "datacard_html",
+            "datacard_md",
+        ],
+        "JSONFileDataset": ["{source}.source_info", "sources", "statistics"],
+    }
+    for kind, names in expected.items():
+        for name in names:
+            assert types[f"catalog.yml:{{collection}}.{name}"] == f"unimed_kedro.datasets.{kind}"
+    ours = {f"unimed_kedro.datasets.{name}" for name in datasets.__all__}
+    assert {n: t for n, t in types.items() if t not in ours | {"MemoryDataset"}} == {}
+
+
+def test_every_dataset_saves_with_its_own_code():
+    """A subclass of a kedro-datasets file dataset would inherit its in-place save (Kedro
+    wraps the inherited one: the code is what the wrapper wraps)."""
+    saves = {name: inspect.unwrap(getattr(datasets, name).save) for name in datasets.__all__}
+    assert {n: f.__qualname__ for n, f in saves.items() if "unimed_kedro" not in f.__module__} == {}

@@ -194,7 +194,7 @@ def test_image_size_change_reruns_only_the_cxr_stage(resized):
     assert resized.versions["384"] != resized.versions["512"]
 
     out = resized.path / OUTPUTS[0]
-    samples = pd.read_parquet(out / "samples.parquet")
+    samples = pd.read_parquet(out / "shard_index.parquet")
     assert len(samples)
     for row in samples.itertuples():
         with Image.open(out / "files" / "Images" / f"{row.sample_id}.jpg") as image:
@@ -286,6 +286,20 @@ def test_every_collection_setting_is_tracked():
         expected = {f"{collection}.{s}" for s in conf[collection]} - {f"{collection}.executor"}
         assert expected <= tracked, collection
     assert PARAMS in _tracked_params()
+
+
+def test_ingest_stage_tracks_the_params_ingest_reads():
+    """The per-source ingest stage reruns when what its node reads changes: the vocabulary
+    and the ingest section (`allow_symlinks` decides which records are kept)."""
+    stages = _dvc_yaml()["stages"]
+    for collection in dvc_stages.collections(PROJECT):
+        path = dvc_stages.params_file(collection)
+        conf = yaml.safe_load((PROJECT / path).read_text())[collection]
+        do = stages[f"{collection}-ingest"]["do"]
+        tracked = [key for item in do.get("params", []) for key in item.get(path, [])]
+        expected = [f"{collection}.{s}" for s in conf if s in ("ingest", "vocabulary")]
+        assert tracked == expected, collection
+    assert {"cxr.ingest", "cxr.vocabulary"} <= set(_tracked_params()[PARAMS])
 
 
 def test_dvc_yaml_is_generated_from_the_registry_and_collections():

@@ -38,7 +38,10 @@ def test_project_params_are_valid():
         ),
         ({"resample": "cubic"}, "cxr.normalize.resample: expected one of"),
         ({"chunk_size": 0}, "cxr.normalize.chunk_size: expected a positive integer, got 0"),
-        ({"allow_symlinks": "yes"}, "cxr.normalize.allow_symlinks: expected true or false"),
+        (
+            {"allow_symlinks": True},
+            "cxr.normalize.allow_symlinks: moved to cxr.ingest.allow_symlinks",
+        ),
         ({"qualty": 80}, "cxr.normalize.qualty: unknown setting"),
         (
             {"validation": {"default": {"max_pixels": -1}}},
@@ -64,6 +67,17 @@ def test_bad_value_names_the_param(change, message):
     assert str(raised.value).startswith(message), str(raised.value)
 
 
+def test_allow_symlinks_is_the_ingest_setting():
+    """One setting for ingest and the workers: `cxr.ingest.allow_symlinks`."""
+    ingest = load_conf("cxr/parameters.yml")["cxr"]["ingest"]
+    assert normalize_options(GOOD, ingest).allow_symlinks is False
+    linked = normalize_options(GOOD, {**ingest, "allow_symlinks": True})
+    assert linked.allow_symlinks is True and linked.checks()["allow_symlinks"] is True
+    assert normalize_options(GOOD).allow_symlinks is False  # no ingest section: strict
+    with pytest.raises(ValueError, match=r"^cxr\.ingest\.allow_symlinks: expected true or false"):
+        normalize_options(GOOD, {**ingest, "allow_symlinks": "yes"})
+
+
 def test_missing_image_size_is_named():
     with pytest.raises(ValueError, match=r"^normalize\.image_size: missing"):
         NormalizeOptions.from_params({})
@@ -74,6 +88,6 @@ def test_encoding_id_depends_on_encoding_only():
     changed threshold re-validates the images, it does not rewrite every shard."""
     base = normalize_options(GOOD)
     checked = normalize_options({**GOOD, "validation": {"default": {"min_side": 10}}})
-    linked = normalize_options({**GOOD, "allow_symlinks": True})
+    linked = normalize_options(GOOD, {"allow_symlinks": True})
     assert encoding_id(base) == encoding_id(checked) == encoding_id(linked)
     assert encoding_id(base) != encoding_id(normalize_options({**GOOD, "quality": 80}))

@@ -14,6 +14,7 @@ from unimed_kedro.io.atomic import (
     remove_stale_temporaries,
     temporary,
     temporary_writer,
+    write_all,
 )
 
 
@@ -134,6 +135,57 @@ def test_new_files_appear_whole_and_replace_on_rerun(tmp_path, monkeypatch, unna
     assert (tmp_path / "layout" / "a.jpg").stat().st_ino == source.stat().st_ino
     assert sorted(p.name for p in (tmp_path / "layout").iterdir()) == ["a.jpg", "a.txt"]
     assert oct((tmp_path / "layout" / "a.txt").stat().st_mode & 0o777) == oct(0o644 & ~_umask())
+
+
+@pytest.fixture
+def short_writes(monkeypatch) -> None:
+    """`os.write` writing at most 1000 bytes a call, as it may (a signal, a nearly full
+    disk, a network filesystem)."""
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:1000])))
+
+
+def test_write_all_finishes_short_writes_and_raises_without_progress(
+    tmp_path, monkeypatch, short_writes
+):
+    data = bytes(range(256)) * 20
+    with open(tmp_path / "out", "wb") as handle:
+        write_all(handle.fileno(), memoryview(data))
+    assert (tmp_path / "out").read_bytes() == data
+    monkeypatch.setattr(os, "write", lambda fd, data: 0)
+    with open(tmp_path / "out", "wb") as handle, pytest.raises(OSError, match="short write"):
+        write_all(handle.fileno(), data)
+
+
+@pytest.mark.parametrize("unnamed_files", [True, False], ids=["O_TMPFILE", "rename"])
+def test_new_files_are_whole_after_short_writes(tmp_path, monkeypatch, short_writes, unnamed_files):
+    if not unnamed_files:
+        monkeypatch.delattr(os, "O_TMPFILE", raising=False)
+    data = b"a caption longer than one short write " * 200
+    with NewFiles(str(tmp_path)) as files:
+        files.write("a.txt", data)
+        files.write("a.txt", data[::-1])  # a rerun replaces it (the temporary name path)
+        if unnamed_files and hasattr(os, "O_TMPFILE"):
+            assert files._tmpfile
+    monkeypatch.undo()
+    assert (tmp_path / "a.txt").read_bytes() == data[::-1]
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_a_failed_new_file_write_is_raised_and_leaves_nothing(tmp_path, monkeypatch):
+    """A write error is the write's (a full disk): raised as it is, not taken for a
+    filesystem without unnamed files."""
+
+    def full(fd, data):
+        raise OSError(28, "No space left on device")
+
+    with NewFiles(str(tmp_path)) as files:
+        monkeypatch.setattr(os, "write", full)
+        with pytest.raises(OSError, match="No space left"):
+            files.write("a.txt", b"caption")
+        monkeypatch.undo()
+        assert files._tmpfile == getattr(os, "O_TMPFILE", 0)  # the fast path is kept
+    assert list(tmp_path.iterdir()) == []
 
 
 def _umask() -> int:

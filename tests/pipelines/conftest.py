@@ -18,6 +18,7 @@ from tests.conftest import PROJECT
 from unimed_kedro.sampledata import generate_cxr
 
 KEDRO = Path(sys.executable).with_name("kedro")
+QUIET = {"DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1", "DVC_NO_ANALYTICS": "1"}
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Build:
     raw: Path
     expected: dict
     log: str
+    returncode: int = 0  # a run that may fail (`run_kedro`) says how it ended
 
     @property
     def out(self) -> Path:
@@ -34,6 +36,10 @@ class Build:
     @property
     def reports(self) -> Path:
         return self.project / "data" / "08_reporting" / "cxr"
+
+    @property
+    def features(self) -> Path:
+        return self.project / "data" / "04_feature" / "cxr"
 
     def digests(self) -> dict[str, str]:
         """sha256 of every exported and reported file, by path inside the project. The data
@@ -59,16 +65,31 @@ def project_copy(target: Path) -> Path:
     return target
 
 
-def kedro_run(project: Path, *args: str) -> str:
-    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"}
-    result = subprocess.run(
-        [str(KEDRO), "run", *args],
+def kedro_env(changes: dict[str, str | None] | None = None) -> dict[str, str]:
+    """The environment `kedro` runs in here: this one, telemetry off, a 200-column terminal;
+    `changes` sets variables over it (None unsets one, e.g. COLUMNS for what a pipe gets)."""
+    env = {**os.environ, **QUIET, "COLUMNS": "200", **(changes or {})}
+    return {name: value for name, value in env.items() if value is not None}
+
+
+def run_kedro(
+    project: Path, *args: str, env: dict[str, str | None] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """`kedro <args>` in `project` (`kedro_env(env)`), its output captured, returned
+    whatever its exit code: the caller asserts what it expects."""
+    return subprocess.run(
+        [str(KEDRO), *args],
         cwd=project,
-        env=env,
+        env=kedro_env(env),
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
+
+
+def kedro_run(project: Path, *args: str) -> str:
+    """`kedro run <args>`, which must succeed; its output."""
+    result = run_kedro(project, "run", *args)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
 

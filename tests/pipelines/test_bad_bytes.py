@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
 import tarfile
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from tests.conftest import encode, radiograph
-from tests.pipelines.conftest import KEDRO, project_copy
+from tests.pipelines.conftest import Build, project_copy, run_kedro
 from tests.sources.cxr.test_openi import _xml as openi_xml
 from unimed_kedro.sampledata import generate_cxr
 from unimed_kedro.sources.base import ID_COLLISION, UNDECODABLE_TEXT
@@ -38,35 +35,11 @@ LAUGHS = (
 )
 
 
-@dataclass
-class Run:
-    project: Path
-    returncode: int
-    log: str
-
-    @property
-    def reports(self) -> Path:
-        return self.project / "data" / "08_reporting" / "cxr"
-
-    @property
-    def out(self) -> Path:
-        return self.project / "data" / "05_model_input" / "cxr"
-
-
-def _kedro_run(root: Path, raw: Path) -> Run:
-    """`kedro run` of the cxr collection; unlike conftest's `kedro_run`, a failed run is
-    returned, not asserted."""
+def _kedro_run(root: Path, raw: Path) -> Build:
+    """`kedro run` of the cxr collection, which may fail (`returncode`)."""
     project = project_copy(root / "project")
-    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"}
-    result = subprocess.run(
-        [str(KEDRO), "run", "--pipelines", "cxr", "--params", f"raw_root={raw}"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    return Run(project, result.returncode, result.stdout + result.stderr)
+    result = run_kedro(project, "run", "--pipelines", "cxr", "--params", f"raw_root={raw}")
+    return Build(project, raw, {}, result.stdout + result.stderr, result.returncode)
 
 
 def _append(path: Path, data: bytes) -> None:
@@ -135,7 +108,7 @@ def _break_bytes(raw: Path) -> dict[str, list[str]]:
     return {"nih": ["bad_csv_row"] * 3, "chexpert": ["bad_csv_row"], "openi": ["bad_xml"]}
 
 
-def _exported(run: Run) -> set[str]:
+def _exported(run: Build) -> set[str]:
     keys = set()
     for shard in sorted((run.out / "webdataset").glob("*/*.tar")):
         with tarfile.open(shard) as tar:
@@ -143,7 +116,7 @@ def _exported(run: Run) -> set[str]:
     return keys
 
 
-def _text_outputs(run: Run) -> list[tuple[str, str]]:
+def _text_outputs(run: Build) -> list[tuple[str, str]]:
     """(where, text) of every text an output holds: shard json/txt members, the files
     layout's captions and index, rejects.csv and corrections.csv."""
     texts = []
@@ -168,7 +141,7 @@ def _controls(text: str) -> set[str]:
     return {c for c in text if unicodedata.category(c) == "Cc" and c not in "\n\r\t"}
 
 
-def _check_conservation(run: Run, expected: dict, added: dict, rejects: pd.DataFrame) -> None:
+def _check_conservation(run: Build, expected: dict, added: dict, rejects: pd.DataFrame) -> None:
     stats = json.loads((run.reports / "statistics.json").read_text())["sources"]
     for source, ledger in expected.items():
         got = stats[source]
@@ -182,7 +155,7 @@ def _check_conservation(run: Run, expected: dict, added: dict, rejects: pd.DataF
 
 
 @pytest.fixture(scope="module")
-def broken(tmp_path_factory) -> tuple[Run, dict, dict[str, set[str]], dict[str, list[str]]]:
+def broken(tmp_path_factory) -> tuple[Build, dict, dict[str, set[str]], dict[str, list[str]]]:
     root = tmp_path_factory.mktemp("cxr-broken")
     raw = root / "raw"
     expected = generate_cxr(raw, seed=0)
@@ -191,7 +164,7 @@ def broken(tmp_path_factory) -> tuple[Run, dict, dict[str, set[str]], dict[str, 
     return _kedro_run(root, raw), expected, new_ids, new_rejects
 
 
-def _new_rejects(run: Run, clean: Path) -> pd.DataFrame:
+def _new_rejects(run: Build, clean: Path) -> pd.DataFrame:
     rejects = pd.read_csv(run.reports / "rejects.csv")
     before = pd.read_csv(clean / "rejects.csv")
     seen = set(map(tuple, before.astype(str).to_numpy().tolist()))
@@ -203,7 +176,7 @@ def test_every_id_obeys_the_rule_and_nothing_good_is_lost(broken, cxr_build):
     assert run.returncode == 0, run.log[-3000:]
     exported = _exported(run)
     assert all(k.replace("-", "").replace("_", "").isalnum() and k == k.lower() for k in exported)
-    clean = _exported_clean(cxr_build)
+    clean = _exported(cxr_build)
     assert clean <= exported, sorted(clean - exported)[:5]
     assert exported - clean == set().union(*new_ids.values())
     rejects = _new_rejects(run, cxr_build.reports)
@@ -218,10 +191,6 @@ def test_every_id_obeys_the_rule_and_nothing_good_is_lost(broken, cxr_build):
     added["chexpert"] = len(new_rejects["chexpert"])
     added["openi"] += len(new_rejects["openi"])
     _check_conservation(run, expected, added, rejects)
-
-
-def _exported_clean(build) -> set[str]:
-    return _exported(Run(build.project, 0, ""))
 
 
 def test_bad_bytes_are_bad_rows_and_every_text_output_is_clean(broken, cxr_build):

@@ -19,23 +19,11 @@ import pytest
 
 from tests.conftest import encode, radiograph
 from tests.imaging.test_limits import png_bomb
-from tests.pipelines.conftest import KEDRO, Build, kedro_run, project_copy
+from tests.pipelines.conftest import KEDRO, Build, kedro_env, kedro_run, project_copy, run_kedro
 from unimed_kedro.sampledata import generate_cxr
 from unimed_kedro.sources.registry import entry
 
-ENV = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"}
 ADDRESS = re.compile(rb"0x[0-9a-f]{6,}")
-
-
-def _run(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(KEDRO), "run", *args],
-        cwd=project,
-        env=env or ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +82,7 @@ def broken_build(cxr_build, tmp_path_factory) -> tuple[Build, dict, str]:
     root = tmp_path_factory.mktemp("cxr-broken")
     raw = root / "raw"
     expected_ledger = generate_cxr(raw, seed=0)
-    clean = pd.read_parquet(cxr_build.out / "samples.parquet")
+    clean = pd.read_parquet(cxr_build.features / "samples.parquet")
     expected = _break_raw(raw, clean, root / "outside")
     project = project_copy(root / "project")
     log = kedro_run(project, "--pipelines", "cxr", "--params", f"raw_root={raw}")
@@ -115,8 +103,8 @@ def test_broken_files_are_rejects_and_good_samples_all_get_through(broken_build,
     assert details[bomb] == "400000000 pixels, expected <= 40000000 pixels (max_pixels)"
     strip = next(s for s, (_, reason) in expected.items() if reason == "extreme_aspect_ratio")
     assert "expected <= 10:1 (max_aspect_ratio)" in details[strip]
-    clean = set(pd.read_parquet(cxr_build.out / "samples.parquet")["sample_id"])
-    kept = set(pd.read_parquet(build.out / "samples.parquet")["sample_id"])
+    clean = set(pd.read_parquet(cxr_build.features / "samples.parquet")["sample_id"])
+    kept = set(pd.read_parquet(build.features / "samples.parquet")["sample_id"])
     assert kept == clean - set(expected)
     # every reject of the clean build is still there, as it was
     before = pd.read_csv(cxr_build.reports / "rejects.csv")
@@ -170,7 +158,7 @@ def test_no_output_holds_an_address_or_the_build_path(broken_build):
 )
 def test_a_wrong_normalize_setting_stops_the_run_naming_it(tmp_path, raw, param, message):
     project = project_copy(tmp_path / "project")
-    result = _run(project, "--pipelines", "cxr", "--params", f"raw_root={raw},{param}")
+    result = run_kedro(project, "run", "--pipelines", "cxr", "--params", f"raw_root={raw},{param}")
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert message in output, output[-3000:]
@@ -182,7 +170,8 @@ def test_a_wrong_normalize_setting_stops_the_run_naming_it(tmp_path, raw, param,
 
 def test_an_unknown_executor_stops_the_run_before_any_node(tmp_path, raw):
     project = project_copy(tmp_path / "project")
-    result = _run(project, "--pipelines", "cxr", "--params", f"raw_root={raw},executor.kind=gpu")
+    args = f"raw_root={raw},executor.kind=gpu"
+    result = run_kedro(project, "run", "--pipelines", "cxr", "--params", args)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "executor.kind: expected one of ['dask', 'inline', 'local'], got 'gpu'" in output
@@ -215,7 +204,7 @@ def test_a_killed_run_leaves_no_worker_process(tmp_path, raw):
     run = subprocess.Popen(
         [str(KEDRO), "run", "--pipelines", "cxr", "--params", args],
         cwd=project,
-        env={**ENV, name: value},
+        env=kedro_env({name: value}),
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -12,9 +12,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from tests.pipelines.conftest import KEDRO, Build, kedro_run, project_copy
-
-ENV = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"}
+from tests.pipelines.conftest import KEDRO, Build, kedro_env, kedro_run, project_copy, run_kedro
 
 
 def _args(raw: Path) -> list[str]:
@@ -26,7 +24,7 @@ def _start(project: Path, raw: Path) -> subprocess.Popen:
         return subprocess.Popen(
             [str(KEDRO), "run", *_args(raw)],
             cwd=project,
-            env=ENV,
+            env=kedro_env(),
             start_new_session=True,  # its own process group: the test stops it and its workers
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -60,14 +58,7 @@ def test_a_second_run_is_refused_while_the_first_holds_the_data_folder(cxr_build
     try:
         _wait_until_it_holds_the_lock(first, project)
         os.killpg(first.pid, signal.SIGSTOP)  # hold it there, lock taken, mid-run
-        second = subprocess.run(
-            [str(KEDRO), "run", *_args(cxr_build.raw)],
-            cwd=project,
-            env=ENV,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        second = run_kedro(project, "run", *_args(cxr_build.raw), timeout=300)
     finally:
         os.killpg(first.pid, signal.SIGCONT)
     first.wait(timeout=600)

@@ -81,7 +81,7 @@ def test_corrections_are_listed_apart_and_their_samples_exported(cxr_build):
         for source, part in corrections.groupby("source")
     }
     assert got == {s: e["corrections"] for s, e in cxr_build.expected.items() if e["corrections"]}
-    samples = pd.read_parquet(cxr_build.out / "samples.parquet").set_index("sample_id")
+    samples = pd.read_parquet(cxr_build.features / "samples.parquet").set_index("sample_id")
     corrected = samples.loc[corrections["sample_id"]]  # exported, not rejected
     assert corrected["age"].isna().all()
     rejects = pd.read_csv(cxr_build.reports / "rejects.csv")
@@ -101,14 +101,14 @@ def test_paths_outside_raw_root_are_rejected_not_read(cxr_build):
 
 
 def test_no_patient_or_duplicate_image_in_two_splits(cxr_build):
-    samples = pd.read_parquet(cxr_build.out / "samples.parquet")
+    samples = pd.read_parquet(cxr_build.features / "samples.parquet")
     assert samples.groupby("patient_id")["split"].nunique().max() == 1
     assert samples.groupby("sha256")["split"].nunique().max() == 1
     assert set(samples["split"]) == {"train", "val", "test"}
 
 
 def test_official_test_and_val_splits_are_kept(cxr_build):
-    samples = pd.read_parquet(cxr_build.out / "samples.parquet")
+    samples = pd.read_parquet(cxr_build.features / "samples.parquet")
     official = samples[samples["official_split"].isin(["test", "val"])]
     assert len(official) and (official["split"] == official["official_split"]).all()
     # in a source with an official test split, its other rows never go to test

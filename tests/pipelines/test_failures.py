@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 from kedro.io import DatasetError
 
-from tests.pipelines.conftest import KEDRO, project_copy
+from tests.pipelines.conftest import project_copy, run_kedro
 from unimed_kedro.hooks import failure_line
 from unimed_kedro.sampledata import generate_cxr
 from unimed_kedro.sources.registry import entry
@@ -32,18 +31,10 @@ OUTPUTS = ["02_intermediate", "04_feature", "05_model_input", "08_reporting"]
 CHATTER = ("Loading data from", "Saving data to")
 
 
-def _kedro_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+def _kedro_run(project: Path, *args: str) -> subprocess.CompletedProcess:
     """`kedro run` with stdout and stderr piped and no terminal width given (COLUMNS
     unset): what a log file, a pipe or CI gets."""
-    base = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    return subprocess.run(
-        [str(KEDRO), "run", *args],
-        cwd=project,
-        env={**base, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1", **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_kedro(project, "run", *args, env={"COLUMNS": None, "LINES": None})
 
 
 def _outputs(project: Path) -> dict[str, tuple[str, int]]:

@@ -22,7 +22,7 @@ from unimed_kedro.sampledata import generate_cxr
 from unimed_kedro.schema import IMAGE
 from unimed_kedro.sources.base import RawSource
 from unimed_kedro.sources.registry import entry
-from unimed_kedro.stages.ingest.nodes import conform, ingest_source, merge_tables
+from unimed_kedro.stages.ingest.nodes import ingest_source, merge_tables
 
 SOURCES = ["chexpert", "nih", "mimic", "openi"]
 
@@ -62,7 +62,7 @@ def _build(root: Path, broken: dict) -> tuple[Build, set[str]]:
 
 def _samples(build: Build) -> pd.DataFrame:
     columns = ["sample_id", "source", "sha256", "caption", "caption_kind"]
-    samples = pd.read_parquet(build.out / "samples.parquet", columns=columns)
+    samples = pd.read_parquet(build.features / "samples.parquet", columns=columns)
     return samples.sort_values("sample_id").reset_index(drop=True)
 
 
@@ -98,9 +98,9 @@ def test_manifests_have_their_kinds_dtypes_whatever_a_source_fills(tmp_path, voc
     assert len(absent) == 0 and list(absent.columns) == IMAGE.manifest_columns(labels)
     assert (absent[floats].dtypes == "float64").all()
     # a source filling no shipped captions: the frame holds NaN floats there, as a reader's
-    # records without the key give it
+    # records without the key give it; the record kind conforms it
     row = {"sample_id": "nih-a", "source": "nih", "label_edema": 1.0}
-    filled = conform(pd.DataFrame([row]), IMAGE, labels)
+    filled = IMAGE.conform(pd.DataFrame([row]), labels)
     assert filled.loc[0, "source_captions"] is None and filled["source_captions"].dtype == object
     merged = merge_tables(absent, filled)
     merged.to_parquet(tmp_path / "records.parquet")

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.pipelines.conftest import KEDRO
+from tests.pipelines.conftest import run_kedro
 from tests.viz import viz_build  # noqa: F401  (the shared sample build)
 
 LAYERS = [
@@ -41,13 +39,6 @@ SOURCES = ["chexpert", "nih", "mimic", "openi"]
 RESTRICTED = ["chexpert", "mimic", "openi"]  # licences that forbid redistribution
 NAMESPACES = ["cxr", *(f"cxr.{source}" for source in SOURCES)]
 PNG = b"\x89PNG\r\n\x1a\n"
-ENV = {
-    **os.environ,
-    "DO_NOT_TRACK": "1",
-    "KEDRO_DISABLE_TELEMETRY": "1",
-    "DVC_NO_ANALYTICS": "1",
-    "COLUMNS": "200",
-}
 pytestmark = pytest.mark.xdist_group("cxr-viz")  # one build per worker under --dist loadgroup
 
 
@@ -149,7 +140,7 @@ def test_every_dataset_is_a_node_on_its_layer(viz):
         "cxr.records": "02_intermediate",
         "cxr.captioned": "03_primary",
         "cxr.normalized_images": "04_feature",
-        "cxr.samples": "05_model_input",
+        "cxr.samples": "04_feature",
         "cxr.webdataset": "05_model_input",
         "cxr.files": "05_model_input",
         "cxr.statistics": "08_reporting",
@@ -244,14 +235,7 @@ def test_preview_kinds(viz):
 @pytest.fixture(scope="module")
 def static_site(viz_build) -> Path:  # noqa: F811
     """`kedro viz build --include-previews` in the sample build: the site to share."""
-    result = subprocess.run(
-        [str(KEDRO), "viz", "build", "--include-previews"],
-        cwd=viz_build.project,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    result = run_kedro(viz_build.project, "viz", "build", "--include-previews", timeout=400)
     log = result.stdout + result.stderr
     # `kedro viz build` exits 0 even when it fails: its own success line is the signal
     assert result.returncode == 0 and "Success!" in log, log[-3000:]
@@ -280,20 +264,6 @@ def test_viz_build_writes_a_static_site(static_site, viz):
         *({"cxr.label_distribution", "cxr.thumbnails"} & set(viz.datasets)),
     ):
         assert check_preview(name, details(name)) is None, name
-
-
-# Datasets whose description still gives kedro-viz an absolute path: the catalog's
-# `json.JSONDataset` entries (unimed_kedro.datasets.JSONFileDataset describes the path
-# relative to the project) and TextDataset, whose `_describe` does not go through
-# `datasets.previews.published_path` yet. Nothing else may leak one.
-PENDING_DESCRIBE = {
-    "kedro_datasets.json.json_dataset.JSONDataset",
-    "unimed_kedro.datasets.text_dataset.TextDataset",
-}
-
-
-def _class_of(dataset: Any) -> str:
-    return f"{type(dataset).__module__}.{type(dataset).__qualname__}"
 
 
 def test_the_shared_site_shows_no_restricted_sample_and_no_local_path(
@@ -337,7 +307,7 @@ def test_the_shared_site_shows_no_restricted_sample_and_no_local_path(
         if node.get("preview_type") == "TablePreview" and "source" in preview["columns"]:
             at = preview["columns"].index("source")
             assert {row[at] for row in preview["data"]} <= {"nih"}, name
-    # no absolute local path, but where PENDING_DESCRIBE says
+    # no absolute local path anywhere
     local = (str(viz_build.project), str(viz_build.raw))
     leaks = {
         name: sorted(
@@ -346,11 +316,5 @@ def test_the_shared_site_shows_no_restricted_sample_and_no_local_path(
         for name, node in nodes.items()
         if any(p in json.dumps(node) for p in local)
     }
-    pending = {
-        name
-        for name in leaks
-        if name in viz.datasets and _class_of(viz.catalog.get(name)) in PENDING_DESCRIBE
-    }
-    assert {n: leaks[n] for n in pending} == {n: ["filepath"] for n in pending}
-    assert not {n: f for n, f in leaks.items() if n not in pending}
+    assert leaks == {}
     assert viz.details("cxr.nih.raw")["filepath"] == "<raw_root>/chest_xray8"

@@ -3,6 +3,8 @@ decided, however they are chunked, and never writes into a folder it did not cre
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +13,15 @@ from kedro.io import DatasetError
 
 from unimed_kedro.datasets.files_layout_dataset import FilesLayoutDataset, FilesLayoutPlan
 from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, fingerprint
-from unimed_kedro.writers.files_layout import FilesChunk, write_files_chunk
+from unimed_kedro.io.atomic import commit
+from unimed_kedro.writers.files_layout import (
+    INDEX_COLUMNS,
+    INDEX_SOURCE_COLUMNS,
+    FilesChunk,
+    master_index,
+    stage_master_index,
+    write_files_chunk,
+)
 
 
 def _plan(store: Path, keys: list[str], chunk_size: int) -> FilesLayoutPlan:
@@ -63,3 +73,17 @@ def test_a_folder_it_did_not_create_is_refused_untouched(tmp_path):
     with pytest.raises(DatasetError, match="did not create"):  # kedro wraps save errors
         FilesLayoutDataset(path=str(tmp_path / "files")).save(_plan(store, ["a-1"], 1))
     assert [p.name for p in (tmp_path / "files").iterdir()] == ["notes.txt"]
+
+
+def test_an_export_without_images_gives_an_empty_master_index(tmp_path):
+    """Normalize rejected every image: the export table is empty and its `image_ext`,
+    with no value to infer a string from, is float64 (the key is a string column)."""
+    samples = pd.DataFrame({c: pd.Series(dtype="float64") for c in INDEX_SOURCE_COLUMNS})
+    samples["key"] = pd.Series(dtype="str")
+    index = master_index(samples)
+    assert list(index.columns) == INDEX_COLUMNS and index.empty
+    commit(stage_master_index(index, tmp_path))
+    csv = (tmp_path / "metadata" / "master_index.csv").read_text()
+    assert csv == ",".join(INDEX_COLUMNS) + "\n"
+    with closing(sqlite3.connect(tmp_path / "metadata" / "master_index.db")) as db:
+        assert db.execute("SELECT COUNT(*) FROM master_index").fetchone() == (0,)

@@ -1,16 +1,20 @@
-"""A pandas Parquet table whose kedro-viz preview survives list-valued columns and shows
-only what may be published."""
+"""A pandas Parquet table, written atomically, whose kedro-viz preview survives
+list-valued columns and shows only what may be published."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
+from kedro.io.core import DatasetError, get_filepath_str
 from kedro_datasets._typing import TablePreview
 from kedro_datasets.pandas import ParquetDataset
 
 from unimed_kedro.datasets.previews import published_path, redistributable_rows, sources_table
+from unimed_kedro.io.atomic import atomic_path
 
 
 class ParquetTableDataset(ParquetDataset):
@@ -18,12 +22,26 @@ class ParquetTableDataset(ParquetDataset):
     (`source_captions`) back as numpy arrays, which kedro-viz cannot serialise: its
     preview (and `kedro viz build --include-previews` as a whole) fails. The preview here
     turns them into lists, shows rows of redistributable sources only and the path
-    relative to the project (`previews`); loading and saving are unchanged.
-    `preview_sources`: another sources table for the licence check."""
+    relative to the project (`previews`). A local table is written under a temporary name
+    renamed into place (kedro-datasets' writes in place: a run killed while writing left a
+    broken table where the last whole one was), the same bytes through the same
+    `fs_args`; other filesystems and loading are unchanged. `preview_sources`: another
+    sources table for the licence check."""
 
     def __init__(self, *, preview_sources: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self._preview_sources = preview_sources
+
+    def save(self, data: pd.DataFrame) -> None:
+        if self._protocol != "file" or "partition_cols" in self._save_args:
+            super().save(data)  # which refuses partition_cols
+            return
+        path = get_filepath_str(self._get_save_path(), self._protocol)
+        if os.path.isdir(path):
+            raise DatasetError(f"Saving {type(self).__name__} to a directory is not supported.")
+        with atomic_path(path) as tmp, self._fs.open(tmp, **self._fs_open_args_save) as handle:
+            data.to_parquet(handle, **self._save_args)
+        self._invalidate_cache()
 
     def _describe(self) -> dict[str, Any]:
         return {**super()._describe(), "filepath": published_path(str(self._filepath))}

@@ -9,6 +9,7 @@ from typing import Any
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import HTMLPreview
 
+from unimed_kedro.datasets.previews import published_path
 from unimed_kedro.io.atomic import atomic_write_bytes
 
 # shown by kedro-viz as they are; any other text is shown as preformatted text
@@ -39,7 +40,7 @@ class TextDataset(AbstractDataset[str, str]):
         return self._filepath.is_file()
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
+        return {"filepath": published_path(self._filepath)}
 
     def preview(self) -> HTMLPreview:
         """SVG and HTML as kedro-viz draws them; other text preformatted."""

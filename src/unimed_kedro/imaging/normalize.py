@@ -29,7 +29,7 @@ from unimed_kedro.imaging.decode import Rejected, open_image
 from unimed_kedro.imaging.options import FORMATS, NormalizeOptions
 from unimed_kedro.imaging.quality import check, check_file_size
 from unimed_kedro.imaging.resize import resize_short_side
-from unimed_kedro.io.atomic import atomic_dir
+from unimed_kedro.io.atomic import atomic_dir, write_all
 from unimed_kedro.io.readahead import readahead
 
 __all__ = ["FORMATS", "INDEX_COLUMNS", "NormalizeChunk", "normalize_chunk", "process_one"]
@@ -231,29 +231,15 @@ def _read_at_most(fd: int, size: int, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _plain_file(path: str, follow: bool) -> bool:
-    """A regular file (not a link, unless links are followed): the only kind worth
-    reading ahead (`readahead` opening a FIFO would block the worker)."""
-    try:
-        return stat.S_ISREG((os.stat if follow else os.lstat)(path).st_mode)
-    except OSError:
-        return False
-
-
 def _reject(status: str, detail: str) -> dict:
     return {"status": status, "detail": detail}
 
 
 def _write(path: str, data: bytes) -> None:
-    """Write all of `data` to a new file: `os.write` may write fewer bytes than asked."""
+    """Write all of `data` to a new file (`os.write` may write fewer bytes than asked)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            if written <= 0:
-                raise OSError(errno.EIO, f"short write to {os.path.basename(path)}")
-            view = view[written:]
+        write_all(fd, data)
     finally:
         os.close(fd)
 
@@ -264,8 +250,7 @@ def normalize_chunk(task, out_dir: Path) -> tuple[list[dict], list[str]]:
     chunk: NormalizeChunk = task.payload
     ext = chunk.options.encoder[1]
     encoding = encoding_id(chunk.options)
-    follow = chunk.options.allow_symlinks
-    readahead(raw for _, _, raw in chunk.samples if _plain_file(raw, follow))
+    readahead((raw for _, _, raw in chunk.samples), chunk.options.allow_symlinks)
     rows = []
     with atomic_dir(out_dir / task.key) as folder:
         for sample_id, source, raw_file in chunk.samples:

@@ -11,6 +11,7 @@ never start with one), and a temporary whose writer is still alive is never swep
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -26,18 +27,38 @@ TEMPORARY = re.compile(r"\.(?P<name>.+)\.tmp-(?P<pid>[0-9]+)-(?P<tag>[0-9a-f]{8}
 
 
 @contextmanager
-def atomic_open(path: Path) -> Iterator[BinaryIO]:
-    """Open a temporary file for writing; rename it over `path` only on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def atomic_path(path: str | Path) -> Iterator[str]:
+    """A temporary name (`temporary`) to write `path` under, its folder made: renamed over
+    `path` only on success, deleted on failure. For writers that open files themselves."""
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
     tmp = temporary(path)
     try:
-        with open(tmp, "wb") as handle:
-            yield handle
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
+
+
+@contextmanager
+def atomic_open(path: Path) -> Iterator[BinaryIO]:
+    """Open a temporary file for writing; rename it over `path` only on success."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        yield handle
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write all of `data` to the open file `fd`: `os.write` may write fewer bytes than
+    asked (a signal, a nearly full disk, a network filesystem); the rest is written, and a
+    write that makes no progress raises rather than leave a short file."""
+    view = memoryview(data).cast("B")
+    total = len(view)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.EIO, f"short write: {len(view)} of {total} bytes not written")
+        view = view[written:]
 
 
 def atomic_write_fd(path: str, write: Callable[[int], object]) -> None:
@@ -97,23 +118,29 @@ class NewFiles:
         os.close(self._fd)
 
     def write(self, name: str, data: bytes) -> None:
-        if self._tmpfile:
+        if not (self._tmpfile and self._write_unnamed(name, data)):
+            atomic_write_fd(f"{self.folder}/{name}", lambda fd: write_all(fd, data))
+
+    def _write_unnamed(self, name: str, data: bytes) -> bool:
+        """Write `name` as an unnamed file linked in once whole; False when the other path
+        must (`name` exists) or from now on always must (no `O_TMPFILE`, no /proc)."""
+        try:
+            fd = os.open(".", self._tmpfile | os.O_WRONLY, 0o644, dir_fd=self._fd)
+        except OSError:  # the filesystem cannot make unnamed files
+            self._tmpfile = 0
+            return False
+        try:
+            write_all(fd, data)  # its errors are the write's, not a reason to fall back
             try:
-                fd = os.open(".", self._tmpfile | os.O_WRONLY, 0o644, dir_fd=self._fd)
-            except OSError:  # the filesystem cannot make unnamed files
+                os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=self._fd)
+            except FileExistsError:  # the other path replaces it
+                return False
+            except OSError:  # e.g. no /proc to name the unnamed file by
                 self._tmpfile = 0
-            else:
-                try:
-                    os.write(fd, data)
-                    os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=self._fd)
-                    return
-                except FileExistsError:  # the fallback below replaces it
-                    pass
-                except OSError:  # e.g. no /proc to name the unnamed file by
-                    self._tmpfile = 0
-                finally:
-                    os.close(fd)
-        atomic_write_fd(f"{self.folder}/{name}", lambda fd: os.write(fd, data))
+                return False
+            return True
+        finally:
+            os.close(fd)
 
     def link(self, source: str, name: str) -> None:
         try:

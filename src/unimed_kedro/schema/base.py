@@ -75,6 +75,21 @@ class RecordKind:
     def empty(self, labels: Iterable[str]) -> pd.DataFrame:
         return pd.DataFrame(columns=self.manifest_columns(labels))
 
+    def conform(self, manifest: pd.DataFrame, labels: Iterable[str]) -> pd.DataFrame:
+        """The manifest in this kind's columns and dtypes, whatever it holds: float columns
+        (labels, age) float64 even when empty; a column a source never fills (shipped
+        captions of a source that ships none) holds None, not all-NaN floats: the records
+        of a build without the sources that fill it must still hold what later stages
+        expect."""
+        labels = list(labels)
+        floats = self.dtypes(labels)
+        frame = manifest.reindex(columns=self.manifest_columns(labels)).astype(floats)
+        for column in frame.columns.difference(list(floats), sort=False):
+            values = frame[column]
+            if (values.dtype == object or values.dtype.kind == "f") and values.isna().any():
+                frame[column] = values.astype(object).where(values.notna(), None)
+        return frame
+
 
 def make_sample_id(source: str, *parts: object) -> str:
     """The id rule, the one way a sample id is made: `<source>-<parts joined by _>`.

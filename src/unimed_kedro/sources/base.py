@@ -128,7 +128,9 @@ class Source(ABC):
 
     A reader of one dataset declares its `info`; a family reader, whose datasets are
     registry entries with no module of their own, overrides `describe` to build it from
-    the entry's `options` (which every reader gets as `self.options`)."""
+    the entry's `options` (which every reader gets as `self.options`). `allow_symlinks`
+    (the collection's `ingest.allow_symlinks`) lets records reach files through symbolic
+    links leading outside the folder; without it they are `outside_raw_root` rejects."""
 
     info: ClassVar[SourceInfo]
     kind: ClassVar[RecordKind] = IMAGE
@@ -140,13 +142,14 @@ class Source(ABC):
         *,
         name: str | None = None,
         options: Mapping[str, Any] | None = None,
+        allow_symlinks: bool = False,
     ):
         self.root = root
         self.vocabulary = vocabulary
         self.options = dict(options or {})
         self.source = self.describe(name or self.info.name, self.options)
         self.rejects = Rejects(self.source.name)
-        self.folder = SourceFolder(root, self.rejects)
+        self.folder = SourceFolder(root, self.rejects, allow_symlinks=allow_symlinks)
 
     @classmethod
     def describe(cls, name: str, options: Mapping[str, Any]) -> SourceInfo:

@@ -35,9 +35,13 @@ class SourceEntry:
     def describe(self) -> SourceInfo:
         return self.reader_class().describe(self.name, self.options)
 
-    def open(self, root: Path, vocabulary: Mapping[str, Any]) -> Source:
+    def open(
+        self, root: Path, vocabulary: Mapping[str, Any], *, allow_symlinks: bool = False
+    ) -> Source:
         """The entry's reader on `root` (its folder under raw_root)."""
-        return self.reader_class()(root, vocabulary, name=self.name, options=self.options)
+        return self.reader_class()(
+            root, vocabulary, name=self.name, options=self.options, allow_symlinks=allow_symlinks
+        )
 
 
 @functools.cache

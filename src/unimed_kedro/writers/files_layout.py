@@ -80,12 +80,15 @@ def write_files_chunk(task, out_dir: Path) -> tuple[list[dict], list[str]]:
 
 
 def master_index(samples: pd.DataFrame) -> pd.DataFrame:
-    """`metadata/master_index.*` rows of the exported samples, sorted by file name."""
-    filename = samples["key"] + "." + samples["image_ext"]
+    """`metadata/master_index.*` rows of the exported samples, sorted by file name. The
+    names are made as text whatever the columns' dtypes: where normalize rejected every
+    image, the empty table's `image_ext` has no value to be inferred a string from."""
+    key, ext = samples["key"].astype("str"), samples["image_ext"].astype("str")
+    filename = key + "." + ext
     frame = samples.assign(
         filename=filename,
         image_path=f"{IMAGES}/" + filename,
-        caption_path=f"{CAPTIONS}/" + samples["key"] + ".txt",
+        caption_path=f"{CAPTIONS}/" + key + ".txt",
         has_caption=True,
         file_size_mb=(samples["stored_bytes"] / 1e6).round(6),
     )

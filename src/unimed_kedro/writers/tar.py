@@ -16,10 +16,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import BinaryIO
 
-from unimed_kedro.io.atomic import atomic_open
+from unimed_kedro.io.atomic import atomic_open, write_all
 
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
+COPY_BLOCK = 1 << 20  # bytes read at a time where copy_file_range is not supported
 
 
 def _tarfile_header(name: str, size: int) -> bytes:
@@ -106,7 +107,9 @@ def copy_file(source: str, size: int, target_fd: int) -> None:
             try:
                 copied = os.copy_file_range(src, target_fd, size - done, done)
             except OSError:  # filesystems without copy_file_range support
-                copied = os.write(target_fd, os.pread(src, size - done, done))
+                data = os.pread(src, min(size - done, COPY_BLOCK), done)
+                write_all(target_fd, data)
+                copied = len(data)
             if copied == 0:
                 raise OSError(f"{source}: expected {size} bytes, file ended after {done}")
             done += copied

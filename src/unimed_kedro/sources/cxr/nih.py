@@ -22,7 +22,7 @@ from unimed_kedro.sources.cxr.values import (
     normalise_view,
     parse_age,
 )
-from unimed_kedro.sources.paths import SourceFolder, Where, index_files
+from unimed_kedro.sources.paths import SourceFolder, Where
 from unimed_kedro.sources.tables import read_csv_rows
 
 INFO = SourceInfo(
@@ -65,7 +65,7 @@ class NIH(Source):
         return entry
 
     def records(self, layout: Path) -> Iterator[dict]:
-        images = _image_index(self.root)
+        images = _image_index(self.folder)
         splits = _official_splits(self.root)
         for line, row in read_csv_rows(layout, REQUIRED, self.rejects, self.root):
             record = _record(self.folder, layout.name, line, row, self.vocabulary, images, splits)
@@ -135,15 +135,18 @@ def _findings(cell: str, mapping: dict) -> set[str]:
     return names
 
 
-def _image_index(root: Path) -> dict[str, str]:
-    """File name -> path relative to root, over `images/`, `images_0NN/images/` and
-    `images_0NN/` (a Kaggle copy unpacked without the inner folder)."""
+def _image_index(folder: SourceFolder) -> dict[str, str]:
+    """File name -> path relative to the source folder, over `images/`,
+    `images_0NN/images/` and `images_0NN/` (a Kaggle copy unpacked without the inner
+    folder). A file reached through a link leading outside is left out: a row naming it
+    is an `outside_raw_root` reject (`folder.inside`), not a `missing_file`."""
+    root = folder.root
     folders = (
         [root / "images"]
         + sorted(root.glob("images_*/images"))
         + sorted(p for p in root.glob("images_*") if p.is_dir())
     )
-    return index_files(root, folders, ".png")
+    return folder.index_files(folders, ".png")
 
 
 def _official_splits(root: Path) -> dict[str, str]:

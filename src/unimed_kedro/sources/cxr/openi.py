@@ -25,7 +25,7 @@ from unimed_kedro.sources.base import (
     SourceInfo,
 )
 from unimed_kedro.sources.cxr.values import harmonise
-from unimed_kedro.sources.paths import SourceFolder, Where, index_files
+from unimed_kedro.sources.paths import SourceFolder, Where
 from unimed_kedro.sources.tables import XMLError, read_xml
 
 INFO = SourceInfo(
@@ -51,7 +51,7 @@ class OpenI(Source):
         return reports
 
     def records(self, layout: Path) -> Iterator[dict]:
-        images = _image_index(self.root)
+        images = _image_index(self.folder)
         for xml in sorted(layout.glob("*.xml"), key=lambda p: (len(p.stem), p.stem)):
             yield from _report_records(self.folder, xml, self.vocabulary, images)
 
@@ -140,5 +140,7 @@ def _labels(tree: ET.Element, mapping: dict) -> dict[str, float]:
     return {**covered, **harmonise({t: POSITIVE for t in terms}, mapping)}
 
 
-def _image_index(root: Path) -> dict[str, str]:
-    return index_files(root, [root / name for name in IMAGE_FOLDERS], ".png")
+def _image_index(folder: SourceFolder) -> dict[str, str]:
+    """File name -> path relative to the source folder; a file reached through a link
+    leading outside is left out (a record naming it: `outside_raw_root`)."""
+    return folder.index_files([folder.root / name for name in IMAGE_FOLDERS], ".png")

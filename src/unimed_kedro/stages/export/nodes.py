@@ -1,10 +1,15 @@
-"""Export nodes: plan the shards, describe the writing jobs, account for every record."""
+"""Export nodes: plan the shards, describe the writing jobs, account for every record.
+
+Each node reading the stage's params checks them first (`ExportOptions`): a wrong value
+stops the run there, naming the parameter, before any shard or file is written.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,13 +27,14 @@ from unimed_kedro.engine.jobs import (
     worker_modules,
 )
 from unimed_kedro.schema import SPLITS, label_columns_in, reject_records
+from unimed_kedro.schema.options import Options, choice, flag, identifier, integer, setting
 from unimed_kedro.writers.files_layout import (
     INDEX_SOURCE_COLUMNS,
     FilesChunk,
     master_index,
     write_files_chunk,
 )
-from unimed_kedro.writers.members import sample_format
+from unimed_kedro.writers.members import FORMATS, sample_format
 from unimed_kedro.writers.webdataset import ShardSpec, write_shard
 
 log = logging.getLogger(__name__)
@@ -39,21 +45,35 @@ WRITER_VERSION = 2
 STORED_IMAGE = ["sha256", "encoding"]
 
 
+@dataclass(frozen=True)
+class ExportOptions(Options):
+    """`<collection>.export` params, typed and checked (`from_params`)."""
+
+    SECTION = "export"
+    collection: str = setting(identifier, missing="the collection's name, in shard names")
+    seed: int = setting(integer(), missing="the seed of the order within a split")
+    sample_format: str = setting(choice(FORMATS), "image_record")
+    shard_maxcount: int = setting(integer(1), 1000)
+    files_chunk_size: int = setting(integer(1), 500)
+    redistributable_only: bool = setting(flag, False)
+
+
 def build_shard_index(
     samples: pd.DataFrame, sources: dict[str, dict], params: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Key, shard and position of every exported sample; samples held back by the licence
     filter become rejects. Order within a split is a seeded shuffle that does not move when
     other samples are added."""
-    kept, rejects = _licence_filter(samples, sources, bool(params["redistributable_only"]))
+    options = ExportOptions.from_params(params)
+    kept, rejects = _licence_filter(samples, sources, options.redistributable_only)
     kept["key"] = kept["sample_id"]
     kept["order"] = [
-        hashlib.sha256(f"{params['seed']}:{s}".encode()).hexdigest() for s in kept["sample_id"]
+        hashlib.sha256(f"{options.seed}:{s}".encode()).hexdigest() for s in kept["sample_id"]
     ]
     kept = kept.sort_values(["split", "order"], kind="stable").reset_index(drop=True)
-    number = kept.groupby("split").cumcount() // int(params["shard_maxcount"])
+    number = kept.groupby("split").cumcount() // options.shard_maxcount
     kept["webdataset_shard"] = [
-        f"{s}/{params['collection']}-{s}-{n:06d}.tar" for s, n in zip(kept["split"], number)
+        f"{s}/{options.collection}-{s}-{n:06d}.tar" for s, n in zip(kept["split"], number)
     ]
     return kept.drop(columns=["order"]), rejects
 
@@ -99,7 +119,7 @@ def plan_webdataset(
 ) -> ChunkJob:
     """One task per shard; each sample is its stored image plus the members of the
     collection's `export.sample_format`."""
-    format_ = sample_format(params["sample_format"])
+    format_ = sample_format(ExportOptions.from_params(params).sample_format)
     columns = format_.fields + label_columns_in(shard_index.columns)
     table = shard_index[columns]
     images = store.locations(shard_index["sample_id"].tolist())
@@ -132,7 +152,7 @@ def plan_files(
     columns = ["key", "image_ext", "structured_caption"]
     samples = list(zip(*(ordered[c].tolist() for c in columns)))
     images = store.locations(ordered["sample_id"].tolist())
-    size = int(params["files_chunk_size"])
+    size = ExportOptions.from_params(params).files_chunk_size
     starts = range(0, len(ordered), size)
     prints = _task_fingerprints(
         ordered,

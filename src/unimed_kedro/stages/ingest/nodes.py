@@ -5,32 +5,52 @@ citation, folder) leaves ingest as data, so later stages never import a reader."
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
-from unimed_kedro.schema import RecordKind, rejects_frame
+from unimed_kedro.schema import rejects_frame
+from unimed_kedro.schema.options import Options, flag, setting
 from unimed_kedro.sources.base import RawSource
 from unimed_kedro.sources.registry import entry
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class IngestOptions(Options):
+    """`<collection>.ingest` params: how raw folders are read, by ingest and by the
+    normalize workers alike. `allow_symlinks`: follow symbolic links leading outside a
+    source folder (DVC's `cache.type: symlink`) instead of rejecting what they reach."""
+
+    SECTION = "ingest"
+    allow_symlinks: bool = setting(flag, False)
+
+
+def ingest_options(params: Any) -> IngestOptions:
+    """The ingest section checked (an absent one: the defaults); errors name
+    `<collection>.ingest.<key>`."""
+    return IngestOptions.from_params({} if params is None else params)
+
+
 def ingest_source(
-    raw: RawSource, vocabulary: dict
+    raw: RawSource, vocabulary: dict, params: dict | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict, pd.DataFrame]:
     """Manifest, ingest rejects, facts and corrections of one source; an absent folder is
     skipped with a log line and gives an empty manifest. Corrections (values of kept
     records read as unknown, unusable table rows naming no record) are apart from the
-    rejects: they lose no raw record."""
+    rejects: they lose no raw record. `params` is the collection's ingest section."""
+    options = ingest_options(params)
     source = entry(raw.name)
     info = {**source.describe().as_dict(), "folder": source.folder, "present": raw.exists}
     kind, labels = source.reader_class().kind, list(vocabulary["labels"]["union"])
     if not raw.exists:
         log.warning("%s: folder %s missing or empty; source skipped", raw.name, raw.path)
-        empty = conform(kind.empty(labels), kind, labels)
-        return empty, rejects_frame([]), info, rejects_frame([])
-    manifest, rejects, corrections = source.open(raw.path, vocabulary).read()
-    manifest = conform(manifest, kind, labels)
+        return kind.conform(kind.empty(labels), labels), rejects_frame([]), info, rejects_frame([])
+    reader = source.open(raw.path, vocabulary, allow_symlinks=options.allow_symlinks)
+    manifest, rejects, corrections = reader.read()
+    manifest = kind.conform(manifest, labels)
     log.info(
         "%s: %d records kept, %d rejected at ingest %s, %d corrected %s",
         raw.name,
@@ -41,20 +61,6 @@ def ingest_source(
         _by_reason(corrections),
     )
     return manifest, rejects, info, corrections
-
-
-def conform(manifest: pd.DataFrame, kind: RecordKind, labels: list[str]) -> pd.DataFrame:
-    """The manifest in its kind's columns and dtypes, whatever it holds: float columns
-    (labels, age) float64 even when empty; a column a source never fills (shipped
-    captions of a source that ships none) holds None, not all-NaN floats: the records of
-    a build without the sources that fill it must still hold what later stages expect."""
-    floats = kind.dtypes(labels)
-    frame = manifest.reindex(columns=kind.manifest_columns(labels)).astype(floats)
-    for column in frame.columns.difference(list(floats), sort=False):
-        values = frame[column]
-        if (values.dtype == object or values.dtype.kind == "f") and values.isna().any():
-            frame[column] = values.astype(object).where(values.notna(), None)
-    return frame
 
 
 def _by_reason(table: pd.DataFrame) -> dict | str:

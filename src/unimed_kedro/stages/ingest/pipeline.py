@@ -14,13 +14,14 @@ def create_pipeline(sources: list[str], **kwargs) -> Pipeline:
             [
                 Node(
                     ingest_source,
-                    inputs=["raw", "params:vocabulary"],
+                    inputs=["raw", "params:vocabulary", "params:ingest"],
                     outputs=["manifest", "ingest_rejects", "source_info", "ingest_corrections"],
                     name="ingest",
                 )
             ],
             namespace=source,
-            parameters={"params:vocabulary": "params:vocabulary"},
+            # the collection's sections, not one per source
+            parameters={"params:vocabulary": "params:vocabulary", "params:ingest": "params:ingest"},
         )
         for source in sources
     ]

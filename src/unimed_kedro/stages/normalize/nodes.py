@@ -4,14 +4,19 @@
 the `ChunkStoreDataset` it is saved to runs the chunks in worker processes and skips
 those already built with the same inputs, like PartitionedDataset's lazy saving. It checks
 the stage's params and the executor first (`NormalizeOptions`, `check_executor`): a wrong
-value stops the run there, naming the parameter, before any image is read.
+value stops the run there, naming the parameter, before any image is read. Whether raw
+files may be reached through links leading outside their source folder is the ingest
+section's `allow_symlinks`, one setting for ingest and the workers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -33,6 +38,8 @@ from unimed_kedro.imaging.normalize import (
 )
 from unimed_kedro.imaging.options import NormalizeOptions
 from unimed_kedro.schema import reject_records
+from unimed_kedro.schema.options import section_name
+from unimed_kedro.stages.ingest.nodes import ingest_options
 
 log = logging.getLogger(__name__)
 INTEGER_COLUMNS = ["raw_bytes", "orig_width", "orig_height", "width", "height", "stored_bytes"]
@@ -48,11 +55,16 @@ def _file_state(path: str) -> tuple[int, int] | None:
 
 @worker_modules("unimed_kedro.imaging.normalize")
 def plan_normalize(
-    records: pd.DataFrame, sources: dict[str, dict], params: dict, executor: dict, raw_root: str
+    records: pd.DataFrame,
+    sources: dict[str, dict],
+    params: dict,
+    ingest: dict,
+    executor: dict,
+    raw_root: str,
 ) -> ChunkJob:
     """One task per `chunk_size` samples, in sample-id order. Image paths are made absolute
     here, for the workers, from raw_root and each source's folder."""
-    options = normalize_options(params)
+    options = normalize_options(params, ingest)
     check_executor(executor)
     root = Path(raw_root).resolve()
     roots = {name: str(root / info["folder"]) for name, info in sources.items()}
@@ -78,12 +90,18 @@ def plan_normalize(
     )
 
 
-def normalize_options(params: dict) -> NormalizeOptions:
-    """The stage's params checked; errors name them as `<collection>.normalize.<key>`."""
-    collection = params.get("collection") if isinstance(params, dict) else None
-    return NormalizeOptions.from_params(
-        params, f"{collection}.normalize" if collection else "normalize"
-    )
+def normalize_options(params: Any, ingest: Any = None) -> NormalizeOptions:
+    """The stage's params checked, with `allow_symlinks` from the ingest section (absent:
+    links leading outside are refused); errors name them as `<collection>.<section>.<key>`."""
+    where = section_name(params, "normalize")
+    if isinstance(params, Mapping) and "allow_symlinks" in params:
+        moved = section_name(ingest if ingest is not None else params, "ingest")
+        raise ValueError(
+            f"{where}.allow_symlinks: moved to {moved}.allow_symlinks (one setting read by "
+            "ingest and the normalize workers)"
+        )
+    options = NormalizeOptions.from_params(params, where)
+    return dataclasses.replace(options, allow_symlinks=ingest_options(ingest).allow_symlinks)
 
 
 def join_normalized(

@@ -15,6 +15,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "records",
                     "sources",
                     "params:normalize",
+                    "params:ingest",  # allow_symlinks: read by ingest and the workers
                     "params:executor",
                     "params:raw_root",
                 ],
