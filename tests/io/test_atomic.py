@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from unimed_kedro.io.atomic import (
     NewFiles,
     atomic_dir,
     link_or_copy,
+    process_alive,
     remove_stale_temporaries,
     temporary,
     temporary_writer,
@@ -192,3 +194,19 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_zombie_writer_counts_as_dead():
+    """A SIGKILLed worker nobody reaps stays a zombie: its temporaries are stale."""
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        assert process_alive(child.pid)
+        child.kill()
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{child.pid}/stat").read_bytes().split(b") ")[1][:1] != b"Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert not process_alive(child.pid)  # killed, not yet reaped: a zombie
+    finally:
+        child.wait()
+    assert not process_alive(child.pid)

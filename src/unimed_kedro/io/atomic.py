@@ -184,7 +184,9 @@ def temporary_writer(name: str) -> int | None:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether process `pid` exists on this machine (another user's counts too)."""
+    """Whether process `pid` runs on this machine (another user's counts too). A zombie
+    does not: a killed worker stays one until something reaps it, which an init that does
+    not reap (some containers) never does, and it writes nothing any more."""
     if pid <= 0:
         return False
     try:
@@ -193,7 +195,17 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except OSError:  # no /proc (not Linux), or gone since the kill
+        return False
+    # the state follows the command name, which is in parentheses and may hold spaces
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] in (b"Z", b"X")
 
 
 def commit(staged: list[tuple[str, Path]]) -> None:
