@@ -73,7 +73,8 @@ class RecordKind:
         return {c: "float64" for c in [*self.float_columns, *label_columns(labels)]}
 
     def empty(self, labels: Iterable[str]) -> pd.DataFrame:
-        return pd.DataFrame(columns=self.manifest_columns(labels))
+        """A manifest of no record, in this kind's columns and dtypes."""
+        return self.conform(pd.DataFrame(), labels)
 
     def conform(self, manifest: pd.DataFrame, labels: Iterable[str]) -> pd.DataFrame:
         """The manifest in this kind's columns and dtypes, whatever it holds: float columns

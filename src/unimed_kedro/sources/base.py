@@ -198,7 +198,7 @@ def finish(
         c for c in rejects.corrections if (c["file"], c["row"]) not in repeats
     ]
     manifest = frame.loc[~dup, columns].sort_values("sample_id", kind="stable")
-    manifest = _clean_text_cells(manifest.reset_index(drop=True)).astype(kind.dtypes(labels))
+    manifest = kind.conform(_clean_text_cells(manifest.reset_index(drop=True)), labels)
     return SourceTables(manifest, rejects_frame(rejects.rows), rejects_frame(rejects.corrections))
 
 

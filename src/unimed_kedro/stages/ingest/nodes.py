@@ -44,13 +44,12 @@ def ingest_source(
     options = ingest_options(params)
     source = entry(raw.name)
     info = {**source.describe().as_dict(), "folder": source.folder, "present": raw.exists}
-    kind, labels = source.reader_class().kind, list(vocabulary["labels"]["union"])
     if not raw.exists:
         log.warning("%s: folder %s missing or empty; source skipped", raw.name, raw.path)
-        return kind.conform(kind.empty(labels), labels), rejects_frame([]), info, rejects_frame([])
+        empty = source.reader_class().kind.empty(vocabulary["labels"]["union"])
+        return empty, rejects_frame([]), info, rejects_frame([])
     reader = source.open(raw.path, vocabulary, allow_symlinks=options.allow_symlinks)
-    manifest, rejects, corrections = reader.read()
-    manifest = kind.conform(manifest, labels)
+    manifest, rejects, corrections = reader.read()  # in its kind's columns and dtypes
     log.info(
         "%s: %d records kept, %d rejected at ingest %s, %d corrected %s",
         raw.name,
