@@ -74,7 +74,7 @@ class RecordKind:
 
     def empty(self, labels: Iterable[str]) -> pd.DataFrame:
         """A manifest of no record, in this kind's columns and dtypes."""
-        return self.conform(pd.DataFrame(), labels)
+        return self.conform(pd.DataFrame(columns=self.manifest_columns(labels)), labels)
 
     def conform(self, manifest: pd.DataFrame, labels: Iterable[str]) -> pd.DataFrame:
         """The manifest in this kind's columns and dtypes, whatever it holds: float columns
