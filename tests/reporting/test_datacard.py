@@ -118,7 +118,8 @@ def test_html_shows_counts_per_source_split_and_label(context):
         "1",
         "2",
     ]
-    start = cells.index("Pleural Effusion")
+    # the labels table comes after the per-split balance table, which names labels too
+    start = cells.index("Pleural Effusion", cells.index("Pleural Effusion") + 1)
     # positives: chexpert 1 + nih 1 of 6 annotated (the uncertain one counts as annotated)
     assert cells[start : start + 7] == [
         "Pleural Effusion",
@@ -248,3 +249,17 @@ def test_provenance_view_names_the_dvc_stage():
     )
     assert view["dvc"] == f"dvc.lock cxr sha256 {'ab' * 8} (run by dvc repro, stage cxr)"
     assert view["runtime_params"] == "" and view["env"].startswith("default")
+
+
+def test_balance_table_shows_prevalence_and_mix_per_split(samples):
+    samples["view"] = ["PA", "AP", None, "PA", "PA", "AP"]
+    table = datacard.balance_table(samples, NAMES, ("view",))
+    assert table.columns == ["Label or value", "train", "val", "test"]
+    rows = {row[0]: row[1:] for row in table.rows}
+    # effusion among annotated train samples: chexpert p1 0, p2 uncertain, nih 1 positive
+    assert rows["Pleural Effusion"] == ["33.3 %", "100.0 %", "0.0 %"]
+    assert rows["Hernia"] == ["100.0 %", "", "0.0 %"]  # val: nobody annotated
+    assert rows["View: AP"] == ["33.3 %", "0.0 %", "50.0 %"]
+    assert rows["View: unknown"] == ["0.0 %", "100.0 %", "0.0 %"]
+    split_rows = {row[0]: row for row in datacard.split_table(samples).rows}
+    assert split_rows["test"][4] == "2.00"  # images per patient: nih patient 2's two films

@@ -1,8 +1,9 @@
 import numpy as np
 import pandas as pd
 
+from unimed_kedro.reporting.summary import split_balance
 from unimed_kedro.splitting.assign import assign_free, assign_splits, connected_groups
-from unimed_kedro.splitting.report import check_no_leakage, split_report
+from unimed_kedro.splitting.report import check_no_leakage
 
 PARAMS = {
     "seed": 42,
@@ -95,10 +96,11 @@ def test_leakage_check_raises():
 def test_split_report_counts():
     frame = _frame(n_patients=20)
     frame["split"] = assign_splits(frame, ["label_mass"], PARAMS)
-    report = split_report(frame, ["label_mass"])
+    report = split_balance(frame, ["label_mass"])
     total = report[report["source"].eq("all")]
     assert total["samples"].sum() == len(frame)
     assert set(report.columns) >= {"source", "split", "samples", "patients", "label_mass"}
+    assert set(report.columns) >= {"images_per_patient", "share"}
 
 
 def test_connected_groups_number_by_union_find_root():
@@ -120,8 +122,7 @@ def _reference_assign_free(groups, positives, ratios, splits, seed):
     labels = np.zeros((len(ids), positives.shape[1]))
     np.add.at(labels, row_group, positives)
     totals = np.maximum(labels.sum(axis=0), 1.0)
-    shuffled = np.random.default_rng(seed).permutation(len(ids))
-    order = shuffled[np.argsort(-sizes[shuffled], kind="stable")]
+    order = np.random.default_rng(seed).permutation(len(ids))
     want_size, want_labels = weights * sizes.sum(), weights[:, None] * labels.sum(axis=0)
     have_size, have_labels = np.zeros(len(splits)), np.zeros((len(splits), labels.shape[1]))
     chosen = np.empty(len(ids), dtype=int)

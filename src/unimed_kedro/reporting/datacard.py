@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +19,14 @@ import pandas as pd
 import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from unimed_kedro.reporting.summary import label_counts, split_counts
+from unimed_kedro.reporting.summary import (
+    display_name,
+    label_counts,
+    split_balance,
+    split_counts,
+)
 from unimed_kedro.reporting.svg import inline_svg
-from unimed_kedro.schema import SPLITS
+from unimed_kedro.schema import SPLITS, label_columns_in
 
 # Files the Markdown card links to; catalog.yml writes them next to the card.
 THUMBNAILS_FILE = "thumbnails.png"
@@ -102,17 +108,46 @@ def split_table(samples: pd.DataFrame) -> Table:
     rows = []
     for split in SPLITS:
         part = samples[samples["split"].eq(split)]
+        patients = part["patient_id"].nunique()
         rows.append(
             [
                 split,
                 _cell(len(part)),
                 _share(len(part), total),
-                _cell(part["patient_id"].nunique()),
+                _cell(patients),
+                f"{len(part) / patients:.2f}" if patients else "",
                 *[_cell(int(per_split.loc[s, split])) for s in per_split.index],
             ]
         )
-    columns = ["Split", "Samples", "Share", "Patients", *per_split.index]
+    columns = ["Split", "Samples", "Share", "Patients", "Images per patient", *per_split.index]
     return Table(columns, rows, [False] + [True] * (len(columns) - 1))
+
+
+def balance_table(
+    samples: pd.DataFrame, names: dict[str, str], mix_columns: Sequence[str]
+) -> Table:
+    """Per split over all sources: each label's positive rate among the samples annotated
+    for it, then the share of each value of `mix_columns` (the view mix): val and test
+    should look like train."""
+    labels = label_columns_in(samples.columns)
+    balance = split_balance(samples, labels, mix_columns)
+    overall = balance[balance["source"].eq("all")].set_index("split")
+    shown = [(display_name(c, names), c) for c in labels]
+    shown += [(_mix_name(c), c) for c in overall.columns if "=" in c]
+    rows = [
+        [name, *[_percent(overall.loc[split, column]) for split in SPLITS]]
+        for name, column in shown
+    ]
+    return Table(["Label or value", *SPLITS], rows, [False] + [True] * len(SPLITS))
+
+
+def _mix_name(column: str) -> str:
+    name, _, value = column.partition("=")
+    return f"{name.replace('_', ' ').capitalize()}: {value}"
+
+
+def _percent(value: Any) -> str:
+    return "" if value is None or value != value else f"{100 * float(value):.1f} %"
 
 
 def label_table(samples: pd.DataFrame, names: dict[str, str]) -> Table:
@@ -294,8 +329,10 @@ def datacard_context(
     normalize: dict,
     provenance: dict,
     params: dict,
+    mix_columns: Sequence[str] = (),
 ) -> dict:
-    """Everything the templates show, as text and tables."""
+    """Everything the templates show, as text and tables; `mix_columns`: the columns whose
+    value mix per split the balance table shows (the split stage's `balance_columns`)."""
     notes = source_notes(statistics, infos)
     examples_per_reason = int(params["reject_examples"])
     by_reason, examples = reason_tables(rejects, examples_per_reason)
@@ -308,6 +345,7 @@ def datacard_context(
         "images": image_description(normalize),
         "sources_table": source_table(statistics, samples, infos),
         "splits_table": split_table(samples),
+        "balance_table": balance_table(samples, names, mix_columns),
         "labels_table": label_table(samples, names),
         "captions_table": caption_table(samples, params.get("caption_kinds") or {}),
         "sources": notes,

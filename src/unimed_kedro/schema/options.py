@@ -140,6 +140,13 @@ def identifier(value: Any, where: str) -> str:
     return value
 
 
+def names(value: Any, where: str) -> tuple[str, ...]:
+    """A list of names of [a-z0-9_-] (column names, keys), possibly empty."""
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{where}: expected a list of names of [a-z0-9_-], got {value!r}")
+    return tuple(identifier(item, f"{where}[{i}]") for i, item in enumerate(value))
+
+
 def within(value: float, low: float | None, high: float | None) -> bool:
     return (low is None or value >= low) and (high is None or value <= high)
 

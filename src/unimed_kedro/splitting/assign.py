@@ -121,11 +121,13 @@ def assign_free(
 ) -> np.ndarray:
     """Split name per row, for rows whose groups may go to any of `splits`.
 
-    Greedy multi-label stratification over groups: groups are visited largest first (ties
-    in seeded random order) and each goes to the split that most needs its size and its
-    positive labels relative to the target ratios. Linear in the number of groups;
-    scikit-learn's StratifiedGroupKFold took 26 s for 20,000 samples and grows with
-    groups x folds in Python."""
+    Greedy multi-label stratification over groups: groups are visited in a seeded random
+    order and each goes to the split that most needs its size and its positive labels
+    relative to the target ratios. Not largest first: patients with many films (the
+    sicker ones, more often AP and with more findings) would then all fill train first,
+    leaving val/test one- and two-film patients (on real NIH: 6.15 vs 1.36 images per
+    patient, pneumothorax 5.4% vs 2.0%). Linear in the number of groups; scikit-learn's
+    StratifiedGroupKFold took 26 s for 20,000 samples and grows with groups x folds."""
     weights = np.array([ratios[s] for s in splits], dtype=float)
     weights /= weights.sum()
     ids, row_group = np.unique(groups, return_inverse=True)
@@ -133,8 +135,7 @@ def assign_free(
     labels = np.zeros((len(ids), positives.shape[1]))
     np.add.at(labels, row_group, positives)
     totals = np.maximum(labels.sum(axis=0), 1.0)
-    shuffled = np.random.default_rng(seed).permutation(len(ids))
-    order = shuffled[np.argsort(-sizes[shuffled], kind="stable")]
+    order = np.random.default_rng(seed).permutation(len(ids))
     chosen = _greedy(
         order, sizes, labels, weights * sizes.sum(), weights[:, None] * labels.sum(axis=0), totals
     )

@@ -14,6 +14,7 @@ from unimed_kedro.datasets.chunk_store_dataset import ChunkStore
 from unimed_kedro.reporting import charts, datacard
 from unimed_kedro.reporting.summary import label_counts, split_counts, split_prevalence
 from unimed_kedro.reporting.thumbnails import Tile, pick_samples, thumbnail_sheet
+from unimed_kedro.stages.split.nodes import SplitOptions
 
 
 def plot_label_distribution(
@@ -75,6 +76,7 @@ def build_datacard(
     sources: dict[str, dict],
     vocabulary: dict,
     normalize: dict,
+    split: dict,
     params: dict,
 ) -> dict:
     """Everything the data card shows; licences and citations are the sources' own, as
@@ -97,6 +99,7 @@ def build_datacard(
         normalize=normalize,
         provenance=provenance,
         params=params,
+        mix_columns=SplitOptions.from_params(split).balance_columns,
     )
 
 

@@ -47,6 +47,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "sources",
                     "params:vocabulary",
                     "params:normalize",
+                    "params:split",
                     "params:report",
                 ],
                 outputs="datacard",

@@ -10,10 +10,11 @@ from typing import Any
 
 import pandas as pd
 
+from unimed_kedro.reporting.summary import split_balance
 from unimed_kedro.schema import SPLITS, label_columns_in
-from unimed_kedro.schema.options import Options, flag, integer, number, setting
+from unimed_kedro.schema.options import Options, flag, integer, names, number, setting
 from unimed_kedro.splitting.assign import assign_splits
-from unimed_kedro.splitting.report import check_no_leakage, split_report
+from unimed_kedro.splitting.report import check_no_leakage
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class SplitOptions(Options):
     seed: int = setting(integer(), missing="the seed of the assignment")
     use_official_split: bool = setting(flag, True)
     keep_official_val: bool = setting(flag, True)
+    # columns whose value mix the split report shows per split (e.g. the view)
+    balance_columns: tuple = setting(names, ())
 
     def check(self, where: str) -> None:
         # a source with an official test split spreads its other samples over train and val
@@ -50,7 +53,8 @@ class SplitOptions(Options):
 
 
 def split_samples(normalized: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Add `split` to every sample; returns the samples and the split report."""
+    """Add `split` to every sample; returns the samples and the split report (per source
+    and split: patients, images per patient, label prevalence, `balance_columns` mix)."""
     options = SplitOptions.from_params(params)
     frame = normalized.sort_values("sample_id", kind="stable").reset_index(drop=True)
     labels = label_columns_in(frame.columns)
@@ -60,4 +64,4 @@ def split_samples(normalized: pd.DataFrame, params: dict) -> tuple[pd.DataFrame,
         "split: %s",
         frame["split"].value_counts().reindex(list(SPLITS)).fillna(0).astype(int).to_dict(),
     )
-    return frame, split_report(frame, labels)
+    return frame, split_balance(frame, labels, options.balance_columns)
