@@ -87,3 +87,34 @@ def test_an_export_without_images_gives_an_empty_master_index(tmp_path):
     assert csv == ",".join(INDEX_COLUMNS) + "\n"
     with closing(sqlite3.connect(tmp_path / "metadata" / "master_index.db")) as db:
         assert db.execute("SELECT COUNT(*) FROM master_index").fetchone() == (0,)
+
+
+def test_an_unchanged_master_index_is_not_rewritten(tmp_path):
+    """A no-change rerun skips the index (at 343k samples its CSV and SQLite files were
+    most of the rerun); other rows, or an index file damaged since, rewrite it."""
+    store = tmp_path / "store"
+    store.mkdir()
+    keys = ["a-1", "a-2", "b-1"]
+    for key in keys:
+        (store / f"{key}.jpg").write_bytes(b"pixels")
+    out = tmp_path / "files"
+    dataset = FilesLayoutDataset(path=str(out))
+    csv, db = out / "metadata" / "master_index.csv", out / "metadata" / "master_index.db"
+
+    def written() -> tuple[int, int]:
+        return csv.stat().st_ino, db.stat().st_ino  # a rewrite renames a new file in
+
+    dataset.save(_plan(store, keys, chunk_size=2))
+    first = written()
+    dataset.save(_plan(store, keys, chunk_size=2))
+    assert written() == first
+    assert _files(out)["metadata"] == ["master_index.csv", "master_index.db"]
+
+    dataset.save(_plan(store, keys[:2], chunk_size=2))  # other rows
+    assert written() != first and list(dataset.load()["filename"]) == ["a-1.jpg", "a-2.jpg"]
+
+    second = written()
+    csv.write_text("filename\n")  # damaged in place: its size no longer matches
+    dataset.save(_plan(store, keys[:2], chunk_size=2))
+    assert written()[0] != second[0]
+    assert list(dataset.load()["filename"]) == ["a-1.jpg", "a-2.jpg"]

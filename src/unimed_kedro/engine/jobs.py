@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -118,11 +118,13 @@ def chunked(items: list, size: int) -> Iterator[list]:
         yield items[start : start + size]
 
 
-def run_job(job: ChunkJob, out_dir: Path) -> list[dict]:
+def run_job(job: ChunkJob, out_dir: Path, keep_markers: Collection[str] = ()) -> list[dict]:
     """Run the job into `out_dir`; returns every task's rows in task order. Files that an
     earlier version of a chunk, or a chunk the job no longer has, wrote and that no chunk
     of this job lists are removed at the end; the dataset saving the job removes the rest
-    of what no marker lists (`remove_unlisted`) once its own files are written."""
+    of what no marker lists (`remove_unlisted`) once its own files are written.
+    `keep_markers`: keys the saving dataset commits outputs under itself (`commit_outputs`),
+    not stale chunks."""
     claim(out_dir)
     markers = out_dir / MARKER_DIR
     remove_stale_temporaries(out_dir)
@@ -152,8 +154,25 @@ def run_job(job: ChunkJob, out_dir: Path) -> list[dict]:
         _commit(out_dir, task, rows, outputs)
         done[task.key] = rows
     rebuilt = [previous[t.key] for t in todo]
-    _remove_old_outputs(out_dir, {t.key for t in job.tasks}, [m for m in rebuilt if m])
+    keys = {t.key for t in job.tasks} | set(keep_markers)
+    _remove_old_outputs(out_dir, keys, [m for m in rebuilt if m])
     return [row for t in job.tasks for row in done[t.key]]
+
+
+def is_current(out_dir: Path, key: str, fingerprint: str) -> bool:
+    """Whether the outputs committed under `key` by `commit_outputs` came from the same
+    inputs (`fingerprint`) and are all still as committed: a dataset's own files (an index
+    written by the parent) are skipped on a rerun like a chunk."""
+    marker = _read_marker(out_dir / MARKER_DIR, key)
+    return marker is not None and _up_to_date(out_dir, marker, ChunkTask(key, None, fingerprint))
+
+
+def commit_outputs(out_dir: Path, key: str, fingerprint: str, outputs: Iterable[str]) -> None:
+    """Commit files the saving dataset wrote itself under a marker `key`, as a chunk's: they
+    join the folder's inventory and `is_current` verifies them on the next run."""
+    root = str(out_dir)
+    states = {rel: output_state(os.path.join(root, rel)) for rel in sorted(outputs)}
+    _commit(out_dir, ChunkTask(key, None, fingerprint), [], states)
 
 
 def claim(out_dir: Path) -> None:

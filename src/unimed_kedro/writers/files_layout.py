@@ -20,6 +20,9 @@ import pandas as pd
 from unimed_kedro.io.atomic import NewFiles, temporary
 
 IMAGES, CAPTIONS = "Images", "captions"
+# Bump when the master index's format (columns, CSV or SQLite layout) changes: an index of
+# the same rows is otherwise not rewritten.
+INDEX_VERSION = 1
 INDEX_COLUMNS = [
     "filename",
     "source",
