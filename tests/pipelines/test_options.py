@@ -64,7 +64,9 @@ SPLIT_ERRORS = [
     ({"seed": 4.2}, "cxr.split.seed: expected an integer, got 4.2"),
     ({"use_official_split": "yes"}, "cxr.split.use_official_split: expected true or false"),
     ({"keep_official_val": 1}, "cxr.split.keep_official_val: expected true or false, got 1"),
-    ({"ratio": {"train": 1}}, "cxr.split.ratio: unknown setting; known: ['collection', "),
+    ({"ratio": {"train": 1}}, "cxr.split.ratio: unknown setting; known: ['balance_columns', "),
+    ({"balance_columns": "view"}, "cxr.split.balance_columns: expected a list of names"),
+    ({"balance_columns": ["View Position"]}, "cxr.split.balance_columns[0]: expected a name"),
     ({"collection": "c x r"}, "split.collection: expected a name of [a-z0-9_-], got 'c x r'"),
 ]
 
