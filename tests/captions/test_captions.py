@@ -37,13 +37,47 @@ def _row(**labels):
 
 
 def test_report_text_cleaning():
-    assert clean_report_text("Normal chest x-XXXX.", ["XXXX"]) == "Normal chest x."
+    assert clean_report_text("Normal chest x-XXXX.", ["XXXX"]) is None  # not "Normal chest x."
     assert clean_report_text("XXXX XXXX.", ["XXXX"]) is None
     assert clean_report_text(float("nan"), ["XXXX"]) is None
+    assert clean_report_text("Lungs clear. Central airways are XXXX.", ["XXXX"]) == "Lungs clear."
     assert report_caption("Lungs are clear", "No acute process.", []) == (
         "Lungs are clear. No acute process."
     )
     assert report_caption(None, None, []) is None
+    assert report_caption(
+        "The heart and pulmonary XXXX are normal. No effusion", "Normal chest x-XXXX.", ["XXXX"]
+    ) == ("No effusion.")
+
+
+def test_a_report_redaction_leaves_unreadable_falls_back_and_stays_marked(cxr_params, vocabulary):
+    """Every sentence broken by a token: the caption is the next kind of the priority; the
+    report as written reaches `report_text` with each token as the one marker."""
+    rows = [_row(cardiomegaly=1.0), _row(), _row()]
+    rows[0].update(
+        sample_id="openi-a",
+        report_findings="XXXX XXXX are intact.",
+        report_impression="Normal chest x-XXXX.",
+    )
+    rows[1].update(
+        sample_id="mimic-b",
+        report_findings="Lungs are clear. Dr. ___ was notified at 10:00 on ___.",
+        report_impression=None,
+    )
+    out = caption_records(
+        pd.DataFrame(rows), source_infos(CXR_SOURCES), cxr_params["caption"], vocabulary
+    )
+    assert list(out["caption_kind"]) == ["labels", "report", "labels"]
+    assert out.loc[1, "caption"] == "Lungs are clear."
+    assert out.loc[0, "report_text"] == (
+        "FINDINGS: [REDACTED] [REDACTED] are intact. IMPRESSION: Normal chest x-[REDACTED]."
+    )
+    assert out.loc[1, "report_text"] == (
+        "FINDINGS: Lungs are clear. Dr. [REDACTED] was notified at 10:00 on [REDACTED]."
+    )
+    assert pd.isna(out.loc[2, "report_text"])  # no report: missing (NaN once in parquet)
+    structured = out.loc[1, "structured_caption"]
+    assert "=== FINDINGS ===\nLungs are clear.\n" in structured and "___" not in structured
 
 
 def test_label_caption_is_seeded_per_sample(cxr_params, vocabulary):
@@ -165,4 +199,5 @@ def test_caption_node_takes_columns_no_present_source_fills(cxr_params, vocabula
     assert "cardiomegaly" in out.loc[0, "caption"] and out["caption"].str.strip().all()
     empty = frame.iloc[:0].astype(object)
     out = caption_records(empty, source_infos(CXR_SOURCES), cxr_params["caption"], vocabulary)
-    assert len(out) == 0 and {"caption", "caption_kind", "structured_caption"} <= set(out)
+    assert len(out) == 0
+    assert {"caption", "caption_kind", "structured_caption", "report_text"} <= set(out)

@@ -88,7 +88,10 @@ def test_corrections_are_listed_apart_and_their_samples_exported(cxr_build):
     assert not set(corrections["sample_id"]) & set(rejects["sample_id"].dropna())
     assert not set(corrections["reason"]) & set(rejects["reason"])
     card = (cxr_build.reports / "datacard.md").read_text(encoding="utf-8")
-    assert "## Corrections" in card and "| age_out_of_range | 1 | 1 |" in card
+    assert "## Corrections" in card
+    # columns: reason, chexpert, nih, total (CheXpert's Age 0 is a placeholder)
+    assert "| age_out_of_range | 0 | 1 | 1 |" in card
+    assert "| age_placeholder | 2 | 0 | 2 |" in card
 
 
 def test_paths_outside_raw_root_are_rejected_not_read(cxr_build):

@@ -291,15 +291,23 @@ def _nih_age_typos(raw: Path) -> Counter:
     )
 
 
+def _chexpert_age_placeholders(raw: Path) -> Counter:
+    """Kept CheXpert rows whose Age is 0, CheXpert's mark for an unrecorded age."""
+    root = raw / "CheXpert-v1.0-small"
+    rows = _read_csv(root / "train.csv")[1:] + _read_csv(root / "valid.csv")[1:]
+    return Counter("age_placeholder" for r in _good_chexpert_rows(raw, rows) if r[2] == "0")
+
+
 def test_expected_corrections_per_source(generated: dict) -> None:
     exp = generated["expected"]
     assert {key: e["corrections"] for key, e in exp.items()} == {
-        "chexpert": {},
+        "chexpert": {"age_placeholder": 2},
         "nih": {"age_out_of_range": 1},
         "mimic": {},
         "openi": {},
     }
     assert exp["nih"]["corrections"] == dict(_nih_age_typos(generated["root"]))
+    assert exp["chexpert"]["corrections"] == dict(_chexpert_age_placeholders(generated["root"]))
 
 
 def test_films_are_distinct_and_have_contrast(generated: dict) -> None:
@@ -362,9 +370,13 @@ def test_chexpert_quirks(generated: dict) -> None:
     _, *train = _read_csv(root / "train.csv")
     _, *valid = _read_csv(root / "valid.csv")
     good = _good_chexpert_rows(generated["root"], train)
-    assert len(good) == 22
+    assert len(good) == 23
     assert all(r[0].startswith("CheXpert-v1.0-small/train/patient") for r in good)
     assert {r[4] for r in good if r[3] == "Frontal"} == {"AP", "PA", "LL", "RL"}
+    # as in the real file: LL and RL only on frontal films, whatever their view number
+    decubitus = [r[0].rsplit("/", 1)[1] for r in good if r[4] in ("LL", "RL")]
+    assert sorted(decubitus) == ["view1_frontal.jpg", "view1_frontal.jpg", "view2_frontal.jpg"]
+    assert [r[2] for r in train].count("0") == 3  # Age 0 on 3 rows, as in the real file
     assert {r[4] for r in good + valid if r[3] == "Lateral"} == {""}
     assert any(r[0].endswith("view3_frontal.jpg") for r in good)
     assert [r[1] for r in good].count("Unknown") >= 1 and "0" in {r[2] for r in good}
@@ -544,6 +556,38 @@ def test_openi_quirks(generated: dict) -> None:
                 pixels = np.asarray(img)
                 assert 300 <= pixels.min() < 600 and 3500 < pixels.max() <= 3800
     assert modes["L"] > 10 and sum(v for k, v in modes.items() if k.startswith("I")) == 1
+
+
+def test_openi_mesh_shapes(generated: dict) -> None:
+    """The MeSH shapes of the real reports that the labels must read as the source means
+    them: `No Indexing` (with and without automatic terms), plural automatic terms, and a
+    normal report whose FINDINGS and IMPRESSION are both empty (a label caption)."""
+    reports = {}
+    for xml in sorted((generated["root"] / "openi" / "ecgen-radiology").glob("*.xml")):
+        with contextlib.suppress(ET.ParseError):
+            reports[xml.stem] = ET.parse(xml)
+    with_images = {n: t for n, t in reports.items() if t.findall("parentImage")}
+    not_indexed = [t for t in with_images.values() if t.findtext("MeSH/major") == "No Indexing"]
+    assert len(not_indexed) == 2 and sum(bool(t.findall("MeSH/automatic")) for t in not_indexed)
+    automatic = {a.text for t in with_images.values() for a in t.iter("automatic")}
+    assert {"atelectases", "infiltrates", "pleural effusions"} <= automatic
+    findings = {
+        n: t.findtext(".//AbstractText[@Label='FINDINGS']") or "" for n, t in with_images.items()
+    }
+    negated = [n for n, text in findings.items() if "No pleural effusions" in text]
+    assert len(negated) == 1 and with_images[negated[0]].findtext("MeSH/automatic") == (
+        "pleural effusions"
+    )
+    bare = [
+        t
+        for t in with_images.values()
+        if not any(
+            (s.text or "").strip()
+            for s in t.iter("AbstractText")
+            if s.get("Label") in ("FINDINGS", "IMPRESSION")
+        )
+    ]
+    assert [t.findtext("MeSH/major") for t in bare] == ["normal"]
 
 
 # ---------------------------------------------------------------- CLI

@@ -27,6 +27,7 @@ def _table(n: int) -> pd.DataFrame:
             width=512,
             height=512,
             label_Edema=[1.0, 0.0, None][i % 3],
+            report_text=[f"FINDINGS: Heart [REDACTED] {i}.", None][i % 2],
         )
         rows.append(row)
     return pd.DataFrame(rows)
@@ -55,6 +56,19 @@ def test_a_shard_sends_only_its_rows_and_writes_the_same_bytes(tmp_path):
         assert tar.extractfile("s1.jpg").read() == b"image 1"
         meta = json.loads(tar.extractfile("s1.json").read())
     assert meta["labels"] == {"Edema": 0} and meta["age"] == 41 and meta["sex"] is None
+    assert meta["report_text"] is None  # s1 has no report
+
+
+def test_the_image_record_json_carries_the_marked_report_text():
+    """`report_text` reaches <key>.json as the caption stage wrote it (a column the format
+    reads, never text the writer makes)."""
+    assert "report_text" in ROW_FIELDS
+    table = _table(2)
+    members = image_record(list(table.columns))
+    meta = json.loads(members(table.iloc[0].to_dict())["json"])
+    assert meta["report_text"] == "FINDINGS: Heart [REDACTED] 0."
+    nan_row = table.iloc[1].to_dict() | {"report_text": float("nan")}  # parquet's missing
+    assert json.loads(members(nan_row)["json"])["report_text"] is None
 
 
 def test_members_come_from_the_format_not_the_writer(tmp_path):

@@ -53,7 +53,8 @@ REASONS = (
     "no_images",
     "duplicate_record",
 )
-CORRECTIONS = ("age_out_of_range",)  # kept records with a value read as unknown
+# kept records with a value read as unknown
+CORRECTIONS = ("age_out_of_range", "age_placeholder")
 
 # CheXpert's label order; MIMIC's chexpert.csv uses the same names sorted alphabetically.
 CHEXPERT_LABELS = (
@@ -379,7 +380,9 @@ def _positives(labels: dict[str, str]) -> list[str]:
 
 # --------------------------------------------------------------------------- CheXpert
 # (patient, study, view file, AP/PA, sex, age). Quirks of the real train.csv: LL and RL
-# in AP/PA, a view3, one Sex "Unknown", Age 0, lateral rows with blank AP/PA.
+# in AP/PA of frontal rows (frontal films: FRONTAL), a view3, one Sex "Unknown", Age 0
+# (its placeholder for an unrecorded age: an `age_placeholder` correction on each kept
+# row, 3 rows as in the real file, one of them a bad row), lateral rows with blank AP/PA.
 _CHEXPERT_TRAIN = (
     (1, 1, "view1_frontal", "AP", "Female", 68),
     (2, 1, "view1_frontal", "AP", "Female", 87),
@@ -403,6 +406,7 @@ _CHEXPERT_TRAIN = (
     (8, 2, "view1_frontal", "AP", "Female", 61),
     (8, 3, "view1_frontal", "AP", "Female", 62),
     (8, 3, "view2_lateral", "", "Female", 62),
+    (5, 2, "view2_frontal", "LL", "Unknown", 73),
 )
 # Bad train rows, each on a patient who also has good rows (so the patient count does not
 # depend on how a reader treats rejected rows). The duplicate and the path escaping the
@@ -461,6 +465,8 @@ def _chexpert_split(
         _chexpert_film(root, rel, rng)
         rows.append(_chexpert_row(rel, spec, _labels(rng, binary=split == "valid")))
         ledger.add(f"patient{patient:05d}")
+        if spec[5] == 0:
+            ledger.correct("age_placeholder")
     return rows
 
 
@@ -823,7 +829,10 @@ def _write_mimic(out_root: Path, seed: int) -> dict:
 
 # --------------------------------------------------------------------------- OpenI
 # (MeSH major terms, MeSH automatic terms, FINDINGS, IMPRESSION); XXXX is the
-# anonymiser's token, found in thousands of the real reports.
+# anonymiser's token, found in thousands of the real reports. As in the real reports,
+# automatic terms are often plural ("atelectases", "pleural effusions"), some come from a
+# negated sentence ("No pleural effusions ..."), and 95 reports are tagged `No Indexing`
+# (not annotated), some with automatic terms all the same.
 _OPENI_MESH = (
     (
         ("normal",),
@@ -879,6 +888,34 @@ _OPENI_MESH = (
         "Hyperexpanded lungs with flattened diaphragms. Borderline heart size.",
         "Emphysema. No acute process.",
     ),
+    (
+        ("No Indexing",),
+        (),
+        "Heart and mediastinum are normal. Both lungs are clear and expanded.",
+        "No active disease.",
+    ),
+    (
+        ("No Indexing",),
+        ("nodule",),
+        "The lungs are clear. Overlapping bones at the apices could hide a small nodule.",
+        "No acute cardiopulmonary disease.",
+    ),
+    (
+        (
+            "Opacity/lung/base/bilateral/patchy",
+            "Pulmonary Atelectasis/base/bilateral",
+            "Infiltrate/lung/base/bilateral",
+        ),
+        ("atelectases", "infiltrates", "opacity", "pleural effusions", "Atelectasis"),
+        "Patchy bibasilar opacities. Small bilateral pleural effusions. No pneumothorax.",
+        "Bibasilar atelectasis or infiltrate.",
+    ),
+    (
+        ("Cardiomegaly", "Aorta/tortuous"),
+        ("pleural effusions", "Cardiomegaly"),
+        "The heart is enlarged. The aorta is tortuous. No pleural effusions or pneumothorax.",
+        "Cardiomegaly.",
+    ),
 )
 # (report number, films, MeSH entry, empty sections, defect of one extra image)
 _OPENI_REPORTS = (
@@ -896,6 +933,11 @@ _OPENI_REPORTS = (
     (20, 1, 0, (), None),
     (22, 0, 2, (), "no_images"),
     (25, 2, 3, (), "bad_xml"),
+    (26, 2, 9, ("COMPARISON",), None),
+    (27, 2, 10, (), None),
+    (29, 3, 11, (), None),
+    (30, 2, 0, ("FINDINGS", "IMPRESSION"), None),  # both empty: a label caption
+    (34, 1, 12, ("COMPARISON",), None),  # 31, 32: left free for tests that add reports
 )
 _OPENI_EXTRA = ("missing_file", "corrupt_image", "outside_raw_root")  # extra parentImage
 _OPENI_16BIT = 2  # the film index (in write order) saved as a 16-bit PNG

@@ -31,7 +31,9 @@ def _clean(value):
 
 def image_record_json(row: dict, labels: list[str]) -> bytes:
     """The 2D image record as JSON: provenance, labels as 1 / 0 / -1 / null, report
-    sections, split and sizes (`labels`: the row's label columns)."""
+    sections, split and sizes (`labels`: the row's label columns). `report_text` is the
+    caption stage's column as it is: the whole report with its redactions marked, for
+    readers who want the text the captions mend (null without a report)."""
     record = {
         "sample_id": row["sample_id"],
         "source": row["source"],
@@ -45,6 +47,7 @@ def image_record_json(row: dict, labels: list[str]) -> bytes:
             "findings": _clean(row["report_findings"]),
             "impression": _clean(row["report_impression"]),
         },
+        "report_text": _clean(row["report_text"]),
         "caption_kind": row["caption_kind"],
         "split": row["split"],
         "official_split": _clean(row["official_split"]),
@@ -82,6 +85,7 @@ FORMATS = {
             "age",
             "report_findings",
             "report_impression",
+            "report_text",
             "caption_kind",
             "split",
             "official_split",

@@ -83,8 +83,8 @@ def test_records_ids_views_labels(root, vocabulary):
     assert (first.label_cardiomegaly, first.label_edema, first.label_effusion) == (1, -1, 0)
     assert math.isnan(first.label_fracture)
     assert manifest.iloc[1].view == "LATERAL"
-    assert manifest.iloc[2].view == "LL" and pd.isna(manifest.iloc[2].sex)
-    assert manifest.iloc[2].age == 0 and manifest.iloc[2].label_no_finding == 1
+    assert manifest.iloc[2].view == "FRONTAL" and pd.isna(manifest.iloc[2].sex)
+    assert math.isnan(manifest.iloc[2].age) and manifest.iloc[2].label_no_finding == 1
     assert list(manifest["official_split"]) == ["train", "train", "train", "val"]
     assert set(manifest["license"]) == {chexpert.INFO.license}
 
@@ -158,3 +158,54 @@ def test_a_repeated_row_takes_its_correction_with_it(tmp_path, vocabulary):
     _, rejects, corrections = source.read()
     assert list(rejects["reason"]) == ["duplicate_record"]
     assert corrections["row"].tolist() == [2]  # the kept first row's only
+
+
+def _one_patient(tmp_path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
+    """A train.csv of (file, age, Frontal/Lateral, AP/PA) rows of patient00007, films
+    written; cells as the real train.csv has them."""
+    root = tmp_path / "CheXpert-v1.0-small"
+    lines = [HEADER]
+    for name, age, fl, appa in rows:
+        write_jpeg(root / "train/patient00007" / name)
+        path = f"CheXpert-v1.0-small/train/patient00007/{name}"
+        lines.append(_row(path, sex="Male", age=age, fl=fl, appa=appa))
+    (root / "train.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_ll_and_rl_on_frontal_rows_are_frontal_films(tmp_path, vocabulary):
+    # The real train.csv: AP/PA `LL` on 16 and `RL` on 1 row whose Frontal/Lateral is
+    # Frontal and whose file is view*_frontal.jpg
+    root = _one_patient(
+        tmp_path,
+        [
+            ("study1/view1_frontal.jpg", "62", "Frontal", "LL"),
+            ("study2/view1_frontal.jpg", "62", "Frontal", "RL"),
+            ("study2/view2_frontal.jpg", "62", "Frontal", "PA"),
+            ("study2/view3_lateral.jpg", "62", "Lateral", ""),
+            ("study3/view1_frontal.jpg", "63", "Frontal", "AP"),
+        ],
+    )
+    manifest, rejects, corrections = CheXpert(root, vocabulary).read()
+    assert list(manifest["view"]) == ["FRONTAL", "FRONTAL", "PA", "LATERAL", "AP"]
+    assert rejects.empty and corrections.empty
+
+
+def test_age_zero_is_unknown_with_a_placeholder_correction(tmp_path, vocabulary):
+    # The real train.csv has Age 0 on 3 rows: CheXpert's mark for an unrecorded age
+    root = _one_patient(
+        tmp_path,
+        [
+            ("study1/view1_frontal.jpg", "0", "Frontal", "AP"),
+            ("study1/view2_lateral.jpg", "0", "Lateral", ""),
+            ("study2/view1_frontal.jpg", "19", "Frontal", "PA"),
+        ],
+    )
+    manifest, rejects, corrections = CheXpert(root, vocabulary).read()
+    assert manifest["age"].isna().tolist() == [True, True, False]
+    assert rejects.empty
+    assert corrections[["sample_id", "file", "row", "reason"]].values.tolist() == [
+        ["chexpert-patient00007_study1_view1_frontal", "train.csv", 2, "age_placeholder"],
+        ["chexpert-patient00007_study1_view2_lateral", "train.csv", 3, "age_placeholder"],
+    ]
+    assert corrections["detail"].str.contains("'Age'.*'0'.*placeholder").all()

@@ -28,8 +28,8 @@ def test_parse_label_rejects_other_values_naming_column(cell):
 
 
 def test_parse_age_forms():
-    assert parse_age("058Y", "Patient Age") == (58, None)
-    assert parse_age("0", "Age") == (0, None)
+    assert parse_age("058Y", "Patient Age")[:2] == (58, None)
+    assert parse_age("0", "Age")[:2] == (0, None)  # 0 is a real age unless a source says not
     assert math.isnan(parse_age("", "Age").years) and parse_age("", "Age").dropped is None
     with pytest.raises(ValueError, match="'Age'"):
         parse_age("old", "Age")
@@ -51,6 +51,28 @@ def test_kept_age_notes_a_dropped_age_as_a_correction():
     assert [(c["reason"], c["row"], c["sample_id"]) for c in rejects.corrections] == [
         ("age_out_of_range", 5, "nih-00000001_000")
     ]
+
+
+@pytest.mark.parametrize("cell", ["0", "0.0", " 0 "])
+def test_a_placeholder_age_is_unknown_with_its_own_reason(cell):
+    # CheXpert's train.csv writes Age 0 on 3 rows: its mark for an unrecorded age
+    age = parse_age(cell, "Age", placeholder=0.0)
+    assert math.isnan(age.years) and age.reason == "age_placeholder"
+    assert repr(cell) in age.dropped and "placeholder" in age.dropped
+    assert parse_age("1", "Age", placeholder=0.0)[:2] == (1, None)
+    assert parse_age("148", "Age", placeholder=0.0).reason == "age_out_of_range"
+
+
+def test_kept_age_notes_a_placeholder_age_as_its_correction():
+    rejects = Rejects("chexpert")
+    where = {
+        "file": "train.csv",
+        "row": 7,
+        "sample_id": "chexpert-patient00006_study1_view1_frontal",
+    }
+    assert math.isnan(kept_age(parse_age("0", "Age", placeholder=0.0), rejects, where))
+    assert rejects.rows == []
+    assert [(c["reason"], c["row"]) for c in rejects.corrections] == [("age_placeholder", 7)]
 
 
 def test_harmonise_priority_and_missing():

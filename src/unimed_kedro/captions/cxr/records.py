@@ -1,6 +1,6 @@
 """The caption node of chest X-ray records: the training caption (report, shipped
-captions or label template, by `caption.priority`) and the downloader's structured
-caption of every record."""
+captions or label template, by `caption.priority`), the downloader's structured caption
+and the report as written, redactions marked, of every record."""
 
 from __future__ import annotations
 
@@ -16,10 +16,13 @@ from unimed_kedro.captions.cxr.text import (
     label_caption,
     report_caption,
 )
+from unimed_kedro.captions.redaction import marked_sections
 from unimed_kedro.captions.seeded import sample_rng
 from unimed_kedro.schema import LABEL_PREFIX, is_missing, row_dicts
 
 ROW_BATCH = 2048
+# `report_text`: the report's sections as `NAME: text`, in this order (name -> column).
+REPORT_SECTIONS = {"FINDINGS": "report_findings", "IMPRESSION": "report_impression"}
 
 
 def _pick(
@@ -61,7 +64,10 @@ def _shipped_choice(shipped: object, rng: random.Random) -> str | None:
 def caption_records(
     records: pd.DataFrame, sources: dict[str, dict], params: dict, vocabulary: dict
 ) -> pd.DataFrame:
-    """Add `caption`, `caption_kind` and `structured_caption` to every record."""
+    """Add `caption`, `caption_kind`, `structured_caption` and `report_text` to every
+    record: `report_text` is the report as written, for those who want it (the captions
+    drop or mend what a redaction breaks), each redaction token of `redaction_tokens` as
+    `captions.redaction.REDACTION_MARKER`; None without a report."""
     union = vocabulary["labels"]["union"]
     titles = {name: info["title"] for name, info in sources.items()}
     # Labels reach the captions through `annotated_rows`, so row dicts skip their columns.
@@ -85,4 +91,17 @@ def caption_records(
                     annotated=annotated,
                 )
             )
-    return records.assign(caption=texts, caption_kind=kinds, structured_caption=structured)
+    return records.assign(
+        caption=texts,
+        caption_kind=kinds,
+        structured_caption=structured,
+        report_text=_report_texts(records, params["redaction_tokens"]),
+    )
+
+
+def _report_texts(records: pd.DataFrame, tokens: list[str]) -> list[str | None]:
+    """`report_text` of every record, column by column."""
+    columns = [records[c].tolist() for c in REPORT_SECTIONS.values()]
+    return [
+        marked_sections(dict(zip(REPORT_SECTIONS, sections)), tokens) for sections in zip(*columns)
+    ]

@@ -3,7 +3,8 @@
 Header lines, then `=== FINDINGS ===`, `=== IMPRESSION ===`, `=== STRUCTURED LABELS ===`
 (one `Label: positive|negative|uncertain` line per annotated label; not-annotated labels are
 left out, as the seed does for blank CheXpert cells, so an unlabelled study's section is
-empty) and `=== METADATA ===`.
+empty) and `=== METADATA ===`. Report sections are the readable text of
+`captions.redaction`: a sentence an anonymisation token breaks is mended or dropped.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from unimed_kedro.captions.cxr.text import (
     LABEL_CACHE,
     AnnotatedLabels,
     annotated_labels,
-    clean_report_text,
     is_normal,
     join_names,
     label_states,
 )
+from unimed_kedro.captions.redaction import readable_text
 from unimed_kedro.schema import is_missing
 
 
@@ -60,8 +61,10 @@ def _labels_block(annotated: AnnotatedLabels) -> str:
 def _sections(
     row: Mapping, params: Mapping, annotated: AnnotatedLabels, redactions: list[str]
 ) -> tuple[str, str]:
-    findings = clean_report_text(row.get("report_findings"), redactions)
-    impression = clean_report_text(row.get("report_impression"), redactions)
+    # Sentences a redaction breaks are mended or dropped, as in the training caption; a
+    # section with none left reads as missing.
+    findings = readable_text(row.get("report_findings"), redactions)
+    impression = readable_text(row.get("report_impression"), redactions)
     if findings or impression:
         return findings or params["missing_text"], impression or params["missing_text"]
     from_labels = _label_sections(

@@ -16,27 +16,22 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE, UNCERTAIN, is_missing
+from unimed_kedro.captions.redaction import readable_text
+from unimed_kedro.schema import LABEL_PREFIX, NEGATIVE, POSITIVE, UNCERTAIN
 
 
 def clean_report_text(text: str | None, redactions: Sequence[str]) -> str | None:
-    """Drop anonymisation tokens and tidy the whitespace they leave behind."""
-    if text is None or is_missing(text) or not str(text).strip():
-        return None
-    text = str(text)
-    for token in redactions:  # "x-XXXX" -> "x": the joining hyphen goes with the token
-        text = re.sub(rf"[-/]?{re.escape(token)}", " ", text)
-    text = re.sub(r"\s+([.,;:])", r"\1", " ".join(text.split()))
-    text = re.sub(r"([.,;:])(?:\s*[.,;:])+", r"\1", text).strip(" -")
-    return text if re.search(r"[A-Za-z]{2}", text) else None
+    """Report text that reads well without its anonymisation tokens: a sentence a token
+    breaks is mended or dropped (`captions.redaction`); None when nothing readable is left."""
+    return readable_text(text, redactions)
 
 
 def report_caption(
     findings: str | None, impression: str | None, redactions: Sequence[str]
 ) -> str | None:
-    cleaned = [clean_report_text(t, redactions) for t in (findings, impression)]
-    parts = [p if p.endswith(".") else p + "." for p in cleaned if p]
-    return " ".join(parts) or None
+    """Findings then impression, each readable (every sentence ends with its mark)."""
+    parts = [readable_text(t, redactions) for t in (findings, impression)]
+    return " ".join(p for p in parts if p) or None
 
 
 STATE_NAMES: dict[float | None, str] = {
@@ -128,22 +123,42 @@ def label_caption(
     annotated: AnnotatedLabels | None = None,
 ) -> str:
     """UniMed-style template caption from the harmonised labels (`annotated`: the row's
-    `annotated_labels`, when the caller already has them)."""
+    `annotated_labels`, when the caller already has them). A view without a phrase
+    (UNKNOWN, or one the phrases do not list) is named nowhere: some are laterals."""
     templates = params["templates"]
-    view = params["view_phrases"].get(row.get("view"), "") or "frontal"
+    view = params["view_phrases"].get(row.get("view")) or ""
     annotated = annotated_labels(row, union) if annotated is None else tuple(annotated)
     findings, negatives = _findings(annotated, templates["uncertain"])
     if findings is not None:
-        text = rng.choice(templates["positive"]).format(view=view, findings=findings)
+        template = _template(rng.choice(templates["positive"]), bool(view))
+        text = template.format(view=view, findings=findings)
         if negatives:
             picked = rng.sample(negatives, min(len(negatives), templates["max_negatives"]))
             text += templates["negative_suffix"].format(negatives=join_names(sorted(picked)))
     elif negatives or is_normal(row):
-        text = rng.choice(templates["normal"]).format(view=view)
+        text = _template(rng.choice(templates["normal"]), bool(view)).format(view=view)
     else:
-        text = rng.choice(templates["unlabelled"]).format(view=view)
+        text = _template(rng.choice(templates["unlabelled"]), bool(view)).format(view=view)
     text = " ".join(text.split())
     return text[0].upper() + text[1:]
+
+
+_VIEW_PART = re.compile(r"\[([^\[\]]*)\]")  # `[...]` of a template: its words naming the view
+
+
+@functools.lru_cache(maxsize=LABEL_CACHE)
+def _template(template: str, with_view: bool) -> str:
+    """`template` as a format string: its `[...]` parts kept without their brackets when
+    the sample has a view phrase, dropped whole when it has none, so "Chest radiograph[
+    ({view} view)]" never leaves "( view)". A `{view}` outside `[...]` could not be
+    dropped: a ValueError naming the template."""
+    text = _VIEW_PART.sub(r"\1" if with_view else "", template)
+    if not with_view and "{view}" in text:
+        raise ValueError(
+            f"caption template {template!r}: put the words naming the view in [...], "
+            "so they can be left out when a sample's view is unknown"
+        )
+    return text
 
 
 @functools.lru_cache(maxsize=LABEL_CACHE)

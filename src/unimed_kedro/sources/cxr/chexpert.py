@@ -3,8 +3,10 @@
 Layout: `train.csv`, `valid.csv`, `train/patientNNNNN/studyN/viewK_{frontal,lateral}.jpg`.
 `Path` cells carry the dataset folder as a prefix (`CheXpert-v1.0-small/train/...`), which
 Kaggle copies rename, so the first component is dropped whatever it is called. Labels are
-1.0 / 0.0 / -1.0 (uncertain) / blank (not annotated). UniMed's caption CSV, when present,
-adds its pre-generated captions to the frontal rows it lists.
+1.0 / 0.0 / -1.0 (uncertain) / blank (not annotated). `Frontal/Lateral` says which film a
+row is; `AP/PA` only names a frontal film's projection. Age 0 stands for an unrecorded age.
+UniMed's caption CSV, when present, adds its pre-generated captions to the frontal rows it
+lists.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import functools
 import logging
 import operator
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +65,10 @@ LABEL_COLUMNS = [
 UNIMED_CAPTIONS = "chexpert_with_captions_only_frontal_view.csv"
 _LABEL_CELLS = operator.itemgetter(*LABEL_COLUMNS)  # a row's label cells as one tuple
 _PATH_RE = re.compile(r"^(train|valid)/(patient\d+)/(study\d+)/(view\d+_(frontal|lateral))\.jpg$")
+# The normalised views that fit each `Frontal/Lateral` value.
+_FITTING_VIEWS = {"FRONTAL": frozenset({"AP", "PA"}), "LATERAL": frozenset({"LATERAL", "LL", "RL"})}
+# CheXpert writes Age 0 when it recorded none (3 of the real train.csv's 223,414 rows).
+PLACEHOLDER_AGE = 0.0
 
 
 @dataclass
@@ -73,7 +79,7 @@ class _Reader:
 
     folder: SourceFolder
     labels: Memo  # tuple of the 14 label cells -> harmonised label columns
-    views: Memo  # AP/PA or Frontal/Lateral cell -> normalised view
+    views: Memo  # (Frontal/Lateral, AP/PA) cells -> normalised view
     sexes: Memo
     ages: Memo  # Age cell -> `Age`; raises ValueError (uncached) on a non-numeric one
 
@@ -83,9 +89,9 @@ class _Reader:
         return cls(
             folder,
             Memo(functools.partial(_labels, mapping=mapping)),
-            Memo(functools.partial(normalise_view, views=vocab["views"])),
+            Memo(functools.partial(_view, views=vocab["views"])),
             Memo(normalise_sex),
-            Memo(functools.partial(parse_age, column="Age")),
+            Memo(functools.partial(parse_age, column="Age", placeholder=PLACEHOLDER_AGE)),
         )
 
 
@@ -125,6 +131,19 @@ def _labels(cells: tuple[str, ...], mapping: dict[str, str]) -> dict[str, float]
     return harmonise({c: parse_label(v, c) for c, v in zip(LABEL_COLUMNS, cells)}, mapping)
 
 
+def _view(cells: Sequence[str], views: Mapping[str, str]) -> str:
+    """The view of a row from its (`Frontal/Lateral`, `AP/PA`) cells. `AP/PA` is kept only
+    when it fits the film `Frontal/Lateral` names. The real train.csv has `LL` (16 rows)
+    and `RL` (1) on `Frontal` rows whose files are `view*_frontal.jpg`: most likely
+    lateral decubitus films (the patient lying on one side), which are frontal
+    projections, with AP or PA not recorded; so they are FRONTAL, never a lateral view."""
+    side, projection = (normalise_view(cell, views) for cell in cells)
+    fitting = _FITTING_VIEWS.get(side)
+    if fitting is None:  # no usable Frontal/Lateral cell: the AP/PA cell, when written
+        return projection if projection != "UNKNOWN" else side
+    return projection if projection in fitting else side
+
+
 def _record(reader: _Reader, file: str, line: int, row: dict) -> dict | None:
     rel = _relpath(row["Path"])
     match = _PATH_RE.match(rel)
@@ -153,7 +172,7 @@ def _record(reader: _Reader, file: str, line: int, row: dict) -> dict | None:
         "patient_id": f"chexpert:{patient}",
         "study_id": f"{patient}_{study}",
         "raw_relpath": rel,
-        "view": reader.views[row["AP/PA"] or row["Frontal/Lateral"]],
+        "view": reader.views[row["Frontal/Lateral"], row["AP/PA"]],
         "sex": reader.sexes[row["Sex"]],
         "age": kept_age(age, reader.folder.rejects, where),
         "official_split": SPLIT_FILES[file],

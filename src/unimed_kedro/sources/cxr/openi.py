@@ -4,13 +4,18 @@ Reports are `ecgen-radiology/<n>.xml` (`NLMCXR_reports.tgz`); each names 0-5 ima
 `<parentImage id="CXR1_1_IM-0001-3001">`, found as PNGs in `NLMCXR_png/` (or `png/`,
 `images/`, UniMed's `image/`, or flat in `openi/`). All four AbstractText sections are always
 present but may be empty; `XXXX` marks anonymised words. There is no patient id: the report
-(`uId`) stands in for the patient. Labels come from the MeSH terms; views are not recorded
-in the XML, so they stay UNKNOWN.
+(`uId`) stands in for the patient. Labels come from the MeSH terms: the first segment of
+each manual `<major>` heading (`Calcified Granuloma/lung/upper lobe/right`) and each
+`<automatic>` term (`calcified granuloma`, from an indexer that also picks terms out of
+negated sentences); `<major>No Indexing</major>` marks a report that was never indexed.
+Views are not recorded in the XML, so they stay UNKNOWN.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -39,6 +44,22 @@ INFO = SourceInfo(
 )
 REPORTS = "ecgen-radiology"
 IMAGE_FOLDERS = ["NLMCXR_png", "png", "images", "image", "."]
+NOT_INDEXED = "no indexing"  # the <major> of the 95 real reports nobody indexed
+# <automatic> terms carry no negation mark, yet some come from negated sentences (real
+# report 3584: "There is no pneumothorax or large pleural effusion." gives
+# <automatic>Pleural Effusion</automatic>). So a term whose every mention in FINDINGS and
+# IMPRESSION follows a negation cue in its clause (NegEx-like) is no positive; "no change
+# in" negates nothing, and a clause ends at the words below.
+_NEGATION = re.compile(
+    r"\b(?:no|not|without|negative for|free of|absence of|clear of)\b"
+    r"(?!\s+(?:\w+\s+){0,2}?change\b)",
+    re.IGNORECASE,
+)
+_CLAUSE_END = re.compile(
+    r"[;:()]|\b(?:but|however|although|though|which|may|might|could|possibly|except)\b",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n")
 
 
 class OpenI(Source):
@@ -94,7 +115,7 @@ def _report_records(
         "license": INFO.license,
         "report_findings": sections.get("FINDINGS"),
         "report_impression": sections.get("IMPRESSION"),
-        **_labels(tree, vocab["labels"]["sources"][INFO.name]),
+        **_labels(tree, vocab["labels"]["sources"][INFO.name], sections),
         "_file": file,
         "_row": None,
     }
@@ -125,19 +146,53 @@ def _image_records(
     return records
 
 
-def _labels(tree: ET.Element, mapping: dict) -> dict[str, float]:
-    """Positive for every mapped MeSH term; negative for the rest of OpenI's vocabulary
-    when the report has MeSH terms at all (as TorchXRayVision reads it)."""
-    terms = [
-        (n.text or "").split("/")[0].strip().lower()
-        for tag in ("major", "automatic")
-        for n in tree.iter(tag)
-    ]
-    terms = [t for t in terms if t]
-    if not terms:
+def _labels(tree: ET.Element, mapping: dict, sections: dict) -> dict[str, float]:
+    """Positive for every mapped MeSH term, an automatic one unless the report negates it;
+    negative for the rest of OpenI's vocabulary when the report has MeSH terms at all (as
+    TorchXRayVision reads it). A report tagged `No Indexing` is not annotated at all: its
+    automatic terms, when it has any, are unchecked (real report 3412 gets "nodule" from
+    "could obscure a small pulmonary nodule"), and its normal reports are not negative
+    for everything."""
+    majors = [_term(n.text).split("/")[0].strip() for n in tree.iter("major")]
+    if NOT_INDEXED in majors:
         return {}
+    automatic = [_term(n.text) for n in tree.iter("automatic")]
+    if not any(majors) and not any(automatic):
+        return {}
+    text = "\n".join(sections.get(name) or "" for name in ("FINDINGS", "IMPRESSION"))
+    positives = [t for t in majors if t] + [
+        t for t in automatic if t in mapping and not _negated(t, text)
+    ]
     covered = {f"{LABEL_PREFIX}{key}": NEGATIVE for key in mapping.values()}
-    return {**covered, **harmonise({t: POSITIVE for t in terms}, mapping)}
+    return {**covered, **harmonise(dict.fromkeys(positives, POSITIVE), mapping)}
+
+
+def _negated(term: str, text: str) -> bool:
+    """True when `text` mentions `term` and every mention follows a negation cue in its
+    clause; a term the text never mentions is the indexer's word, taken as given."""
+    mentions = [
+        sentence[: m.start()]
+        for sentence in _SENTENCE_END.split(text)
+        for m in _mention(term).finditer(sentence)
+    ]
+    return bool(mentions) and all(
+        _NEGATION.search(_CLAUSE_END.split(before)[-1]) for before in mentions
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _mention(term: str) -> re.Pattern[str]:
+    """How report text writes `term`: its words in order, each without its inflection, so
+    "atelectases" finds "atelectasis" and "opacity" finds "opacities"."""
+    words = [(w, re.sub(r"(?:es|is|s|y)$", "", w)) for w in re.findall(r"[a-z]+", term)]
+    stems = [stem if len(stem) >= 4 else word for word, stem in words]  # "mass", not "mas"
+    return re.compile(r"\b" + r"\W+".join(stems), re.IGNORECASE)
+
+
+def _term(text: str | None) -> str:
+    """A MeSH term as the vocabulary writes it: lower case, single spaces (the real
+    reports have `Subcutaneous  Emphysema` and a trailing space)."""
+    return " ".join((text or "").lower().split())
 
 
 def _image_index(folder: SourceFolder) -> dict[str, str]:

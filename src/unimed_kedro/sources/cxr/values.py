@@ -1,6 +1,6 @@
-"""Chest X-ray cell values: CheXpert-style label cells, ages (an impossible one becomes a
-correction), sex and view strings, and label harmonisation onto the collection's union
-vocabulary (mappings from config)."""
+"""Chest X-ray cell values: CheXpert-style label cells, ages (an impossible one, or a
+source's placeholder for "not recorded", becomes a correction), sex and view strings, and
+label harmonisation onto the collection's union vocabulary (mappings from config)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from unimed_kedro.sources.paths import Where
 
 MAX_AGE = 130
 AGE_OUT_OF_RANGE = "age_out_of_range"  # the correction's reason
+AGE_PLACEHOLDER = "age_placeholder"  # a number the source writes for an unrecorded age
 
 
 @functools.lru_cache(maxsize=1024)  # pure; a label column holds a handful of distinct cells
@@ -34,17 +35,19 @@ def parse_label(value: str, column: str) -> float:
 
 class Age(NamedTuple):
     """An age cell as read: years (NaN when unknown) and, when a recorded number was
-    impossible and dropped, the correction's detail."""
+    dropped, the correction's detail and reason."""
 
     years: float
     dropped: str | None = None
+    reason: str = AGE_OUT_OF_RANGE
 
 
-def parse_age(value: str, column: str) -> Age:
+def parse_age(value: str, column: str, placeholder: float | None = None) -> Age:
     """Ages as numbers, or NIH's early `058Y` form; blank is unknown. A number outside
-    0..130 is a typo of the source (Data_Entry_2017 has 148 and 413): the image is still
-    good, so the age becomes unknown instead of the row being rejected. Text that is no
-    number at all is a malformed row (ValueError)."""
+    0..130 is a typo of the source (Data_Entry_2017 has 148 and 413), and `placeholder`
+    is the number a source writes when it recorded no age (CheXpert's 0): either way the
+    image is still good, so the age becomes unknown instead of the row being rejected.
+    Text that is no number at all is a malformed row (ValueError)."""
     text = value.strip().upper().rstrip("Y")
     if not text:
         return Age(math.nan)
@@ -58,14 +61,21 @@ def parse_age(value: str, column: str) -> Age:
             f"column {column!r}: age {value!r} is impossible (expected "
             f"0..{MAX_AGE} years); kept as unknown",
         )
+    if age == placeholder:
+        return Age(
+            math.nan,
+            f"column {column!r}: age {value!r} is this source's placeholder for an "
+            "unrecorded age; kept as unknown",
+            AGE_PLACEHOLDER,
+        )
     return Age(age)
 
 
 def kept_age(age: Age, rejects: Rejects, where: Where) -> float:
-    """The age a kept record gets; a dropped one is noted as an `age_out_of_range`
-    correction at `where` (file, row, sample_id)."""
+    """The age a kept record gets; a dropped one is noted as a correction (its reason:
+    `age_out_of_range` or `age_placeholder`) at `where` (file, row, sample_id)."""
     if age.dropped is not None:
-        rejects.correct(AGE_OUT_OF_RANGE, age.dropped, **where)
+        rejects.correct(age.reason, age.dropped, **where)
     return age.years
 
 
