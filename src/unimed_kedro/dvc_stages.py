@@ -47,7 +47,14 @@ The rest of {c}, from the merges on. Also depends on the raw folders: normalize 
 the raw images the manifests point at. Outs: the training set (WebDataset shards,
 samples/shard_index parquet, the downloader's files/ layout) and the reports."""
 # what an ingest node reads besides its raw folder: code, and the sections of `<collection>:`
-INGEST_CODE = ["sources", "schema", "io", "datasets/raw_source_dataset.py", "stages/ingest"]
+INGEST_CODE = [
+    "sources",
+    "schema",
+    "io",
+    "datasets/raw_source_dataset.py",
+    "datasets/read_memo.py",
+    "stages/ingest",
+]
 INGEST_SECTIONS = {"ingest", "vocabulary"}
 RUN_CODE = ["pipeline_registry.py", "settings.py"]
 # never changes an output: the sample data maker, `python -m` entry points, the version

@@ -10,6 +10,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 
 from unimed_kedro.datasets.previews import published_path
+from unimed_kedro.datasets.read_memo import ParquetReadMemo
 from unimed_kedro.sources.base import RawSource
 from unimed_kedro.sources.registry import entry
 
@@ -19,15 +20,26 @@ RAW_ROOT = "<raw_root>"
 class RawSourceDataset(AbstractDataset[None, RawSource]):
     """Loads as a `RawSource` handle on `<root>/<the source's registered folder>`: the
     source's reader opens the files, since only it knows the layout (alternative names,
-    csv or csv.gz, nested image folders)."""
+    csv or csv.gz, nested image folders). `memo`: a folder where ingest keeps the tables of
+    the last read, reused while neither the folder nor the reader changed (none: every run
+    reads the folder)."""
 
-    def __init__(self, *, root: str, source: str, metadata: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        *,
+        root: str,
+        source: str,
+        memo: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
         self._source = source
         self._path = Path(root) / entry(source).folder
+        self._memo = Path(memo) if memo else None
         self.metadata = metadata
 
     def load(self) -> RawSource:
-        return RawSource(name=self._source, path=self._path)
+        memo = ParquetReadMemo(self._memo) if self._memo else None
+        return RawSource(name=self._source, path=self._path, memo=memo)
 
     def save(self, data: None) -> None:
         raise DatasetError(f"{self._path}: raw sources are read-only")

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import pandas as pd
 from pandas.api.types import is_object_dtype
@@ -41,12 +41,26 @@ class SourceInfo:
         return asdict(self)
 
 
+class ReadMemo(Protocol):
+    """Where the tables of a source's last read are kept, under a key that digests all the
+    read depended on (the folder's state, the reader's code, its settings): ingest reuses
+    them when the key is the same. `recall` gives None for another key or a memo that is
+    damaged or incomplete, never an error."""
+
+    def recall(self, key: str) -> SourceTables | None: ...
+
+    def remember(self, key: str, tables: SourceTables) -> None: ...
+
+
 @dataclass(frozen=True)
 class RawSource:
-    """A source folder under raw_root, as the catalog hands it to the ingest node."""
+    """A source folder under raw_root, as the catalog hands it to the ingest node; `memo`,
+    where its last read is kept (none: every run reads the folder). The memo is an aid,
+    not part of which folder this is: it takes no part in equality."""
 
     name: str
     path: Path
+    memo: ReadMemo | None = field(default=None, compare=False, repr=False)
 
     @property
     def exists(self) -> bool:

@@ -1,0 +1,156 @@
+"""Digests that tell whether something on disk changed since a result was remembered: a
+folder tree as `lstat` sees it (`tree_state`, `scan_tree`), what its symbolic links lead
+to (`links_state`), and the code of given packages (`package_digest`). Nothing here knows
+what the files hold.
+
+A tree's state is taken without opening a file: one listing per folder (`os.scandir`) and
+one `lstat` per other entry, ~10 µs an entry where reading a source costs ~70 µs a record.
+It holds every entry's relative path and, but for folders, type and permissions, size,
+modification and change times (`st_ctime_ns` too: no tool can set it back, so an edit that
+keeps size and mtime still shows) and a link's target text. Links are not followed: a link
+to `/` costs one entry, not a walk of the machine; `links_state` says what they lead to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+
+class TreeState(NamedTuple):
+    """`digest`: everything under the folder as `lstat` sees it; `files`: how many entries
+    that are not folders it holds; `links`: (relative path, target text) of its symbolic
+    links."""
+
+    digest: str
+    files: int
+    links: tuple[tuple[str, str], ...]
+
+
+def tree_state(path: str | os.PathLike[str]) -> str:
+    """The digest of everything under folder `path`, links not followed (`scan_tree`)."""
+    return scan_tree(path).digest
+
+
+def scan_tree(path: str | os.PathLike[str]) -> TreeState:
+    """Walk the folder `path` (the folder itself may be a link: it is what is read) and
+    digest every entry in sorted order: a folder by its relative path, then its listing;
+    anything else by its relative path, `st_mode`, size, `st_mtime_ns`, `st_ctime_ns` and,
+    for a link, its target text. A folder is not `lstat`ed: its times change only when
+    its listing does, which is digested anyway (a third fewer calls in a folder per
+    study, as CheXpert has). What cannot be listed or `lstat`ed is recorded with its
+    error, so it changes the state and never stops it."""
+    digest = hashlib.sha256()
+    counts = [0]
+    links: list[tuple[str, str]] = []
+    _scan(os.fspath(path), "", digest, counts, links)
+    return TreeState(digest.hexdigest(), counts[0], tuple(links))
+
+
+def _scan(folder: str, prefix: str, digest: Any, counts: list[int], links: list) -> None:
+    """Digest the entries of `folder` (relative names start with `prefix`), then walk its
+    subfolders in name order. Records are `path/\0d\0` (a folder),
+    `path\0mode\0size\0mtime\0ctime\0target\0` or `path\0!errno\0`: no name holds a
+    NUL or a slash, so no two trees give the same bytes."""
+    try:
+        with os.scandir(folder) as found:
+            entries = sorted(found, key=lambda e: e.name)
+    except OSError as error:  # the reader meets the same error
+        digest.update(os.fsencode(f"{prefix}\0!{error.errno}\0"))
+        return
+    lines, folders = [], []
+    for entry in entries:
+        rel = prefix + entry.name
+        try:
+            if entry.is_dir(follow_symlinks=False):  # the type the listing gave: no call
+                folders.append((entry.path, rel + "/"))
+                lines.append(f"{rel}/\0d\0")
+                continue
+            st = entry.stat(follow_symlinks=False)
+            target = os.readlink(entry.path) if stat.S_ISLNK(st.st_mode) else ""
+        except OSError as error:  # gone since the listing, or a folder we may not enter
+            lines.append(f"{rel}\0!{error.errno}\0")
+            continue
+        counts[0] += 1
+        if target:
+            links.append((rel, target))
+        lines.append(
+            f"{rel}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{target}\0"
+        )
+    digest.update(os.fsencode("".join(lines)))
+    for sub, rel in folders:
+        _scan(sub, rel, digest, counts, links)
+
+
+def links_state(root: str | os.PathLike[str], links: Iterable[tuple[str, str]]) -> str | None:
+    """What the links `scan_tree` found under `root` lead to, as a reader that follows them
+    sees it: each link's resolved path and, when that is outside `root` (whose own state
+    covers what is inside), the target's `stat` (mode, size, times) or that it is missing.
+    None when a link leads to a folder outside `root`: what that holds was never walked,
+    so no state vouches for it."""
+    real_root = os.path.realpath(root)
+    folders: dict[str, str] = {}  # a target's folder -> its resolved path
+    parts = []
+    for path, target in links:
+        link = os.path.join(root, path)
+        resolved = _resolve(os.path.join(os.path.dirname(link), target), folders)
+        if resolved == real_root or resolved.startswith(real_root.rstrip(os.sep) + os.sep):
+            parts.append(f"{path}\0{resolved}\0")
+            continue
+        try:
+            st = os.stat(resolved)
+        except OSError as error:  # dangling, a loop, no permission: the reader sees that
+            parts.append(f"{path}\0{resolved}\0!{error.errno}\0")
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            return None
+        parts.append(
+            f"{path}\0{resolved}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0"
+        )
+    return hashlib.sha256(os.fsencode("".join(parts))).hexdigest()
+
+
+def _resolve(target: str, folders: dict[str, str]) -> str:
+    """`os.path.realpath(target)`, its folder resolved once per distinct folder: a tree of
+    links into a content-addressed cache (DVC's `cache.type: symlink`) has ~256 of them."""
+    folder, name = os.path.split(target)
+    if name in ("", ".", ".."):  # a name that is not a file of `folder`
+        return os.path.realpath(target)
+    real = folders.get(folder)
+    if real is None:
+        real = folders[folder] = os.path.realpath(folder)
+    resolved = os.path.join(real, name)
+    return os.path.realpath(resolved) if os.path.islink(resolved) else resolved
+
+
+def package_digest(*module_names: str) -> str:
+    """The digest of the bytes of every `.py` file of the given packages or modules (found
+    with `importlib.util.find_spec`), in sorted relative paths: a change of the code that
+    made a remembered result invalidates it."""
+    digest = hashlib.sha256()
+    for name in module_names:
+        spec = importlib.util.find_spec(name)
+        if spec is None or (spec.origin is None and not spec.submodule_search_locations):
+            raise ModuleNotFoundError(f"no module named {name!r}")
+        for base, rel in _python_files(spec.origin, spec.submodule_search_locations):
+            data = (base / rel).read_bytes()
+            digest.update(os.fsencode(f"{name}\0{rel.as_posix()}\0{len(data)}\0"))
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def _python_files(origin: str | None, locations: Iterable[str] | None) -> list[tuple[Path, Path]]:
+    """(folder, relative path) of a package's `.py` files, sorted; a module's own file."""
+    if not locations:
+        file = Path(origin or "")
+        return [(file.parent, Path(file.name))]
+    found = []
+    for location in locations:
+        base = Path(location)
+        found += [(base, p.relative_to(base)) for p in base.rglob("*.py")]
+    return sorted(found, key=lambda item: item[1].as_posix())
