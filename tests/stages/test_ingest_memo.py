@@ -116,6 +116,7 @@ def test_a_rerun_on_an_unchanged_folder_reads_nothing_and_gives_equal_tables(
     reader = entry(name).reader_class()
     monkeypatch.setattr(reader, "layout", no_read)
     monkeypatch.setattr(reader, "records", no_read)
+    caplog.clear()  # the first read's line, when another test left INFO on
     with caplog.at_level(logging.INFO, logger="unimed_kedro.stages.ingest.nodes"):
         second = _ingest(raw, vocabulary)
     _assert_same(first, second)
