@@ -15,7 +15,10 @@ import zipfile
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
+
+from unimed_kedro.sampledata.cxr import _openi_xml
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "real_index_scale.py"
 
@@ -44,37 +47,6 @@ OPENI_IMAGES = {1: ["CXR1_1_IM-0001-3001", "CXR1_1_IM-0001-4001"], 2: ["CXR2_IM-
 RECORDS = len(CHEXPERT_ROWS) + len(NIH_ROWS) + sum(map(len, OPENI_IMAGES.values()))
 
 
-def openi_xml(number: int, images: list[str]) -> str:
-    figures = "".join(
-        f'\n   <parentImage id="{image}">\n      <figureId>F{k + 1}</figureId>'
-        f'\n      <caption>Xray Chest PA and Lateral</caption>\n      <panel type="single">'
-        f"\n         <url>/hadoop/storage/radiology/extract/{image}.jpg</url>\n      </panel>"
-        "\n   </parentImage>"
-        for k, image in enumerate(images)
-    )
-    return f"""<?xml version="1.0" encoding="utf-8"?>
-<eCitation>
-   <meta type="rr"/>
-   <uId id="CXR{number}"/>
-   <pmcId id="{number}"/>
-   <IUXRId id="{number}"/>
-   <MedlineCitation Owner="Indiana University" Status="supplied by publisher">
-      <Article PubModel="Electronic">
-         <Abstract>
-            <AbstractText Label="COMPARISON">None.</AbstractText>
-            <AbstractText Label="INDICATION">XXXX-year-old male, chest pain.</AbstractText>
-            <AbstractText Label="FINDINGS">The lungs are clear.</AbstractText>
-            <AbstractText Label="IMPRESSION">Normal chest x-XXXX.</AbstractText>
-         </Abstract>
-      </Article>
-   </MedlineCitation>
-   <MeSH>
-      <major>normal</major>
-   </MeSH>{figures}
-</eCitation>
-"""
-
-
 def fake_wheel(path: Path) -> Path:
     chexpert = [CHEXPERT_HEADER] + [
         ",".join(
@@ -86,7 +58,9 @@ def fake_wheel(path: Path) -> Path:
     reports = io.BytesIO()
     with tarfile.open(fileobj=reports, mode="w:gz") as tar:
         for number, images in OPENI_IMAGES.items():
-            data = openi_xml(number, images).encode()
+            mesh = (["normal"], [], "The lungs are clear.", "Normal chest x-XXXX.")
+            rng = np.random.default_rng(number)
+            data = _openi_xml(number, mesh, (), images, rng).encode()
             info = tarfile.TarInfo(f"ecgen-radiology/{number}.xml")
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
