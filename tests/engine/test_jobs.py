@@ -1,3 +1,4 @@
+import gc
 import json
 from pathlib import Path
 
@@ -216,3 +217,28 @@ def test_a_job_declares_its_store_index_and_worker_modules(tmp_path):
     assert list(store.index().columns) == ["sample_id", "file", "stored_bytes"]
     assert store.locations(["vol2"]) == [(str(tmp_path / "store" / "v2" / "vol2.bin"), 6)]
     assert store.read("v1/vol1.bin") == b"vol1vol1vol1"
+
+
+def _collector_state(task, out_dir):
+    return [{"collecting": gc.isenabled()}], []
+
+
+def _failing(task, out_dir):
+    raise RuntimeError("chunk failed")
+
+
+def test_the_collector_is_paused_while_results_come_in_and_restored(tmp_path):
+    """The cyclic collector walks every object the parent holds each time they grow by a
+    quarter: paused while a job's rows pour in, as it was afterwards, even on failure."""
+    tasks = [ChunkTask(f"c{i}", i, f"print-{i}") for i in range(3)]
+    rows = run_job(ChunkJob(tasks, _collector_state, {"kind": "inline"}), tmp_path / "a")
+    assert rows == [{"collecting": False}] * 3 and gc.isenabled()
+    with pytest.raises(RuntimeError, match="chunk failed"):
+        run_job(ChunkJob(tasks, _failing, {"kind": "inline"}), tmp_path / "b")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        run_job(ChunkJob(tasks, _collector_state, {"kind": "inline"}), tmp_path / "c")
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()

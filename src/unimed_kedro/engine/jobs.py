@@ -16,12 +16,14 @@ last build decided, never a previous build's leftovers.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
 import os
 import stat
 from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -142,17 +144,18 @@ def run_job(job: ChunkJob, out_dir: Path, keep_markers: Collection[str] = ()) ->
         len(job.tasks),
         len(todo),
     )
-    for task, (rows, outputs) in map_tasks(
-        partial(measured, job.fn),
-        todo,
-        out_dir,
-        job.executor,
-        desc=job.description,
-        unit=job.unit,
-        preload=job.preload,
-    ):
-        _commit(out_dir, task, rows, outputs)
-        done[task.key] = rows
+    with collector_paused():
+        for task, (rows, outputs) in map_tasks(
+            partial(measured, job.fn),
+            todo,
+            out_dir,
+            job.executor,
+            desc=job.description,
+            unit=job.unit,
+            preload=job.preload,
+        ):
+            _commit(out_dir, task, rows, outputs)
+            done[task.key] = rows
     rebuilt = [previous[t.key] for t in todo]
     keys = {t.key for t in job.tasks} | set(keep_markers)
     _remove_old_outputs(out_dir, keys, [m for m in rebuilt if m])
@@ -173,6 +176,23 @@ def commit_outputs(out_dir: Path, key: str, fingerprint: str, outputs: Iterable[
     root = str(out_dir)
     states = {rel: output_state(os.path.join(root, rel)) for rel in sorted(outputs)}
     _commit(out_dir, ChunkTask(key, None, fingerprint), [], states)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a job's results pour in. Every task
+    adds rows the parent keeps, and each time the long-lived objects grow by a quarter the
+    collector walks all of them, the run's tables included: at 343k samples the normalize
+    node took 127 s with it, 107-112 s without (82 s with the collector off in the workers
+    too). Result rows hold no reference cycles, so reference counting frees them as
+    before; the collector resumes as it was."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def claim(out_dir: Path) -> None:
