@@ -8,12 +8,11 @@ did not finish. Reused tables must be the ones the reader gave, so a rerun write
 bytes a fresh run writes: Parquet keeps dtypes but not whether a missing text was None or
 NaN, nor lists (they come back as arrays). Each file therefore carries a note per column,
 and `remember` reads its files back before the commit: tables that do not come back equal
-are not kept (a warning; the next run reads afresh).
+are not kept (a warning; the next run reads afresh). A killed run's staging folder is swept by `remove_stale_temporaries`.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.api.types import is_object_dtype
 
-from unimed_kedro.io.atomic import TEMPORARY, atomic_dir, process_alive, remove
+from unimed_kedro.io.atomic import atomic_dir, remove_stale_temporaries
 from unimed_kedro.sources.base import SourceTables
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,8 @@ class ParquetReadMemo:
         """Keep `tables` under `key`, replacing what the folder held; the key is written
         last, after the tables were read back equal. The staging folder of a killed run
         (its writer dead) is swept first: nothing else sweeps the data folders."""
-        _sweep_staging(self.folder)
+        if self.folder.parent.is_dir():
+            remove_stale_temporaries(self.folder.parent)
         try:
             with atomic_dir(self.folder) as staging:
                 _stage(tables, staging)
@@ -72,17 +72,6 @@ class ParquetReadMemo:
             log.warning(
                 "%s: tables not kept for reuse (%s); the next run reads afresh", self.folder, why
             )
-
-
-def _sweep_staging(folder: Path) -> None:
-    """Delete staging folders of `folder` whose writer is dead (only those: its parent may
-    hold anything)."""
-    if not folder.parent.is_dir():
-        return
-    for path in folder.parent.glob(f".{glob.escape(folder.name)}.tmp-*"):
-        match = TEMPORARY.fullmatch(path.name)
-        if match and match["name"] == folder.name and not process_alive(int(match["pid"])):
-            remove(path)
 
 
 def _stage(tables: SourceTables, staging: Path) -> None:
