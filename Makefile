@@ -10,7 +10,7 @@ export DO_NOT_TRACK := 1
 export KEDRO_DISABLE_TELEMETRY := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install install-test sample cxr repro test bench clean
+.PHONY: install install-test sample sample-satds cxr satds repro test bench clean
 
 $(BIN)/kedro: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,13 @@ sample: install
 cxr: sample
 	$(BIN)/kedro run --pipelines cxr
 
-repro: sample
+sample-satds: install
+	$(BIN)/python -m unimed_kedro.sampledata --collection satds --out data/01_raw
+
+satds: sample-satds
+	$(BIN)/kedro run --pipelines satds
+
+repro: sample sample-satds
 	$(BIN)/dvc repro
 
 # Static checks first (seconds), then the suite.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -44,8 +44,7 @@ One stage per {c} source: reads its raw folder, writes its manifest, ingest reje
 source facts. If a source's outputs come out unchanged, `{c}` is skipped."""
 COLLECTION_COMMENT = """\
 The rest of {c}, from the merges on. Also depends on the raw folders: normalize reads
-the raw images the manifests point at. Outs: the training set (WebDataset shards,
-samples/shard_index parquet, the downloader's files/ layout) and the reports."""
+the raw files the manifests point at. Outs: the training set and the reports."""
 # what an ingest node reads besides its raw folder: code, and the sections of `<collection>:`
 INGEST_CODE = [
     "sources",
@@ -99,16 +98,37 @@ def run_code(root: Path) -> list[str]:
 
 
 def ingest_stage(root: Path, c: str) -> dict[str, Any]:
+    """One stage per source (`foreach`), or, for a collection whose sources all sit in one
+    folder of raw_root (`satds/`), one stage reading that folder: DVC needs every dep to
+    exist, and a user holding a few of SAT-DS's datasets should not make empty folders
+    for the others."""
     code = [*INGEST_CODE, f"pipelines/{c}", *RUN_CODE]
     tracked = [f"{c}.{s}" for s in sections(root, c) if s in INGEST_SECTIONS]
+    names, parent = sources(c), shared_folder(c)
+    each = parent is None
     do: dict[str, Any] = {
-        "cmd": f"kedro run --pipelines {c} --namespaces {c}.${{key}}",
-        "deps": ["data/01_raw/${item}", *(f"{PACKAGE}/{p}" for p in code), *conf_deps(c)],
+        "cmd": f"kedro run --pipelines {c} --namespaces "
+        + (f"{c}.${{key}}" if each else ",".join(f"{c}.{s}" for s in names)),
+        "deps": [
+            f"data/01_raw/{'${item}' if each else parent}",
+            *(f"{PACKAGE}/{p}" for p in code),
+            *conf_deps(c),
+        ],
     }
     if tracked:
         do["params"] = [{params_file(c): tracked}]
-    do["outs"] = [f"data/02_intermediate/{c}/${{key}}"]
-    return {"foreach": {s: entry(s).folder for s in sources(c)}, "do": do}
+    outs = ["${key}"] if each else names
+    do["outs"] = [f"data/02_intermediate/{c}/{o}" for o in outs]
+    return {"foreach": {s: entry(s).folder for s in names}, "do": do} if each else do
+
+
+def shared_folder(c: str) -> str | None:
+    """The folder of raw_root under which every source of collection `c` sits (a source
+    may be that folder itself: `unlisted` reads `satds/`), if there is one."""
+    folders = [PurePosixPath(entry(s).folder) for s in sources(c)]
+    tops = {f.parts[0] for f in folders}
+    nested = any(len(f.parts) > 1 for f in folders)
+    return tops.pop() if len(tops) == 1 and nested else None
 
 
 def collection_stage(root: Path, c: str) -> dict[str, Any]:
@@ -118,13 +138,19 @@ def collection_stage(root: Path, c: str) -> dict[str, Any]:
         "cmd": f"kedro run --pipelines {c} --from-nodes {merges}",
         "deps": [
             *(f"data/02_intermediate/{c}/{s}" for s in names),
-            *(f"data/01_raw/{entry(s).folder}" for s in names),
+            *raw_deps(c),
             *run_code(root),
             *conf_deps(c),
         ],
         "params": [{params_file(c): [f"{c}.{s}" for s in sections(root, c)]}],
         "outs": [f"data/05_model_input/{c}", f"data/08_reporting/{c}"],
     }
+
+
+def raw_deps(c: str) -> list[str]:
+    parent = shared_folder(c)
+    folders = [parent] if parent else [entry(s).folder for s in sources(c)]
+    return [f"data/01_raw/{f}" for f in folders]
 
 
 class _Dumper(yaml.SafeDumper):

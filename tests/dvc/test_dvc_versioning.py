@@ -1,5 +1,6 @@
-"""DVC versions the `cxr` collection: the real `dvc`, `git` and `kedro` commands on generated
-sample data in a temporary git repository, a temporary local remote and a fresh clone.
+"""DVC versions the collections (`cxr` in depth, `satds` beside it): the real `dvc`, `git`
+and `kedro` commands on generated sample data in a temporary git repository, a temporary
+local remote and a fresh clone.
 
 One module-scoped build (about 90 s of CPU, mostly six `kedro run`s): `dvc repro` twice,
 a parameter change, `dvc push` / `git clone` / `dvc pull`, then `git checkout` +
@@ -28,7 +29,7 @@ from tests.conftest import PROJECT
 from unimed_kedro import dvc_stages
 from unimed_kedro.datasets import RawSourceDataset
 from unimed_kedro.pipelines.cxr.pipeline import SOURCES
-from unimed_kedro.sampledata import generate_cxr
+from unimed_kedro.sampledata import generate_cxr, generate_satds
 from unimed_kedro.sources.registry import entry
 
 # one build shared by the module: keep its tests on one worker (`-n 2 --dist loadgroup`)
@@ -45,6 +46,8 @@ ENV = {
     "PATH": os.pathsep.join([str(DVC.parent), os.environ.get("PATH", "")]),
 }
 INGEST = [f"cxr-ingest@{s}" for s in SOURCES]
+# satds's sources all sit in raw_root/satds/: one ingest stage reads them
+OTHER_STAGES = ["satds-ingest", "satds"]
 OUTPUTS = ["data/05_model_input/cxr", "data/08_reporting/cxr"]
 PARAMS = "conf/base/cxr/parameters.yml"
 
@@ -102,6 +105,7 @@ def project_copy(target: Path) -> Path:
     for name in ("pyproject.toml", ".telemetry", ".gitignore", ".dvcignore", "dvc.yaml"):
         shutil.copy(PROJECT / name, target / name)
     generate_cxr(target / "data" / "01_raw", seed=0)
+    generate_satds(target / "data" / "01_raw", seed=0)
     return target
 
 
@@ -166,7 +170,8 @@ def clone(resized: Repo) -> Path:
 
 
 def test_first_repro_runs_every_stage_once(repo):
-    assert ran(repo.logs["repro1"]) == [*INGEST, "cxr"]
+    assert sorted(ran(repo.logs["repro1"])) == sorted([*INGEST, "cxr", *OTHER_STAGES])
+    assert any((repo.path / "data/05_model_input/satds/jsonl").glob("*.jsonl"))
     for out in OUTPUTS:
         assert any((repo.path / out).iterdir())
     assert any((repo.path / OUTPUTS[0] / "webdataset").rglob("*.tar"))
@@ -179,7 +184,7 @@ def test_first_repro_runs_every_stage_once(repo):
 
 def test_second_repro_is_a_noop(repo):
     assert ran(repo.logs["repro2"]) == []
-    assert sorted(skipped(repo.logs["repro2"])) == sorted([*INGEST, "cxr"])
+    assert sorted(skipped(repo.logs["repro2"])) == sorted([*INGEST, "cxr", *OTHER_STAGES])
     assert "Data and pipelines are up to date." in repo.logs["repro2"]
     assert "Data and pipelines are up to date." in repo.logs["status2"]
 
@@ -189,7 +194,7 @@ def test_image_size_change_reruns_only_the_cxr_stage(resized):
     assert re.search(r"cxr\.normalize\.image_size\s+512\s+384", diff), diff
     assert "executor" not in diff
     assert ran(resized.logs["repro3"]) == ["cxr"]
-    assert sorted(skipped(resized.logs["repro3"])) == sorted(INGEST)
+    assert sorted(skipped(resized.logs["repro3"])) == sorted([*INGEST, *OTHER_STAGES])
     assert "Data and pipelines are up to date." in resized.logs["status3"]
     assert resized.versions["384"] != resized.versions["512"]
 
@@ -295,7 +300,8 @@ def test_ingest_stage_tracks_the_params_ingest_reads():
     for collection in dvc_stages.collections(PROJECT):
         path = dvc_stages.params_file(collection)
         conf = yaml.safe_load((PROJECT / path).read_text())[collection]
-        do = stages[f"{collection}-ingest"]["do"]
+        stage = stages[f"{collection}-ingest"]
+        do = stage.get("do", stage)  # one stage per source, or one for a shared folder
         tracked = [key for item in do.get("params", []) for key in item.get(path, [])]
         expected = [f"{collection}.{s}" for s in conf if s in ("ingest", "vocabulary")]
         assert tracked == expected, collection

@@ -19,8 +19,14 @@ from unimed_kedro.stages.ingest.nodes import ingest_source
 
 
 def test_every_entry_names_a_source_reader_and_its_own_folder():
-    folders = [e.folder for e in entries().values()]
-    assert len(folders) == len(set(folders))
+    by_folder: dict[str, list[SourceEntry]] = {}
+    for found in entries().values():
+        by_folder.setdefault(found.folder, []).append(found)
+    for folder, shared in by_folder.items():
+        if len(shared) > 1:  # one folder, several datasets (TotalSegmentator's six)
+            assert len({e.reader for e in shared}) == 1, folder
+            groups = {e.options.get("patient_group") for e in shared}
+            assert len(groups) == 1 and None not in groups, f"{folder}: patients not shared"
     for name, found in entries().items():
         assert issubclass(found.reader_class(), Source), name
         assert found.describe().name == name

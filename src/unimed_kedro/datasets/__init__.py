@@ -2,6 +2,7 @@
 
 from unimed_kedro.datasets.chunk_store_dataset import ChunkStoreDataset
 from unimed_kedro.datasets.csv_table_dataset import CSVTableDataset
+from unimed_kedro.datasets.file_folder_dataset import FileFolderDataset
 from unimed_kedro.datasets.files_layout_dataset import FilesLayoutDataset
 from unimed_kedro.datasets.json_file_dataset import JSONFileDataset
 from unimed_kedro.datasets.parquet_table_dataset import ParquetTableDataset
@@ -14,6 +15,7 @@ from unimed_kedro.datasets.webdataset_dataset import WebDatasetDataset
 __all__ = [
     "CSVTableDataset",
     "ChunkStoreDataset",
+    "FileFolderDataset",
     "FilesLayoutDataset",
     "JSONFileDataset",
     "ParquetTableDataset",

@@ -271,15 +271,17 @@ def image_description(normalize: dict) -> str:
     )
 
 
-def summary_text(description: str, statistics: dict, infos: dict[str, dict]) -> str:
+def summary_text(
+    description: str, statistics: dict, infos: dict[str, dict], unit: str = "image–caption pairs"
+) -> str:
     per_source = sorted(statistics["sources"].items())
     kept = [infos.get(s, {}).get("title", s) for s, v in per_source if v["exported"]]
     left_out = [infos.get(s, {}).get("title", s) for s, v in per_source if not v["exported"]]
     splits = statistics["splits"]
     raw = sum(v["raw_records"] for _, v in per_source)
     text = (
-        f"{description.strip()} This build holds {statistics['exported']} image–caption "
-        f"pairs from {len(kept)} source{'' if len(kept) == 1 else 's'}"
+        f"{description.strip()} This build holds {statistics['exported']} {unit} "
+        f"from {len(kept)} source{'' if len(kept) == 1 else 's'}"
         f"{' (' + ', '.join(kept) + ')' if kept else ''}: "
         f"{splits.get('train', 0)} for training, {splits.get('val', 0)} for validation "
         f"and {splits.get('test', 0)} for testing, split by patient. "
@@ -315,6 +317,12 @@ def _yaml(data: dict) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=88).strip()
 
 
+LABELS_INTRO = (
+    "Labels follow one union vocabulary: 1 positive, 0 negative, −1 uncertain, empty when "
+    "the source does not annotate the finding."
+)
+
+
 def datacard_context(
     *,
     statistics: dict,
@@ -346,8 +354,12 @@ def datacard_context(
         "sources_table": source_table(statistics, samples, infos),
         "splits_table": split_table(samples),
         "balance_table": balance_table(samples, names, mix_columns),
+        "labels_intro": LABELS_INTRO,
         "labels_table": label_table(samples, names),
-        "captions_table": caption_table(samples, params.get("caption_kinds") or {}),
+        # a collection whose samples have no caption (segmentation: class names) has none
+        "captions_table": caption_table(samples, params.get("caption_kinds") or {})
+        if "caption_kind" in samples
+        else None,
         "sources": notes,
         "restricted": [n["title"] for n in notes if not n["redistributable"] and n["exported"]],
         "rejects_table": by_reason,

@@ -65,6 +65,10 @@ class RecordKind:
         missing = [c for c in BASE_COLUMNS if c not in self.columns]
         if missing:
             raise ValueError(f"record kind {self.name!r} lacks base columns {missing}")
+        # later stages find label columns by their prefix (`label_columns_in`)
+        taken = [c for c in self.columns if c.startswith(LABEL_PREFIX)]
+        if taken:
+            raise ValueError(f"record kind {self.name!r}: {taken} would be read as label columns")
 
     def manifest_columns(self, labels: Iterable[str]) -> list[str]:
         return [*self.columns, *label_columns(labels)]

@@ -170,9 +170,14 @@ class Source(ABC):
         """What the source named `name` says about itself (title, licence, citation)."""
         return cls.info
 
+    @classmethod
+    def labels_in(cls, vocabulary: Mapping[str, Any]) -> list[str]:
+        """The label columns of this reader's manifests: the collection's union."""
+        return list(vocabulary["labels"]["union"])
+
     @property
     def label_names(self) -> list[str]:
-        return list(self.vocabulary["labels"]["union"])
+        return self.labels_in(self.vocabulary)
 
     def read(self) -> SourceTables:
         layout = self.layout()

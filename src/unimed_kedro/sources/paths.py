@@ -110,6 +110,13 @@ class SourceFolder:
         """`root/relpath`, or None (and an `outside_raw_root` reject) when it escapes
         `root`, on paper or through a symbolic link. Checked before anything else so a
         hostile path is never opened."""
+        path, detail = self.locate(relpath)
+        if detail is not None:
+            self.rejects.add("outside_raw_root", detail, file=file, row=row, sample_id=sample_id)
+        return path
+
+    def locate(self, relpath: str) -> tuple[str | None, str | None]:
+        """`inside` without the reject: the path, or None and why it is refused."""
         path = _resolve(self.base, relpath)
         if path is None:
             detail = f"path {relpath!r} points outside {self.root.name}/"
@@ -121,9 +128,8 @@ class SourceFolder:
         elif not self.allow_symlinks and not _within(self._real(path), self.real):
             detail = f"path {relpath!r} leads outside {self.root.name}/ through a symbolic link"
         else:
-            return path
-        self.rejects.add("outside_raw_root", detail, file=file, row=row, sample_id=sample_id)
-        return None
+            return path, None
+        return None, detail
 
     def exists(self, path: str, *, file: str, row: int | None, sample_id: str | None) -> bool:
         """True for a regular file (one stat, none when `inside` just saw it); otherwise a

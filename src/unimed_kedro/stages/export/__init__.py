@@ -1,3 +1,7 @@
 """Export pipelines."""
 
-from unimed_kedro.stages.export.pipeline import create_pipeline, files_layout_pipeline  # noqa: F401
+from unimed_kedro.stages.export.pipeline import (  # noqa: F401
+    create_pipeline,
+    files_layout_pipeline,
+    volume_pipeline,
+)

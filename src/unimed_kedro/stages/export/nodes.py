@@ -65,7 +65,7 @@ def build_shard_index(
     filter become rejects. Order within a split is a seeded shuffle that does not move when
     other samples are added."""
     options = ExportOptions.from_params(params)
-    kept, rejects = _licence_filter(samples, sources, options.redistributable_only)
+    kept, rejects = licence_filter(samples, sources, options.redistributable_only)
     kept["key"] = kept["sample_id"]
     kept["order"] = [
         hashlib.sha256(f"{options.seed}:{s}".encode()).hexdigest() for s in kept["sample_id"]
@@ -78,7 +78,7 @@ def build_shard_index(
     return kept.drop(columns=["order"]), rejects
 
 
-def _licence_filter(
+def licence_filter(
     samples: pd.DataFrame, sources: dict[str, dict], redistributable_only: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The samples whose source's licence allows the export, and rejects for the rest."""

@@ -11,6 +11,7 @@ from unimed_kedro.stages.export.nodes import (
     plan_webdataset,
     statistics,
 )
+from unimed_kedro.stages.export.volumes import export_volumes, satds_files
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -52,6 +53,46 @@ def files_layout_pipeline(**kwargs) -> Pipeline:
                 inputs=["shard_index", "normalized_images", "params:export", "params:executor"],
                 outputs="files",
                 name="write_files_layout",
+            ),
+        ]
+    )
+
+
+def volume_pipeline(**kwargs) -> Pipeline:
+    """SAT-DS's JSONL and split files, the rejects and the statistics of a volume
+    collection (its arrays are written by normalize)."""
+    return Pipeline(
+        [
+            Node(
+                export_volumes,
+                inputs=["samples", "sources", "params:export"],
+                outputs=["exported", "export_rejects"],
+                name="export_volumes",
+            ),
+            Node(
+                satds_files,
+                inputs="exported",
+                outputs=[
+                    "jsonl",
+                    "split_json",
+                    "trainset_jsonl",
+                    "testset_jsonl",
+                    "train_jsonl",
+                    "test_jsonl",
+                ],
+                name="write_satds_files",
+            ),
+            Node(
+                collect_rejects,
+                inputs=["ingest_rejects", "normalize_rejects", "export_rejects"],
+                outputs="rejects",
+                name="collect_rejects",
+            ),
+            Node(
+                statistics,
+                inputs=["records", "exported", "rejects"],
+                outputs="statistics",
+                name="statistics",
             ),
         ]
     )

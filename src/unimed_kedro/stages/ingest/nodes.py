@@ -60,7 +60,8 @@ def ingest_source(
     info = {**source.describe().as_dict(), "folder": source.folder, "present": raw.exists}
     if not raw.exists:
         log.warning("%s: folder %s missing or empty; source skipped", raw.name, raw.path)
-        empty = source.reader_class().kind.empty(vocabulary["labels"]["union"])
+        reader = source.reader_class()
+        empty = reader.kind.empty(reader.labels_in(vocabulary))
         return empty, rejects_frame([]), info, rejects_frame([])
     manifest, rejects, corrections = _read(raw, source, vocabulary, options)
     return manifest, rejects, info, corrections

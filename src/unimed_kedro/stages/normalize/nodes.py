@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 INTEGER_COLUMNS = ["raw_bytes", "orig_width", "orig_height", "width", "height", "stored_bytes"]
 
 
-def _file_state(path: str) -> tuple[int, int] | None:
+def file_state(path: str) -> tuple[int, int] | None:
     try:
         stat = os.stat(path)
     except OSError:
@@ -75,7 +75,7 @@ def plan_normalize(
     rows = sorted((s, src, f"{roots[src]}/{rel}") for s, src, rel in zip(ids, names, rels))
     tasks = []
     for index, samples in enumerate(chunked(rows, options.chunk_size)):
-        state = [(s, r, _file_state(r)) for s, _, r in samples]
+        state = [(s, r, file_state(r)) for s, _, r in samples]
         key = f"chunk-{index:06d}"
         chunk = NormalizeChunk(samples, options, roots)
         tasks.append(ChunkTask(key, chunk, fingerprint(encoding, checks, state)))
@@ -107,9 +107,9 @@ def normalize_options(params: Any, ingest: Any = None) -> NormalizeOptions:
 def join_normalized(
     captioned: pd.DataFrame, store: ChunkStore
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Records with their normalised image, and the records whose image was rejected.
-    Where a sample sits in the store (its file) stays out: it depends on chunking,
-    which must not change any export."""
+    """Records with their normalised image (or volume), and the records whose image was
+    rejected. Where a 2D sample sits in the store (its file) stays out: it depends on
+    chunking, which must not change any export."""
     merged = captioned.merge(store.index(), on="sample_id", how="left", validate="one_to_one")
     merged["status"] = merged["status"].fillna("not_normalized")
     ok = merged["status"].eq("ok")
@@ -123,5 +123,6 @@ def join_normalized(
             len(bad),
             bad["status"].value_counts().sort_index().to_dict(),
         )
-    kept = merged[ok].drop(columns=["status", "detail", "file"])
-    return kept.astype({c: "int64" for c in INTEGER_COLUMNS}).reset_index(drop=True), rejects
+    kept = merged[ok].drop(columns=["status", "detail", "file"], errors="ignore")
+    integers = {c: "int64" for c in INTEGER_COLUMNS if c in kept}
+    return kept.astype(integers).reset_index(drop=True), rejects

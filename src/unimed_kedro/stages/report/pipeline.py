@@ -9,6 +9,7 @@ from unimed_kedro.stages.report.nodes import (
     plot_split_balance,
     render_datacard,
 )
+from unimed_kedro.stages.report.volumes import build_volume_datacard, draw_overlays
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -46,6 +47,44 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "provenance",
                     "sources",
                     "params:vocabulary",
+                    "params:normalize",
+                    "params:split",
+                    "params:report",
+                ],
+                outputs="datacard",
+                name="build_datacard",
+            ),
+            Node(
+                render_datacard,
+                inputs="datacard",
+                outputs=["datacard_html", "datacard_md"],
+                name="render_datacard",
+            ),
+        ]
+    )
+
+
+def volume_pipeline(**kwargs) -> Pipeline:
+    """Overlays of a few samples per dataset and the data card of a volume collection."""
+    return Pipeline(
+        [
+            Node(
+                draw_overlays,
+                inputs=["exported", "normalized_volumes", "params:report"],
+                outputs=["overlays", "thumbnail_samples", "thumbnails"],
+                name="draw_overlays",
+            ),
+            Node(
+                build_volume_datacard,
+                inputs=[
+                    "statistics",
+                    "rejects",
+                    "corrections",
+                    "exported",
+                    "thumbnail_samples",
+                    "thumbnails",
+                    "provenance",
+                    "sources",
                     "params:normalize",
                     "params:split",
                     "params:report",
