@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -66,3 +67,12 @@ def encode(array: np.ndarray, fmt: str = "JPEG", **kwargs) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format=fmt, **kwargs)
     return buffer.getvalue()
+
+
+def tree_digests(root: Path) -> dict[str, str]:
+    """sha256 of every file under `root`, by its path inside it."""
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }

@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from tests.conftest import tree_digests
 from unimed_kedro.sampledata import cxr, generate_cxr
 from unimed_kedro.sampledata.__main__ import main
 from unimed_kedro.sampledata.cxr import MARKER
@@ -56,14 +57,6 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "root_b": second,
         "cli_status": status,
         "cli_lines": out.getvalue().splitlines(),
-    }
-
-
-def _tree(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
     }
 
 
@@ -193,7 +186,7 @@ READERS = {"chexpert": _read_chexpert, "nih": _read_nih, "mimic": _read_mimic, "
 
 # ---------------------------------------------------------------- generic properties
 def test_two_runs_are_byte_identical(generated: dict) -> None:
-    first, second = _tree(generated["root"]), _tree(generated["root_b"])
+    first, second = tree_digests(generated["root"]), tree_digests(generated["root_b"])
     assert first == second  # also: --force removed the stale file and the edited CSV
     assert len(first) > 100
 

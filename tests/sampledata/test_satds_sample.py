@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
-import hashlib
 import io
 import json
 from collections import Counter
@@ -26,6 +25,7 @@ from nibabel.processing import resample_to_output
 from scipy import ndimage
 
 import unimed_kedro
+from tests.conftest import tree_digests
 from unimed_kedro.sampledata import generate_satds
 from unimed_kedro.sampledata.__main__ import main
 from unimed_kedro.sampledata.cxr import MARKER
@@ -126,14 +126,6 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
 
 
-def _tree(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
 def _canonical(path: Path) -> tuple[np.ndarray, np.ndarray]:
     img = nib.as_closest_canonical(nib.load(path))
     return np.asanyarray(img.dataobj), img.affine
@@ -147,14 +139,14 @@ def _volumes(root: Path) -> list[Path]:
 
 # ---------------------------------------------------------------- determinism, size, CLI
 def test_two_runs_are_byte_identical(generated: dict) -> None:
-    tree = _tree(generated["root"])
-    assert tree == _tree(generated["root_b"])  # the stale spleen_99 is gone too
+    tree = tree_digests(generated["root"])
+    assert tree == tree_digests(generated["root_b"])  # the stale spleen_99 is gone too
     assert len(tree) > 300
 
 
 def test_another_seed_changes_the_phantoms_only(generated: dict, tmp_path: Path) -> None:
     generate_satds(tmp_path, seed=1)
-    a, b = _tree(generated["root"]), _tree(tmp_path / "satds")
+    a, b = tree_digests(generated["root"]), tree_digests(tmp_path / "satds")
     changed = {k.split("/")[0] for k in a if a[k] != b.get(k)}
     # the brain is the real template (no seed in it); notes/ is text
     assert changed == set(FOLDERS) - {"Dataset201_BrainTissue", "notes"}

@@ -29,20 +29,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="webdataset",
                 name="write_webdataset",
             ),
-            Node(
-                collect_rejects,
-                inputs=["ingest_rejects", "normalize_rejects", "export_rejects"],
-                outputs="rejects",
-                name="collect_rejects",
-            ),
-            Node(
-                statistics,
-                inputs=["records", "shard_index", "rejects"],
-                outputs="statistics",
-                name="statistics",
-            ),
         ]
-    )
+    ) + _accounting("shard_index")
 
 
 def files_layout_pipeline(**kwargs) -> Pipeline:
@@ -82,6 +70,15 @@ def volume_pipeline(**kwargs) -> Pipeline:
                 ],
                 name="write_satds_files",
             ),
+        ]
+    ) + _accounting("exported")
+
+
+def _accounting(exported: str) -> Pipeline:
+    """Every collection's rejects table and statistics (conservation per source), from
+    the table of what it exported."""
+    return Pipeline(
+        [
             Node(
                 collect_rejects,
                 inputs=["ingest_rejects", "normalize_rejects", "export_rejects"],
@@ -90,7 +87,7 @@ def volume_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 statistics,
-                inputs=["records", "exported", "rejects"],
+                inputs=["records", exported, "rejects"],
                 outputs="statistics",
                 name="statistics",
             ),

@@ -11,6 +11,14 @@ from unimed_kedro.stages.report.nodes import (
 )
 from unimed_kedro.stages.report.volumes import build_volume_datacard, draw_overlays
 
+# the card as HTML and Markdown, whatever the collection put in it
+RENDER = Node(
+    render_datacard,
+    inputs="datacard",
+    outputs=["datacard_html", "datacard_md"],
+    name="render_datacard",
+)
+
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
@@ -54,12 +62,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="datacard",
                 name="build_datacard",
             ),
-            Node(
-                render_datacard,
-                inputs="datacard",
-                outputs=["datacard_html", "datacard_md"],
-                name="render_datacard",
-            ),
+            RENDER,
         ]
     )
 
@@ -92,11 +95,6 @@ def volume_pipeline(**kwargs) -> Pipeline:
                 outputs="datacard",
                 name="build_datacard",
             ),
-            Node(
-                render_datacard,
-                inputs="datacard",
-                outputs=["datacard_html", "datacard_md"],
-                name="render_datacard",
-            ),
+            RENDER,
         ]
     )
