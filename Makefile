@@ -10,7 +10,7 @@ export DO_NOT_TRACK := 1
 export KEDRO_DISABLE_TELEMETRY := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install install-test sample sample-satds cxr satds repro test bench clean
+.PHONY: install install-test sample sample-satds sample-unimed cxr satds unimed repro test bench clean
 
 $(BIN)/kedro: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,13 @@ sample-satds: install
 satds: sample-satds
 	$(BIN)/kedro run --pipelines satds
 
-repro: sample sample-satds
+sample-unimed: install
+	$(BIN)/python -m unimed_kedro.sampledata --collection unimed --out data/01_raw
+
+unimed: sample-unimed
+	$(BIN)/kedro run --pipelines unimed
+
+repro: sample-unimed sample-satds
 	$(BIN)/dvc repro
 
 # Static checks first (seconds), then the suite.

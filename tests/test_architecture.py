@@ -47,7 +47,8 @@ ALLOWED = {
     "sampledata": {"sources"},
 }
 # Where chest X-ray facts (its sources, its labels) may be written.
-CXR_PLACES = ("sources/cxr/", "captions/cxr/", "pipelines/cxr/", "sampledata/")
+# (`unimed` composes the chest family with UniMed's other sources)
+CXR_PLACES = ("sources/cxr/", "captions/cxr/", "pipelines/cxr/", "pipelines/unimed/", "sampledata/")
 CXR_FACT = re.compile(r"\b(cxr|chexpert|mimic|nih|openi|no_finding|chest)\b", re.IGNORECASE)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -79,6 +80,21 @@ def sections(root: Path, collection: str) -> list[str]:
     return [s for s in conf[collection] if s not in UNTRACKED_SECTIONS]
 
 
+def tracked_params(root: Path, c: str, keys: list[str]) -> list[dict[str, list[str]]]:
+    """`keys` of the collection's parameters file, and the sections of other collections
+    they interpolate (`vocabulary: ${cxr.vocabulary}`): DVC reads the file as text, so a
+    change there must be tracked where it is written."""
+    conf = yaml.safe_load((root / params_file(c)).read_text(encoding="utf-8"))
+    text = yaml.safe_dump({k: conf[c][k.split(".", 1)[1]] for k in keys})
+    found: dict[str, list[str]] = {}
+    for other, section in sorted(set(_REFERENCE.findall(text))):
+        found.setdefault(params_file(other), []).append(f"{other}.{section}")
+    return [{params_file(c): keys}, *({f: ks} for f, ks in sorted(found.items()))]
+
+
+_REFERENCE = re.compile(r"\$\{(\w+)\.(\w+)\}")
+
+
 def params_file(collection: str) -> str:
     return f"conf/base/{collection}/parameters.yml"
 
@@ -116,7 +132,7 @@ def ingest_stage(root: Path, c: str) -> dict[str, Any]:
         ],
     }
     if tracked:
-        do["params"] = [{params_file(c): tracked}]
+        do["params"] = tracked_params(root, c, tracked)
     outs = ["${key}"] if each else names
     do["outs"] = [f"data/02_intermediate/{c}/{o}" for o in outs]
     return {"foreach": {s: entry(s).folder for s in names}, "do": do} if each else do
@@ -142,7 +158,7 @@ def collection_stage(root: Path, c: str) -> dict[str, Any]:
             *run_code(root),
             *conf_deps(c),
         ],
-        "params": [{params_file(c): [f"{c}.{s}" for s in sections(root, c)]}],
+        "params": tracked_params(root, c, [f"{c}.{s}" for s in sections(root, c)]),
         "outs": [f"data/05_model_input/{c}", f"data/08_reporting/{c}"],
     }
 

@@ -29,7 +29,7 @@ from tests.conftest import PROJECT
 from unimed_kedro import dvc_stages
 from unimed_kedro.datasets import RawSourceDataset
 from unimed_kedro.pipelines.cxr.pipeline import SOURCES
-from unimed_kedro.sampledata import generate_cxr, generate_satds
+from unimed_kedro.sampledata import generate_satds, generate_unimed
 from unimed_kedro.sources.registry import entry
 
 # one build shared by the module: keep its tests on one worker (`-n 2 --dist loadgroup`)
@@ -46,8 +46,14 @@ ENV = {
     "PATH": os.pathsep.join([str(DVC.parent), os.environ.get("PATH", "")]),
 }
 INGEST = [f"cxr-ingest@{s}" for s in SOURCES]
-# satds's sources all sit in raw_root/satds/: one ingest stage reads them
-OTHER_STAGES = ["satds-ingest", "satds"]
+# the other collections' stages (satds's sources all sit in raw_root/satds/: one ingest
+# stage reads them)
+OTHER_STAGES = [
+    "satds-ingest",
+    "satds",
+    *(f"unimed-ingest@{s}" for s in dvc_stages.sources("unimed")),
+    "unimed",
+]
 OUTPUTS = ["data/05_model_input/cxr", "data/08_reporting/cxr"]
 PARAMS = "conf/base/cxr/parameters.yml"
 
@@ -104,7 +110,7 @@ def project_copy(target: Path) -> Path:
     )
     for name in ("pyproject.toml", ".telemetry", ".gitignore", ".dvcignore", "dvc.yaml"):
         shutil.copy(PROJECT / name, target / name)
-    generate_cxr(target / "data" / "01_raw", seed=0)
+    generate_unimed(target / "data" / "01_raw", seed=0)  # the chest sources and UniMed's
     generate_satds(target / "data" / "01_raw", seed=0)
     return target
 

@@ -111,7 +111,7 @@ EXPORT_ERRORS = [
     ),
     (
         {"sample_format": "jsonl"},
-        "cxr.export.sample_format: expected one of ['image_record'], got 'jsonl'",
+        "cxr.export.sample_format: expected one of ['image_record', 'image_text'], got 'jsonl'",
     ),
     ({"collection": "cxr/x"}, "export.collection: expected a name of [a-z0-9_-], got 'cxr/x'"),
     ({"collection": 7}, "export.collection: expected a name of [a-z0-9_-], got 7"),

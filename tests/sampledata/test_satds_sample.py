@@ -224,9 +224,11 @@ def test_cli_force_deletes_the_chosen_collection_only(
     assert cxr.exists() and other.exists() and not spleen.parent.exists()
     assert len(capsys.readouterr().out.splitlines()) == len(FOLDERS) + 1
     monkeypatch.setattr("unimed_kedro.sampledata.__main__.generate_cxr", fake("cxr", ("nih",)))
+    unimed = fake("unimed", ("rocov2",))
+    monkeypatch.setattr("unimed_kedro.sampledata.__main__.generate_unimed", unimed)
     assert main(["--out", str(tmp_path), "--collection", "all"]) == 0
-    assert [c[0] for c in calls[1:]] == ["cxr", "satds"] and cxr.exists()
-    assert len(capsys.readouterr().out.splitlines()) == 1 + len(FOLDERS) + 1
+    assert [c[0] for c in calls[1:]] == ["cxr", "satds", "unimed"] and cxr.exists()
+    assert len(capsys.readouterr().out.splitlines()) == 1 + len(FOLDERS) + 1 + 1
 
 
 # ---------------------------------------------------------------- MSD

@@ -125,7 +125,7 @@ def process_one(
     row = {"sha256": hashlib.sha256(data).hexdigest(), "raw_bytes": len(data)}
     try:
         image, original = open_image(
-            data, short_side=options.image_size, mode=options.color_mode, limits=limits
+            data, short_side=options.image_size, mode=options.mode_of(source), limits=limits
         )
         image = resize_short_side(image, options.image_size, options.resample)
     except Rejected as rejected:

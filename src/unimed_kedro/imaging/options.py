@@ -54,6 +54,13 @@ def _validation(validation: Any, name: str) -> dict:
     return checked
 
 
+def _modes(value: Any, name: str) -> dict:
+    """{source: colour mode}: sources stored in another mode than `color_mode`."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name}: expected a mapping of source -> L or RGB, got {value!r}")
+    return {str(k): choice(COLOR_MODES)(v, f"{name}.{k}") for k, v in value.items()}
+
+
 def _limits(limits: Any, name: str) -> dict:
     if not isinstance(limits, Mapping):
         raise ValueError(f"{name}: expected a mapping of thresholds, got {limits!r}")
@@ -75,10 +82,15 @@ class NormalizeOptions(Options):
     quality: int = setting(integer(1, 100), 95)
     format: str = setting(choice(FORMATS), "jpeg")
     color_mode: str = setting(choice(COLOR_MODES), "L")
+    # pathology and fundus photographs keep their colour beside grayscale radiographs
+    color_mode_per_source: dict = setting(_modes, {})
     resample: str = setting(choice(FILTERS), "lanczos")
     chunk_size: int = setting(integer(1), 64)
     validation: dict = setting(_validation, {})
     allow_symlinks: bool = setting(flag, False)
+
+    def mode_of(self, source: str) -> str:
+        return self.color_mode_per_source.get(source, self.color_mode)
 
     def thresholds(self, source: str) -> dict:
         return quality.thresholds(self.validation, source)
@@ -90,13 +102,16 @@ class NormalizeOptions(Options):
 
     def encoding(self) -> dict:
         """What decides a stored image's bytes, besides the raw file and the code."""
-        return {
+        encoding = {
             "image_size": self.image_size,
             "quality": self.quality,
             "format": self.format,
             "color_mode": self.color_mode,
             "resample": self.resample,
         }
+        if self.color_mode_per_source:  # absent when unused: fingerprints stay as they were
+            encoding["color_mode_per_source"] = self.color_mode_per_source
+        return encoding
 
     def checks(self) -> dict:
         """What decides whether an image is kept, besides its bytes."""

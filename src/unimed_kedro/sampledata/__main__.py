@@ -1,8 +1,9 @@
-"""`python -m unimed_kedro.sampledata --out data/01_raw [--collection cxr|satds|all]
+"""`python -m unimed_kedro.sampledata --out data/01_raw [--collection cxr|satds|unimed|all]
 [--seed 0] [--force]`.
 
 Writes a collection's sample layouts (default `cxr`: the four chest X-ray sources; `satds`:
-the SAT-DS 3D segmentation folders under `satds/`) and prints one line per source or
+the SAT-DS 3D segmentation folders under `satds/`; `unimed`: the chest X-ray sources and
+UniMed's image–text source folders) and prints one line per source or
 dataset folder with the counts the pipeline should reproduce. Running it again rewrites
 the same bytes; `--force` first deletes the chosen collection's generated folders, so
 files left by an older version disappear too.
@@ -20,19 +21,22 @@ from pathlib import Path
 
 from unimed_kedro.sampledata.cxr import MARKER, SOURCE_DIRS, generate_cxr
 from unimed_kedro.sampledata.satds import SATDS_DIRS, generate_satds
+from unimed_kedro.sampledata.unimed import UNIMED_DIRS, generate_unimed
 
-COLLECTIONS = ("cxr", "satds")
+COLLECTIONS = ("cxr", "satds", "unimed")
 
 
 def _folders(collection: str) -> dict[str, str]:
     """Key -> generated folder (relative to --out) of one collection."""
-    return SOURCE_DIRS if collection == "cxr" else SATDS_DIRS
+    return {"cxr": SOURCE_DIRS, "satds": SATDS_DIRS, "unimed": UNIMED_DIRS}[collection]
 
 
 def _generate(collection: str, out: Path, seed: int) -> dict[str, dict]:
-    # Looked up at call time, so tests can stand in for either generator.
+    # Looked up at call time, so tests can stand in for any generator.
     if collection == "cxr":
         return generate_cxr(out, seed=seed)
+    if collection == "unimed":
+        return generate_unimed(out, seed=seed)
     return generate_satds(out, seed=seed)
 
 
@@ -66,13 +70,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _report(collection: str, out: Path, expectations: dict[str, dict]) -> None:
-    width = 8 if collection == "cxr" else 30
+    width = {"cxr": 8, "unimed": 20}.get(collection, 30)
     for key, exp in expectations.items():
         rejects = ", ".join(f"{reason}={n}" for reason, n in exp["rejects"].items())
         skipped = " (skipped: no registry entry, no dataset.json)" if exp.get("skipped") else ""
         print(
             f"{key:<{width}} {out / _folders(collection)[key]}: {exp['records']} records, "
-            f"{exp['patients']} patients, expected rejects {sum(exp['rejects'].values())}"
+            f"{exp.get('patients', '?')} patients, expected rejects {sum(exp['rejects'].values())}"
             f" ({rejects}){skipped}"
         )
 

@@ -20,13 +20,14 @@ from unimed_kedro.schema.base import (
     rejects_frame,
     row_dicts,
 )
-from unimed_kedro.schema.image import IMAGE
+from unimed_kedro.schema.image import IMAGE, IMAGE_TEXT
 from unimed_kedro.schema.series import SERIES
 from unimed_kedro.schema.volume import VOLUME
 
 __all__ = [
     "BASE_COLUMNS",
     "IMAGE",
+    "IMAGE_TEXT",
     "LABEL_PREFIX",
     "NEGATIVE",
     "POSITIVE",

@@ -23,3 +23,24 @@ IMAGE = RecordKind(
     ),
     float_columns=("age",),
 )
+
+# An image–text pair's image (UniMed's non-chest sources): the base, what dataset inside
+# the source it comes from (a retinal dataset, a Quilt subset), its modality, the class
+# names a template caption can use (RadImageNet's label, a retinal finding), and the
+# captions the source ships with it.
+IMAGE_TEXT = RecordKind(
+    "image_text",
+    columns=(
+        "sample_id",
+        "source",
+        "patient_id",
+        "study_id",
+        "raw_relpath",
+        "official_split",
+        "license",
+        "dataset",
+        "modality",  # CT / MR / US / fundus / pathology / figure ...; None when unknown
+        "findings",  # class names for template captions (a list; empty when none)
+        "source_captions",  # every caption the source ships for this image, in file order
+    ),
+)

@@ -70,6 +70,34 @@ def image_record(columns: list[str]) -> Members:
     return members
 
 
+def image_text_json(row: dict) -> bytes:
+    """An image–text pair's record: provenance and every candidate caption (the `.txt`
+    one among them); `source` is the output folder's name (UniMed's: `chest_xray8`)."""
+    record = {
+        "sample_id": row["sample_id"],
+        "source": row["folder"],
+        "dataset": _clean(row["dataset"]),
+        "patient_id": row["patient_id"],
+        "captions": json.loads(row["captions"]),  # JSON text in the table: hashable
+        "caption_kind": row["caption_kind"],
+        "official_split": _clean(row["official_split"]),
+        "license": row["license"],
+        "raw_relpath": row["raw_relpath"],
+        "sha256": row["sha256"],
+        "original_size": {"width": int(row["orig_width"]), "height": int(row["orig_height"])},
+    }
+    return json.dumps(record, sort_keys=True, ensure_ascii=False).encode()
+
+
+def image_text(columns: list[str]) -> Members:
+    """`<key>.txt` (the training caption) and `<key>.json` (the pair's record)."""
+
+    def members(row: dict) -> dict[str, bytes]:
+        return {"txt": row["caption"].encode(), "json": image_text_json(row)}
+
+    return members
+
+
 FORMATS = {
     "image_record": SampleFormat(
         [
@@ -98,6 +126,26 @@ FORMATS = {
             "height",
         ],
         image_record,
+    ),
+    "image_text": SampleFormat(
+        [
+            "key",
+            "image_ext",
+            "caption",
+            "captions",
+            "sample_id",
+            "folder",
+            "dataset",
+            "patient_id",
+            "caption_kind",
+            "official_split",
+            "license",
+            "raw_relpath",
+            "sha256",
+            "orig_width",
+            "orig_height",
+        ],
+        image_text,
     ),
 }
 

@@ -27,7 +27,15 @@ from unimed_kedro.engine.jobs import (
     worker_modules,
 )
 from unimed_kedro.schema import SPLITS, label_columns_in, reject_records
-from unimed_kedro.schema.options import Options, choice, flag, identifier, integer, setting
+from unimed_kedro.schema.options import (
+    Options,
+    choice,
+    flag,
+    identifier,
+    integer,
+    number,
+    setting,
+)
 from unimed_kedro.writers.files_layout import (
     INDEX_SOURCE_COLUMNS,
     FilesChunk,
@@ -45,6 +53,20 @@ WRITER_VERSION = 2
 STORED_IMAGE = ["sha256", "encoding"]
 
 
+def folder_names(value: Any, where: str) -> dict:
+    """{source: output folder name}, each a name of [a-z0-9_-]."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: expected a mapping of source -> folder name, got {value!r}")
+    return {str(k): identifier(v, f"{where}.{k}") for k, v in value.items()}
+
+
+def weights(value: Any, where: str) -> dict:
+    """{output folder: upsampling factor >= 0}."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: expected a mapping of folder -> factor, got {value!r}")
+    return {str(k): number(0)(v, f"{where}.{k}") for k, v in value.items()}
+
+
 @dataclass(frozen=True)
 class ExportOptions(Options):
     """`<collection>.export` params, typed and checked (`from_params`)."""
@@ -56,6 +78,12 @@ class ExportOptions(Options):
     shard_maxcount: int = setting(integer(1), 1000)
     files_chunk_size: int = setting(integer(1), 500)
     redistributable_only: bool = setting(flag, False)
+    # split: `<split>/<collection>-<split>-NNNNNN.tar`; source: one folder per source,
+    # `<name>_webdataset/<name>-NNNNNN.tar` (UniMed's), `<name>` from `folders` or the source
+    shards_by: str = setting(choice(("split", "source")), "split")
+    folders: dict = setting(folder_names, {})
+    # per output folder, its weight in mixture.json (default 1.0)
+    upsampling: dict = setting(weights, {})
 
 
 def build_shard_index(
@@ -70,11 +98,14 @@ def build_shard_index(
     kept["order"] = [
         hashlib.sha256(f"{options.seed}:{s}".encode()).hexdigest() for s in kept["sample_id"]
     ]
-    kept = kept.sort_values(["split", "order"], kind="stable").reset_index(drop=True)
-    number = kept.groupby("split").cumcount() // options.shard_maxcount
-    kept["webdataset_shard"] = [
-        f"{s}/{options.collection}-{s}-{n:06d}.tar" for s, n in zip(kept["split"], number)
-    ]
+    if options.shards_by == "source":
+        kept["folder"] = [options.folders.get(s, s) for s in kept["source"]]
+        group, name = "folder", "{g}_webdataset/{g}-{n:06d}.tar"
+    else:
+        group, name = "split", "{g}/" + options.collection + "-{g}-{n:06d}.tar"
+    kept = kept.sort_values([group, "order"], kind="stable").reset_index(drop=True)
+    number = kept.groupby(group).cumcount() // options.shard_maxcount
+    kept["webdataset_shard"] = [name.format(g=g, n=n) for g, n in zip(kept[group], number)]
     return kept.drop(columns=["order"]), rejects
 
 

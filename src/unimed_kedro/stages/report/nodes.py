@@ -99,8 +99,16 @@ def build_datacard(
         normalize=normalize,
         provenance=provenance,
         params=params,
-        mix_columns=SplitOptions.from_params(split).balance_columns,
+        mix_columns=balance_columns(split),
     )
+
+
+def balance_columns(section: dict) -> tuple:
+    """The columns the balance table mixes: the split section's (checked), or those a
+    collection without splits lists in another section."""
+    if "ratios" in section:
+        return SplitOptions.from_params(section).balance_columns
+    return tuple(section.get("balance_columns", ()))
 
 
 def render_datacard(context: dict) -> tuple[str, str]:

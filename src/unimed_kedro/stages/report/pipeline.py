@@ -20,7 +20,9 @@ RENDER = Node(
 )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(balance: str = "params:split", **kwargs) -> Pipeline:
+    """`balance`: the section whose `balance_columns` the card's balance table shows (a
+    collection without splits passes its report section)."""
     return Pipeline(
         [
             Node(
@@ -56,7 +58,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "sources",
                     "params:vocabulary",
                     "params:normalize",
-                    "params:split",
+                    balance,
                     "params:report",
                 ],
                 outputs="datacard",

@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from unimed_kedro.stages.split.nodes import split_samples
+from unimed_kedro.stages.split.pretraining import select_pretraining
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -13,6 +14,20 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["normalized", "params:split"],
                 outputs=["samples", "split_report"],
                 name="split",
+            ),
+        ]
+    )
+
+
+def pretraining_pipeline(**kwargs) -> Pipeline:
+    """No splits: evaluation data held out, one copy of each image kept."""
+    return Pipeline(
+        [
+            Node(
+                select_pretraining,
+                inputs=["normalized", "params:select"],
+                outputs=["samples", "select_rejects", "duplicates"],
+                name="select",
             ),
         ]
     )
