@@ -42,17 +42,22 @@ class Build:
         return self.project / "data" / "04_feature" / "cxr"
 
     def digests(self) -> dict[str, str]:
-        """sha256 of every exported and reported file, by path inside the project. The data
-        card is left out: it records the command line and code revision on purpose."""
-        return {
-            str(p.relative_to(self.project)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for root in (self.out, self.reports)
-            for p in sorted(root.rglob("*"))
-            if p.is_file() and not p.name.startswith("datacard.")
-        }
+        return output_digests(self.project, self.out, self.reports)
 
     def statistics(self) -> dict:
         return json.loads((self.reports / "statistics.json").read_text())
+
+
+def output_digests(project: Path, *roots: Path) -> dict[str, str]:
+    """sha256 of every file under `roots` (a build's outputs and reports), by path inside
+    the project. The data card is left out: it records the command line and code revision
+    on purpose."""
+    return {
+        str(p.relative_to(project)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for root in roots
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.startswith("datacard.")
+    }
 
 
 def project_copy(target: Path) -> Path:

@@ -4,14 +4,13 @@ training code reads the outputs."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.pipelines.conftest import kedro_run, project_copy
+from tests.pipelines.conftest import kedro_run, output_digests, project_copy
 from unimed_kedro.sampledata import generate_satds
 
 pytestmark = pytest.mark.xdist_group("satds")
@@ -32,12 +31,7 @@ class SatdsBuild:
         return [json.loads(line) for line in (self.out / name).read_text().splitlines()]
 
     def digests(self) -> dict[str, str]:
-        return {
-            str(p.relative_to(self.project)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for root in (self.out, self.reports)
-            for p in sorted(root.rglob("*"))
-            if p.is_file() and not p.name.startswith("datacard.")
-        }
+        return output_digests(self.project, self.out, self.reports)
 
 
 @pytest.fixture(scope="module")

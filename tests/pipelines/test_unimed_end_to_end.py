@@ -4,7 +4,6 @@ the shards are read exactly as open_clip reads them."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pandas as pd
 import pytest
 import webdataset as wds
 
-from tests.pipelines.conftest import kedro_run, project_copy
+from tests.pipelines.conftest import kedro_run, output_digests, project_copy
 from unimed_kedro.sampledata import generate_unimed
 
 pytestmark = pytest.mark.xdist_group("unimed")
@@ -35,12 +34,7 @@ class UnimedBuild:
         kedro_run(self.project, "--pipelines", "unimed", "--params", f"raw_root={self.raw}")
 
     def digests(self) -> dict[str, str]:
-        return {
-            str(p.relative_to(self.project)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for root in (self.out, self.reports)
-            for p in sorted(root.rglob("*"))
-            if p.is_file() and not p.name.startswith("datacard.")
-        }
+        return output_digests(self.project, self.out, self.reports)
 
     def rejects(self) -> pd.DataFrame:
         return pd.read_csv(self.reports / "rejects.csv")

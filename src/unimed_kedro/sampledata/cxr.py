@@ -35,6 +35,7 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 from PIL import Image, ImageFilter
 
+from unimed_kedro.sampledata.files import write_bytes
 from unimed_kedro.sources.registry import entry
 
 MARKER = ".unimed-sample"
@@ -294,15 +295,6 @@ def _encode(pixels: np.ndarray, fmt: str, *, mode: str = "L", dpi: int | None = 
     return buf.getvalue()
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Unchanged files are left alone, so their mtimes (part of the pipeline's chunk
-    fingerprints) survive a regeneration and a second `make cxr` rebuilds nothing."""
-    if path.is_file() and path.read_bytes() == data:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
 def _write_film(
     path: Path,
     rng: np.random.Generator,
@@ -323,9 +315,9 @@ def _write_film(
         # Cut off after the header. A per-file JFIF density (bytes 14-17) keeps two
         # corrupt JPEGs from sharing bytes, so a raw-hash dedup never pairs them.
         dpi = int(rng.integers(72, 600))
-        _write_bytes(path, _encode(pixels, fmt, mode=mode, dpi=dpi)[:_TRUNCATE_AT])
+        write_bytes(path, _encode(pixels, fmt, mode=mode, dpi=dpi)[:_TRUNCATE_AT])
     else:
-        _write_bytes(path, _encode(pixels, fmt, mode=mode))
+        write_bytes(path, _encode(pixels, fmt, mode=mode))
 
 
 def _write_csv(
@@ -806,7 +798,7 @@ def _write_mimic(out_root: Path, seed: int) -> dict:
         quirk = _MIMIC_REPORT_QUIRK.get(index)
         if quirk != "no_report":
             report = _mimic_report(st, quirk, _rng(seed, "mimic-report", index))
-            _write_bytes(folder / f"s{st.study}.txt", report.encode("ascii"))
+            write_bytes(folder / f"s{st.study}.txt", report.encode("ascii"))
         if index != _MIMIC_NO_LABELS:
             labels.append(
                 [str(st.subject), str(st.study), *(st.labels[name] for name in MIMIC_LABELS)]
@@ -1017,12 +1009,12 @@ def _write_openi(out_root: Path, seed: int) -> dict:
             listed[-1] = "../../../etc/passwd"
         xml = _openi_xml(number, _OPENI_MESH[mesh], empty, listed, rng)
         if defect == "bad_xml":  # a truncated download: not well-formed
-            _write_bytes(
+            write_bytes(
                 root / "ecgen-radiology" / f"{number}.xml", xml[: len(xml) * 3 // 5].encode("ascii")
             )
             ledger.add(None, "bad_xml")
             continue
-        _write_bytes(root / "ecgen-radiology" / f"{number}.xml", xml.encode("ascii"))
+        write_bytes(root / "ecgen-radiology" / f"{number}.xml", xml.encode("ascii"))
         if not listed:
             ledger.add(f"CXR{number}", "no_images")
         for k, image in enumerate(listed):

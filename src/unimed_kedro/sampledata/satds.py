@@ -37,6 +37,7 @@ import numpy as np
 from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, ornt_transform
 
 from unimed_kedro.sampledata.cxr import MARKER
+from unimed_kedro.sampledata.files import write_bytes
 
 # The dataset folders written under `satds/`, in writing order; SATDS_DIRS: their paths
 # relative to the raw root.
@@ -265,14 +266,6 @@ def _nifti(data: np.ndarray, affine: np.ndarray, *, inter: float | None = None) 
     return gzip.compress(bytes(raw), compresslevel=6, mtime=0)
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Unchanged files are left alone, so their mtimes survive a regeneration."""
-    if path.is_file() and path.read_bytes() == data:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
 # What macOS tar leaves beside every file: an AppleDouble header, an empty Finder info
 # entry and the resource-fork filler text. Not a NIfTI, whatever its name says.
 _APPLEDOUBLE = (
@@ -285,12 +278,12 @@ _APPLEDOUBLE = (
 
 
 def _write_with_appledouble(path: Path, data: bytes) -> None:
-    _write_bytes(path, data)
-    _write_bytes(path.with_name("._" + path.name), _APPLEDOUBLE)
+    write_bytes(path, data)
+    write_bytes(path.with_name("._" + path.name), _APPLEDOUBLE)
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    _write_bytes(path, (json.dumps(payload, indent=4) + "\n").encode("utf-8"))
+    write_bytes(path, (json.dumps(payload, indent=4) + "\n").encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- bookkeeping
@@ -478,13 +471,13 @@ def _ts_case(root: Path, seed: int, index: int, case: str, fault: str | None) ->
     hu, labels = _trunk(grid, rng)
     affine, (hu, labels) = _store(grid, [hu, labels])
     if fault != "missing_image":
-        _write_bytes(root / case / "ct.nii.gz", _nifti(hu, affine))
+        write_bytes(root / case / "ct.nii.gz", _nifti(hu, affine))
     for structure in TS_STRUCTURES:
         if fault == "missing_label_file" and structure == TS_MISSING_STRUCTURE:
             continue
         value = TRUNK_STRUCTURES.index(structure) + 1 if structure in TRUNK_STRUCTURES else -1
         mask = (labels == value).astype(np.uint8)
-        _write_bytes(root / case / "segmentations" / f"{structure}.nii.gz", _nifti(mask, affine))
+        write_bytes(root / case / "segmentations" / f"{structure}.nii.gz", _nifti(mask, affine))
 
 
 def _write_totalseg(root: Path, seed: int) -> dict:
@@ -499,7 +492,7 @@ def _write_totalseg(root: Path, seed: int) -> dict:
         ledger.add(case, fault, "train" if split == "val" else split)
         if row is not None:
             rows.append(f"{case};{row}")
-    _write_bytes(folder / "meta.csv", ("\n".join(rows) + "\n").encode("utf-8-sig"))
+    write_bytes(folder / "meta.csv", ("\n".join(rows) + "\n").encode("utf-8-sig"))
     return ledger.summary()
 
 
@@ -568,8 +561,8 @@ def _write_brain(root: Path, seed: int) -> dict:
     t1, labels, affine_ras = _brain()
     for case, axcodes in _BRAIN_CASES:
         affine, (image, mask) = _reorient(affine_ras, axcodes, [t1, labels])
-        _write_bytes(folder / "imagesTr" / f"{case}_0000.nii.gz", _nifti(image, affine))
-        _write_bytes(folder / "labelsTr" / f"{case}.nii.gz", _nifti(mask, affine))
+        write_bytes(folder / "imagesTr" / f"{case}_0000.nii.gz", _nifti(image, affine))
+        write_bytes(folder / "labelsTr" / f"{case}.nii.gz", _nifti(mask, affine))
         ledger.add(case)
     meta = {
         "channel_names": {"0": "T1"},
@@ -604,9 +597,9 @@ def _write_abdomen(root: Path, seed: int) -> dict:
         grid = _grid(rng, orientation, z_center=-6.0, spacing=(2.2, 2.35, 3.0))
         hu, labels = _trunk(grid, rng)
         affine, (hu, mask) = _store(grid, [hu, _label_map(labels, ABDOMEN_VALUES)])
-        _write_bytes(folder / "Images" / f"{case}_0000.nii.gz", _nifti(hu, affine))
+        write_bytes(folder / "Images" / f"{case}_0000.nii.gz", _nifti(hu, affine))
         if fault != "missing_mask":
-            _write_bytes(folder / "Masks" / f"{case}.nii.gz", _nifti(mask, affine))
+            write_bytes(folder / "Masks" / f"{case}.nii.gz", _nifti(mask, affine))
         ledger.add(case, fault, "unknown")
     return ledger.summary()
 
@@ -632,7 +625,7 @@ def _metaimage(folder: Path, name: str, data: np.ndarray, affine: np.ndarray) ->
     with tempfile.TemporaryDirectory() as tmp:
         sitk.WriteImage(img, str(Path(tmp) / f"{name}.mhd"), False)
         for suffix in (".mhd", ".raw"):
-            _write_bytes(folder / f"{name}{suffix}", (Path(tmp) / f"{name}{suffix}").read_bytes())
+            write_bytes(folder / f"{name}{suffix}", (Path(tmp) / f"{name}{suffix}").read_bytes())
 
 
 def _write_promise(root: Path, seed: int) -> dict:
@@ -662,7 +655,7 @@ def _write_notes(root: Path, seed: int) -> dict:
         "Notes on the SAT-DS sample folders. This folder is not a dataset: it has no\n"
         "dataset.json and no registry entry, so the satds pipeline skips it.\n"
     )
-    _write_bytes(root / "notes" / "README.txt", text.encode("ascii"))
+    write_bytes(root / "notes" / "README.txt", text.encode("ascii"))
     return {"records": 0, "rejects": {}, "patients": 0, "official_split": {}, "skipped": True}
 
 
@@ -703,5 +696,5 @@ def generate_satds(out: Path, seed: int = 0) -> dict[str, dict]:
     expectations = {}
     for name, write in writers.items():
         expectations[name] = write(root, seed)
-        _write_bytes(root / name / MARKER, b"generated by python -m unimed_kedro.sampledata\n")
+        write_bytes(root / name / MARKER, b"generated by python -m unimed_kedro.sampledata\n")
     return expectations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from unimed_kedro.schema.base import RecordKind
+from unimed_kedro.schema.base import BASE_COLUMNS, RecordKind
 
 IMAGE = RecordKind(
     "image",
@@ -31,13 +31,7 @@ IMAGE = RecordKind(
 IMAGE_TEXT = RecordKind(
     "image_text",
     columns=(
-        "sample_id",
-        "source",
-        "patient_id",
-        "study_id",
-        "raw_relpath",
-        "official_split",
-        "license",
+        *BASE_COLUMNS,
         "dataset",
         "modality",  # CT / MR / US / fundus / pathology / figure ...; None when unknown
         "findings",  # class names for template captions (a list; empty when none)

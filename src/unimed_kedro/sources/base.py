@@ -40,6 +40,19 @@ class SourceInfo:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_entry(cls, name: str, options: Mapping[str, Any], patient_note: str) -> SourceInfo:
+        """What a registry entry says (a family reader's dataset has no module to say it);
+        `patient_note` when the entry says nothing of patients."""
+        return cls(
+            name=name,
+            title=str(options.get("title", name)),
+            license=str(options.get("license", "unknown")),
+            redistributable=bool(options.get("redistributable", False)),
+            citation=str(options.get("citation", "")),
+            patient_note=str(options.get("patient_note", patient_note)),
+        )
+
 
 class ReadMemo(Protocol):
     """Where the tables of a source's last read are kept, under a key that digests all the

@@ -29,6 +29,17 @@ def _clean(value):
     return value.item() if hasattr(value, "item") else value
 
 
+def _provenance(row: dict) -> dict:
+    """Where a sample comes from and what it was: every format's JSON has these."""
+    return {
+        "official_split": _clean(row["official_split"]),
+        "license": row["license"],
+        "raw_relpath": row["raw_relpath"],
+        "sha256": row["sha256"],
+        "original_size": {"width": int(row["orig_width"]), "height": int(row["orig_height"])},
+    }
+
+
 def image_record_json(row: dict, labels: list[str]) -> bytes:
     """The 2D image record as JSON: provenance, labels as 1 / 0 / -1 / null, report
     sections, split and sizes (`labels`: the row's label columns). `report_text` is the
@@ -50,11 +61,7 @@ def image_record_json(row: dict, labels: list[str]) -> bytes:
         "report_text": _clean(row["report_text"]),
         "caption_kind": row["caption_kind"],
         "split": row["split"],
-        "official_split": _clean(row["official_split"]),
-        "license": row["license"],
-        "raw_relpath": row["raw_relpath"],
-        "sha256": row["sha256"],
-        "original_size": {"width": int(row["orig_width"]), "height": int(row["orig_height"])},
+        **_provenance(row),
         "stored_size": {"width": int(row["width"]), "height": int(row["height"])},
     }
     return json.dumps(record, sort_keys=True, ensure_ascii=False).encode()
@@ -80,11 +87,7 @@ def image_text_json(row: dict) -> bytes:
         "patient_id": row["patient_id"],
         "captions": json.loads(row["captions"]),  # JSON text in the table: hashable
         "caption_kind": row["caption_kind"],
-        "official_split": _clean(row["official_split"]),
-        "license": row["license"],
-        "raw_relpath": row["raw_relpath"],
-        "sha256": row["sha256"],
-        "original_size": {"width": int(row["orig_width"]), "height": int(row["orig_height"])},
+        **_provenance(row),
     }
     return json.dumps(record, sort_keys=True, ensure_ascii=False).encode()
 

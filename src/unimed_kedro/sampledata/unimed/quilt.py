@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from unimed_kedro.sampledata.cxr import MARKER
+from unimed_kedro.sampledata.files import encoded, write_bytes
 from unimed_kedro.sources.registry import entry
 
 HEADER = [
@@ -68,7 +69,7 @@ def write(root: Path, rng: np.random.Generator) -> dict:
         for n in range(count):
             name = _name(rng, subset)
             part = "images_part_2/quilt_1m" if subset == "laion" else "quilt_1m"
-            _write_bytes(folder / part / name, _jpeg(_tissue(rng)))
+            write_bytes(folder / part / name, encoded(_tissue(rng), "JPEG"))
             if subset == "quilt" and n < 2:
                 splits = ["val"]
             elif subset == "quilt" and n == 2:
@@ -97,7 +98,7 @@ def _bad_rows(folder: Path, rng: np.random.Generator) -> tuple[Counter[str], lis
     """Rows of three images that are rejects (no caption, missing, outside) and three bad
     rows. The captionless image's file exists."""
     empty = _name(rng, "quilt")
-    _write_bytes(folder / "quilt_1m" / empty, _jpeg(_tissue(rng)))
+    write_bytes(folder / "quilt_1m" / empty, encoded(_tissue(rng), "JPEG"))
     missing = _name(rng, "quilt")
     rows = [
         _row(rng, empty, "quilt", "train", caption=""),
@@ -168,20 +169,6 @@ def _tissue(rng: np.random.Generator, size: int = 224) -> Image.Image:
     return img.filter(ImageFilter.GaussianBlur(0.8))
 
 
-def _jpeg(img: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    img.save(buffer, format="JPEG", quality=85)
-    return buffer.getvalue()
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Unchanged files are left alone (their mtimes are part of the read memo's key)."""
-    if path.is_file() and path.read_bytes() == data:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
 def _write_lookup(path: Path, rows: list[list[str]]) -> None:
     """As pandas writes it: the index first, minimal quoting (multi-line cells quoted)."""
     buffer = io.StringIO()
@@ -189,4 +176,4 @@ def _write_lookup(path: Path, rows: list[list[str]]) -> None:
     writer.writerow(HEADER)
     for index, row in enumerate(rows):
         writer.writerow([str(index), *row[1:]] if len(row) == len(HEADER) else row)
-    _write_bytes(path, buffer.getvalue().encode())
+    write_bytes(path, buffer.getvalue().encode())

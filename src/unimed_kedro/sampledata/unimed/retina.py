@@ -18,9 +18,7 @@ not depend on what else is installed.
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 from collections import Counter
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from unimed_kedro.sampledata.cxr import MARKER
+from unimed_kedro.sampledata.files import encoded, write_bytes, write_csv
 from unimed_kedro.sources.registry import entry
 
 ANNOTATIONS = "Retina-Annotations"
@@ -69,18 +68,18 @@ def _odir(folder: Path, rng: np.random.Generator, rejects: Counter[str]) -> int:
     for number in (0, 1):
         for eye in ("left", "right"):
             rel = f"08_ODIR-5K/preprocessed_images/{number}_{eye}.jpg"
-            _write_bytes(folder / rel, _jpeg(_fundus(rng, 320)))
+            write_bytes(folder / rel, encoded(_fundus(rng, 320), "JPEG"))
             rows.append([rel, *_captions(rng, eye)])
     rows.append([rows[0][0], *_captions(rng, "left")])  # the same image again: merged
     corrupt = "08_ODIR-5K/preprocessed_images/2_left.jpg"
-    _write_bytes(folder / corrupt, _jpeg(_fundus(rng, 320))[:40])
+    write_bytes(folder / corrupt, encoded(_fundus(rng, 320), "JPEG")[:40])
     rows.append([corrupt, *_captions(rng, "left")])
     rows.append(["08_ODIR-5K/preprocessed_images/3_left.jpg", *_captions(rng, "left")])
     rows.append(["08_ODIR-5K/preprocessed_images/4_left.jpg", "['unclosed", "text"])
     rejects.update(corrupt_image=1, missing_file=1, bad_csv_row=1)
     indexed = [[str(i), *row] for i, row in enumerate(rows)]
     header = ["", "filename", "captions", "sentence_level_captions"]
-    _write_csv(folder / ANNOTATIONS / "08_ODIR.csv", header, indexed)
+    write_csv(folder / ANNOTATIONS / "08_ODIR.csv", header, indexed)
     return len(rows) - 1  # the repeated row is no record of its own
 
 
@@ -89,10 +88,10 @@ def _aptos(folder: Path, rng: np.random.Generator, rejects: Counter[str]) -> int
     rows = []
     for n, code in enumerate(("000c1434d8d7", "001639a390f0", "0024cdab0c1e")):
         rel = f"15_APTOS/train_images/{code}.png"
-        _write_bytes(folder / rel, _png(_fundus(rng, 256)))
+        write_bytes(folder / rel, encoded(_fundus(rng, 256), "PNG"))
         rows.append([rel, "[]" if n == 2 else _captions(rng, "right")[0]])
     rejects["no_caption"] += 1
-    _write_csv(folder / ANNOTATIONS / "15_APTOS.csv", ["filename", "captions"], rows)
+    write_csv(folder / ANNOTATIONS / "15_APTOS.csv", ["filename", "captions"], rows)
     return len(rows)
 
 
@@ -106,11 +105,11 @@ def _den(folder: Path, rng: np.random.Generator, rejects: Counter[str]) -> int:
     rows = []
     for n, cats in enumerate(categories):
         rel = f"06_DEN/{1000 + n}.jpg"
-        _write_bytes(folder / rel, _jpeg(_fundus(rng, 288)))
+        write_bytes(folder / rel, encoded(_fundus(rng, 288), "JPEG"))
         rows.append([str(n), rel, "[]", str(cats)])
     rows.append(["3", "06_DEN/1003.jpg", "[]", "['unclosed"])
     rejects.update(no_caption=1, bad_csv_row=1)
-    _write_csv(folder / ANNOTATIONS / "06_DEN.csv", ["", "image", "atributes", "categories"], rows)
+    write_csv(folder / ANNOTATIONS / "06_DEN.csv", ["", "image", "atributes", "categories"], rows)
     return len(rows)
 
 
@@ -120,12 +119,12 @@ def _mm_retinal(folder: Path, rng: np.random.Generator, rejects: Counter[str]) -
     rows = []
     for n in range(4):
         rel = f"39_MM_Retinal_dataset/CFP/cfp_{n:04d}.jpg"
-        _write_bytes(folder / rel, _jpeg(_fundus(rng, 320)))
+        write_bytes(folder / rel, encoded(_fundus(rng, 320), "JPEG"))
         caption = "" if n == 3 else f"Color fundus photograph: {FINDINGS[n]} in the posterior pole."
         rows.append([rel.removeprefix("39_MM_Retinal_dataset/") if n == 2 else rel, caption])
     rows.append(["../../etc/passwd", "An image outside the folder."])
     rejects.update(no_caption=1, outside_raw_root=1)
-    _write_csv(folder / ANNOTATIONS / "39_MM_Retinal_dataset.csv", ["image", "caption"], rows)
+    write_csv(folder / ANNOTATIONS / "39_MM_Retinal_dataset.csv", ["image", "caption"], rows)
     return len(rows)
 
 
@@ -134,10 +133,10 @@ def _eyepacs_revised(folder: Path, rng: np.random.Generator, rejects: Counter[st
     rows = []
     for n in (10, 13):
         rel = f"01_EYEPACS/train/{n}_left.jpeg"
-        _write_bytes(folder / rel, _jpeg(_fundus(rng, 320)))
+        write_bytes(folder / rel, encoded(_fundus(rng, 320), "JPEG"))
         rows.append([rel, *_captions(rng, "left")])
     header = ["filename", "captions", "sentence_level_captions"]
-    _write_csv(folder / ANNOTATIONS / "01_EYEPACS_revised.csv", header, rows)
+    write_csv(folder / ANNOTATIONS / "01_EYEPACS_revised.csv", header, rows)
     return 0
 
 
@@ -175,31 +174,3 @@ def _fundus(rng: np.random.Generator, size: int) -> Image.Image:
     img = img.filter(ImageFilter.GaussianBlur(1.2))
     mask = Image.fromarray(((radius < 0.93) * 255).astype(np.uint8))
     return Image.composite(img, Image.new("RGB", img.size), mask)
-
-
-def _jpeg(img: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    img.save(buffer, format="JPEG", quality=85)
-    return buffer.getvalue()
-
-
-def _png(img: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    img.save(buffer, format="PNG", compress_level=9)
-    return buffer.getvalue()
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Unchanged files are left alone (their mtimes are part of the read memo's key)."""
-    if path.is_file() and path.read_bytes() == data:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
-def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    _write_bytes(path, buffer.getvalue().encode())

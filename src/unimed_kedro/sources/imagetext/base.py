@@ -23,14 +23,7 @@ class ImageTextSource(Source):
 
     @classmethod
     def describe(cls, name: str, options: Mapping[str, Any]) -> SourceInfo:
-        return SourceInfo(
-            name=name,
-            title=str(options.get("title", name)),
-            license=str(options.get("license", "unknown")),
-            redistributable=bool(options.get("redistributable", False)),
-            citation=str(options.get("citation", "")),
-            patient_note=str(options.get("patient_note", "the image stands in for the patient")),
-        )
+        return SourceInfo.from_entry(name, options, "the image stands in for the patient")
 
     @classmethod
     def labels_in(cls, vocabulary: Mapping[str, Any]) -> list[str]:

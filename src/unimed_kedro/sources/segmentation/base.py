@@ -84,14 +84,7 @@ class SegmentationSource(Source):
 
     @classmethod
     def describe(cls, name: str, options: Mapping[str, Any]) -> SourceInfo:
-        return SourceInfo(
-            name=name,
-            title=str(options.get("title", name)),
-            license=str(options.get("license", "unknown")),
-            redistributable=bool(options.get("redistributable", False)),
-            citation=str(options.get("citation", "")),
-            patient_note=str(options.get("patient_note", "the case stands in for the patient")),
-        )
+        return SourceInfo.from_entry(name, options, "the case stands in for the patient")
 
     @classmethod
     def labels_in(cls, vocabulary: Mapping[str, Any]) -> list[str]:
