@@ -99,6 +99,8 @@ def test_conservation_with_held_out_records(unimed: UnimedBuild) -> None:
         assert entry["raw_records"] == entry["exported"] + entry["rejected"] + entry["held_out"]
         assert entry["raw_records"] == unimed.expected[name]["records"], name
     assert stats["rocov2"]["held_out"] >= unimed.expected["rocov2"]["held_out"]
+    card = (unimed.reports / "datacard.md").read_text()
+    assert "Exported + rejected + held out = raw" in card and "✗" not in card
 
 
 def test_duplicates_are_exported_once_and_name_the_kept_sample(unimed: UnimedBuild) -> None:

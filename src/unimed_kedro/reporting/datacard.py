@@ -72,34 +72,30 @@ def _yes_no(flag: bool) -> str:
 
 
 def source_table(statistics: dict, samples: pd.DataFrame, infos: dict[str, dict]) -> Table:
-    """Raw, exported and rejected records, patients and split sizes per source."""
+    """Raw, exported and rejected records (and held-out ones, for a collection that holds
+    evaluation data out), patients and split sizes per source."""
     per_split = split_counts(samples)
+    held = any("held_out" in s for s in statistics["sources"].values())
     rows = []
     for name, stats in sorted(statistics["sources"].items()):
         splits = [int(per_split.loc[name, s]) if name in per_split.index else 0 for s in SPLITS]
+        counts = [stats["raw_records"], stats["exported"], stats["rejected"]]
+        counts += [stats.get("held_out", 0)] if held else []
         rows.append(
             [
                 infos.get(name, {}).get("title", name),
-                stats["raw_records"],
-                stats["exported"],
-                stats["rejected"],
+                *counts,
                 stats["patients"],
                 *splits,
                 "✓" if stats["conserved"] else "✗ mismatch",
             ]
         )
-    totals = [sum(r[i] for r in rows) for i in range(1, 8)]
-    rows.append(["all sources", *totals, ""])
-    columns = [
-        "Source",
-        "Raw records",
-        "Exported",
-        "Rejected",
-        "Patients",
-        *SPLITS,
-        "Exported + rejected = raw",
-    ]
-    return Table(columns, [[_cell(c) for c in r] for r in rows], [False] + [True] * 7)
+    numbers = len(rows[0]) - 2 if rows else 0
+    rows.append(["all sources", *[sum(r[i] for r in rows) for i in range(1, numbers + 1)], ""])
+    columns = ["Source", "Raw records", "Exported", "Rejected", *(["Held out"] if held else [])]
+    columns += ["Patients", *SPLITS]
+    columns.append("Exported + rejected + held out = raw" if held else "Exported + rejected = raw")
+    return Table(columns, [[_cell(c) for c in r] for r in rows], [False] + [True] * numbers)
 
 
 def split_table(samples: pd.DataFrame) -> Table:
@@ -263,7 +259,12 @@ def facts(statistics: dict) -> list[tuple[str, str]]:
 
 
 def image_description(normalize: dict) -> str:
-    mode = {"L": "grayscale", "RGB": "RGB"}.get(str(normalize.get("color_mode")), "")
+    modes = {"L": "grayscale", "RGB": "RGB"}
+    mode = modes.get(str(normalize.get("color_mode")), "")
+    per_source = normalize.get("color_mode_per_source") or {}
+    for other in sorted(set(per_source.values()) - {normalize.get("color_mode")}):
+        names = sorted(s for s, m in per_source.items() if m == other)
+        mode += f" ({modes.get(other, other)}: {', '.join(names)})"
     return (
         f"{str(normalize.get('format', '')).upper()} (quality {normalize.get('quality')}), "
         f"{mode}, shorter side at most {normalize.get('image_size')} px; smaller images "
