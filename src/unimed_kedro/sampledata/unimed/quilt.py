@@ -22,10 +22,10 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
 
 from unimed_kedro.sampledata.cxr import MARKER
-from unimed_kedro.sampledata.files import encoded, write_bytes
+from unimed_kedro.sampledata.files import encoded, package_image, real_crop, write_bytes
 from unimed_kedro.sources.registry import entry
 
 HEADER = [
@@ -151,22 +151,9 @@ def _row(
 
 
 def _tissue(rng: np.random.Generator, size: int = 224) -> Image.Image:
-    """An H&E-like tile: pink stroma with fibre texture, pale lumina, purple nuclei."""
-    y, x = np.mgrid[0:size, 0:size]
-    fibres = np.sin(x / rng.uniform(3, 7) + np.sin(y / rng.uniform(9, 15)) * 3)
-    base = np.array([232, 170, 205]) * rng.uniform(0.92, 1.03)
-    pixels = base + fibres[..., None] * np.array([10, 16, 10])
-    img = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(img)
-    for _ in range(int(rng.integers(1, 4))):
-        cx, cy, r = *rng.uniform(30, size - 30, size=2), rng.uniform(12, 30)
-        draw.ellipse((cx - r, cy - r * 0.7, cx + r, cy + r * 0.7), fill=(246, 238, 244))
-    for _ in range(int(rng.integers(90, 160))):
-        cx, cy = rng.uniform(0, size, size=2)
-        rx, ry = rng.uniform(2.5, 5.5, size=2)
-        tone = int(rng.integers(60, 120))
-        draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=(tone, 40, tone + 70))
-    return img.filter(ImageFilter.GaussianBlur(0.8))
+    """A tile of a real immunohistochemistry slide (scikit-image's), cropped and toned per
+    image."""
+    return real_crop(package_image("skimage", "data/ihc.png"), rng, size, (0.4, 0.8))
 
 
 def _write_lookup(path: Path, rows: list[list[str]]) -> None:

@@ -18,15 +18,20 @@ not depend on what else is installed.
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
 
 from unimed_kedro.sampledata.cxr import MARKER
-from unimed_kedro.sampledata.files import encoded, write_bytes, write_csv
+from unimed_kedro.sampledata.files import (
+    encoded,
+    package_image,
+    real_crop,
+    write_bytes,
+    write_csv,
+)
 from unimed_kedro.sources.registry import entry
 
 ANNOTATIONS = "Retina-Annotations"
@@ -140,37 +145,7 @@ def _eyepacs_revised(folder: Path, rng: np.random.Generator, rejects: Counter[st
     return 0
 
 
-@functools.lru_cache(maxsize=4)
-def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
-    return tuple(np.mgrid[-1 : 1 : complex(0, size), -1 : 1 : complex(0, size)])
-
-
 def _fundus(rng: np.random.Generator, size: int) -> Image.Image:
-    """A fundus-like photograph: a lit orange disc on black, a bright optic disc, a darker
-    macula, vessels leaving the disc; positions and tones jittered per image."""
-    y, x = _grid(size)
-    side = rng.choice([-1.0, 1.0])
-    disc = (side * rng.uniform(0.35, 0.5), rng.uniform(-0.1, 0.1))
-    radius = np.hypot(x, y)
-    shade = 1 - 0.5 * radius**2
-    pixels = np.stack([205 * shade, 95 * shade, 35 * shade], axis=-1) * rng.uniform(0.85, 1.1)
-    glow = np.exp(-((np.hypot(x - disc[0], y - disc[1]) / 0.1) ** 2))
-    macula = np.exp(-((np.hypot(x + disc[0] * 0.9, y - disc[1]) / 0.16) ** 2))
-    pixels += glow[..., None] * np.array([50, 110, 70]) - macula[..., None] * np.array([45, 25, 8])
-    img = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(img)
-    centre = ((disc[0] + 1) * size / 2, (disc[1] + 1) * size / 2)
-    for angle in rng.uniform(0, 2 * np.pi, size=7):
-        steps = np.linspace(0, size * 0.55, 12)
-        bend = rng.uniform(-0.8, 0.8)
-        points = [
-            (
-                centre[0] + s * np.cos(angle + bend * s / size),
-                centre[1] + s * np.sin(angle + bend * s / size),
-            )
-            for s in steps
-        ]
-        draw.line(points, fill=(125, 30, 18), width=int(rng.integers(2, 5)))
-    img = img.filter(ImageFilter.GaussianBlur(1.2))
-    mask = Image.fromarray(((radius < 0.93) * 255).astype(np.uint8))
-    return Image.composite(img, Image.new("RGB", img.size), mask)
+    """A real fundus photograph (scikit-image's), cropped and toned per image: most of
+    the field, so the optic disc and vessels stay in view."""
+    return real_crop(package_image("skimage", "data/retina.jpg"), rng, size, (0.8, 1.0))
