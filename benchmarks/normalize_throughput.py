@@ -383,20 +383,37 @@ def time_kedro(
     """Wall clock of the whole `kedro run --pipelines cxr` subprocess, from a fresh data/.
     `extra_params` are more `--params` pairs (dotted keys); `also_monitor` are pids of other
     process trees that work for the run (a Dask cluster), counted in the peak RSS."""
+    params = {"raw_root": str(raw.resolve()), **(extra_params or {})}
+    warm = sorted(p for p in raw.rglob("*") if p.is_file())
+    seconds, monitor, started_at = run_kedro_timed(
+        project, "cxr", params, warm, log_path, also_monitor
+    )
+    stats = json.loads((project / "data/08_reporting/cxr/statistics.json").read_text())
+    exported = int(stats["exported"])
+    assert exported == n, f"kedro exported {exported} of {n} images ({stats['rejected']} rejected)"
+    return result(
+        exported, seconds, monitor, exported=exported, **phases(log_path, started_at, seconds)
+    )
+
+
+def run_kedro_timed(
+    project: Path,
+    pipeline: str,
+    params: dict[str, str],
+    warm: list[Path],
+    log_path: Path,
+    also_monitor: tuple[int, ...] = (),
+) -> tuple[float, Monitor, datetime]:
+    """`kedro run --pipelines <pipeline>` from an empty data/ (the previous run's outputs
+    moved aside, the files in `warm` in the page cache), its process tree's RSS sampled:
+    the seconds, the monitor and when it started. A failed run raises with its log's tail."""
     retire(project / "data", project.parent)
     retire(project / ".viz", project.parent)  # every round a first run: kedro-viz's files too
     (project / "data").mkdir()
     os.sync()  # the previous run's ~60k files must not be flushed during this one
-    warm_page_cache(sorted(p for p in raw.rglob("*") if p.is_file()))
-    params = {"raw_root": str(raw.resolve()), **(extra_params or {})}
-    command = [
-        str(kedro_executable()),
-        "run",
-        "--pipelines",
-        "cxr",
-        "--params",
-        ",".join(f"{key}={value}" for key, value in params.items()),
-    ]
+    warm_page_cache(warm)
+    command = [str(kedro_executable()), "run", "--pipelines", pipeline, "--params"]
+    command.append(",".join(f"{key}={value}" for key, value in params.items()))
     env = {**os.environ, **QUIET_ENV, "KEDRO_LOGGING_CONFIG": str(project / "logging.yml")}
     with open(log_path, "wb") as log:
         started_at, start = datetime.now(), time.perf_counter()
@@ -409,12 +426,7 @@ def time_kedro(
     if code != 0:
         tail = log_path.read_text(errors="replace").splitlines()[-30:]
         raise RuntimeError(f"kedro run failed ({code}); see {log_path}:\n" + "\n".join(tail))
-    stats = json.loads((project / "data/08_reporting/cxr/statistics.json").read_text())
-    exported = int(stats["exported"])
-    assert exported == n, f"kedro exported {exported} of {n} images ({stats['rejected']} rejected)"
-    return result(
-        exported, seconds, monitor, exported=exported, **phases(log_path, started_at, seconds)
-    )
+    return seconds, monitor, started_at
 
 
 _LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \S+ \S+: (.*)$")
