@@ -90,8 +90,9 @@ def build_shard_index(
     samples: pd.DataFrame, sources: dict[str, dict], params: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Key, shard and position of every exported sample; samples held back by the licence
-    filter become rejects. Order within a split is a seeded shuffle that does not move when
-    other samples are added."""
+    filter become rejects. Shards group the samples by split, or by source (`shards_by`);
+    order within a group is a seeded shuffle that does not move when other samples are
+    added."""
     options = ExportOptions.from_params(params)
     kept, rejects = licence_filter(samples, sources, options.redistributable_only)
     kept["key"] = kept["sample_id"]
