@@ -14,7 +14,12 @@ figures). The readers' memory is measured in a child process each, on a syntheti
 1M-row Quilt lookup and a 500k-entry LLaVA-Med alignment JSON.
 
     python benchmarks/unimed_throughput.py [--n 3000] [--rounds 1] [--workdir DIR]
-        [--out FILE] [--quilt-rows 1000000] [--llava-entries 500000]
+        [--out FILE] [--quilt-rows 1000000] [--llava-entries 500000] [--sizes real]
+
+With `--sizes real` (the default) each replica is its template resized (LANCZOS, centre
+crop to the aspect ratio) to a size typical of its real source (`REAL_SIZE`), so the run
+and the loop decode images of realistic weight; `--sizes sample` keeps the sample writers'
+sizes (mostly 224-420 px).
 
 With `--rounds R`, the Pillow loop and the kedro run are timed R times, back to back in
 pairs, and the ratio is the median of the per-pair ratios (normalize_throughput.py: this
@@ -45,7 +50,7 @@ import numpy as np
 import pandas as pd
 import PIL
 import yaml
-from PIL import Image, JpegImagePlugin
+from PIL import Image, ImageOps, JpegImagePlugin
 
 # Reused, not copied: project copy, Monitor, result, phases, the Pillow steps, rounds in
 # pairs, trash handling; the frozen code copy (benchmarks/ is no package).
@@ -72,6 +77,21 @@ MIX = {
     "retina": 0.10,
     "pmc_oa": 0.13,
     "rocov2": 0.12,
+}
+# (width, height) of a replica with `--sizes real`, per source: a size typical of the real
+# files (portrait templates get it turned to portrait); None keeps the template's size,
+# which the sample writer already makes the real one.
+REAL_SIZE: dict[str, tuple[int, int] | None] = {
+    "chexpert": None,  # CheXpert-v1.0-small: ~320x390 (downsized by Stanford), as written
+    "nih": None,  # NIH ChestX-ray14: 1024x1024 PNGs, as written
+    "radimagenet": None,  # RadImageNet: 224x224 PNGs, as written
+    # Quilt: YouTube frames, 720p assumed (the sample lookup's height/width; unconfirmed)
+    "quilt_1m": (1280, 720),
+    # fundus: EyePACS "low hundreds to low thousands" px (IOVS 2018), ODIR "varied" (Canon,
+    # Zeiss, Kowa; OIA-ODIR README); MM-Retinal's book figures: size unconfirmed
+    "retina": (2048, 1536),
+    "pmc_oa": (640, 512),  # PMC-OA subfigures: crops of PMC figures (size unconfirmed)
+    "rocov2": (800, 640),  # ROCOv2 PMC figures: ~225 KB each (HF: 13.5 GB / 59,962 train)
 }
 NOISE_SIGMA = 1.0  # grey levels of noise added to each replica: distinct bytes
 PNG_LEVEL = {"nih": 1, "radimagenet": 9}  # as the sample writers save them
@@ -357,14 +377,29 @@ SCALERS: dict[str, Callable[[Path, list[str], int], list[Job]]] = {
 }
 
 
-def write_variant(job: Job) -> None:
-    """The template image with N(0, NOISE_SIGMA) noise, seeded by the replica's path, in
-    the template's format: a JPEG with its quantization tables and subsampling (so its
-    quality), a PNG at the writer's compression level."""
-    src, dst, level = job
+Variant = tuple[str, str, int, tuple[int, int] | None]  # a Job and the replica's size
+
+
+def fitted(image: Image.Image, size: tuple[int, int] | None) -> Image.Image:
+    """`image` resized with LANCZOS to `size` (turned if the template is the other way
+    round), centre-cropped to its aspect ratio; itself when `size` is None."""
+    if size is None:
+        return image
+    width, height = size
+    if (image.width - image.height) * (width - height) < 0:  # square keeps `size`
+        width, height = height, width
+    return ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS)
+
+
+def write_variant(job: Variant) -> None:
+    """The template image, at the replica's size (`fitted`), with N(0, NOISE_SIGMA)
+    noise seeded by the replica's path, in the template's format: a JPEG with its
+    quantization tables and subsampling (so its quality), a PNG at the writer's
+    compression level."""
+    src, dst, level, size = job
     rng = np.random.default_rng(zlib.crc32(dst.encode()))
     with Image.open(src) as image:
-        pixels = np.asarray(image, dtype=np.float32)
+        pixels = np.asarray(fitted(image, size), dtype=np.float32)
         pixels += rng.normal(0, NOISE_SIGMA, pixels.shape).astype(np.float32)
         variant = Image.fromarray(np.clip(pixels + 0.5, 0, 255).astype(np.uint8))
         buffer = io.BytesIO()
@@ -394,12 +429,19 @@ def sample_code() -> str:
     return digest.hexdigest()[:16]
 
 
-def build_raw(raw: Path, n: int) -> dict:
-    """`raw/`: the unimed sample data, then replicas until the run decodes ~n images;
-    reused when complete and made by the same code. Returns the generation summary (its
-    `.complete.json`)."""
+def build_raw(raw: Path, n: int, sizes: str = "real") -> dict:
+    """`raw/`: the unimed sample data, then replicas until the run decodes ~n images, at
+    the sample's sizes or the real sources' (`sizes`); reused when complete and made by
+    the same code and sizes. Returns the generation summary (its `.complete.json`)."""
     marker = raw / ".complete.json"
-    key = {"format": RAW_FORMAT, "n": n, "sample_code": sample_code()}
+    target = {k: REAL_SIZE[k] if sizes == "real" else None for k in MIX}
+    key = {
+        "format": RAW_FORMAT,
+        "n": n,
+        "sample_code": sample_code(),
+        "sizes": sizes,
+        "replica_sizes": {k: list(v) if v else None for k, v in target.items()},
+    }
     if marker.is_file():
         summary = json.loads(marker.read_text())
         if all(summary.get(k) == v for k, v in key.items()):
@@ -411,13 +453,14 @@ def build_raw(raw: Path, n: int) -> dict:
     sample = len(decoded_files(manifests))
     counts = apportion(max(0, n - sample), MIX)
     options = normalize_options()
-    jobs: list[Job] = []
+    jobs: list[Variant] = []
     templates_by_source = {}
     for name, count in counts.items():
         if count:
             rels = templates(raw, name, manifests[name], options)
             templates_by_source[name] = len(rels)
-            jobs += SCALERS[name](raw / entry(name).folder, rels, count)
+            scaled = SCALERS[name](raw / entry(name).folder, rels, count)
+            jobs += [(*job, target[name]) for job in scaled]
     context = multiprocessing.get_context("fork")  # the module may not be importable by name
     with context.Pool(os.cpu_count()) as pool:
         pool.map(write_variant, jobs, chunksize=16)
@@ -426,7 +469,7 @@ def build_raw(raw: Path, n: int) -> dict:
         paths = [str(raw / entry(s).folder / rel) for s, rel in files]
         digests = dict(zip(paths, pool.map(sha256, paths, chunksize=64)))
     copies = Counter(digests.values())
-    shared = [dst for _, dst, _ in jobs if copies[digests[dst]] > 1]
+    shared = [dst for _, dst, _, _ in jobs if copies[digests[dst]] > 1]
     if shared:
         raise RuntimeError(f"{len(shared)} replicas are byte copies of other files: {shared[:3]}")
     summary = {
@@ -820,6 +863,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=500_000,
         help="LLaVA-Med alignment entries to ingest (0: skip)",
     )
+    parser.add_argument(
+        "--sizes",
+        choices=("sample", "real"),
+        default="real",
+        help="replicas at the sample writers' sizes or at their real sources' (REAL_SIZE)",
+    )
     return parser.parse_args(argv)
 
 
@@ -827,8 +876,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    raw = workdir / f"raw-{args.n}"
-    generation = build_raw(raw, args.n)
+    raw = workdir / f"raw-{args.n}-{args.sizes}"
+    generation = build_raw(raw, args.n, args.sizes)
     files = decoded_files(read_manifests(raw))
     modes = normalize_options()
     total_bytes = nt.warm_page_cache([raw / entry(s).folder / rel for s, rel in files])
@@ -844,6 +893,7 @@ def main(argv: list[str] | None = None) -> dict:
             memory[read["source"]] = read
     results = {
         "n": args.n,
+        "sizes": args.sizes,
         "images": len(files),
         "by_source": dict(Counter(s for s, _ in files)),
         "colour_modes": dict(Counter(modes.mode_of(s) for s, _ in files)),
@@ -863,7 +913,7 @@ def main(argv: list[str] | None = None) -> dict:
     gray = results["colour_modes"].get("L", 0)
     print(
         f"{len(files)} images ({gray} grayscale, {len(files) - gray} RGB; "
-        f"{results['mean_input_kb']:.0f} KB mean), {os.cpu_count()} CPUs; "
+        f"{results['mean_input_kb']:.0f} KB mean, {args.sizes} sizes), {os.cpu_count()} CPUs; "
         f"unimed-kedro / pillow-best {ratio:.2f} (target {TARGET})\n\n{table(results)}"
     )
     for name, m in methods.items():

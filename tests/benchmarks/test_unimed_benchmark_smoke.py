@@ -46,6 +46,8 @@ def test_benchmark_writes_its_ratio(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     )
     results = json.loads(out.read_text())
     assert results["images"] == 270 and set(results["colour_modes"]) == {"L", "RGB"}
+    assert results["sizes"] == results["raw"]["sizes"] == "real"
+    assert results["raw"]["replica_sizes"]["retina"] == [2048, 1536]
     replicas = results["raw"]["replicas"]
     assert sum(replicas.values()) == 270 - results["raw"]["sample_images"] > 0
     methods = results["methods"]
@@ -56,7 +58,7 @@ def test_benchmark_writes_its_ratio(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert all(m["images"] == 270 and m["wall_s"] > 0 for m in methods.values())
     assert kedro["normalize_node_ratio"] > 0 and "unimed.write_webdataset" in kedro["node_s"]
     assert 0 < kedro["exported"] < 270  # held-out, duplicate and rejected images are not
-    assert (tmp_path / "kedro-270.log").is_file()
+    assert (tmp_path / "kedro-270.log").is_file() and (tmp_path / "raw-270-real").is_dir()
     quilt, llava = (
         results["ingest_memory"]["quilt_1m"],
         results["ingest_memory"]["llava_med_alignment"],
@@ -79,5 +81,18 @@ def test_arguments_parse(monkeypatch: pytest.MonkeyPatch) -> None:
         1_000_000,
         500_000,
     )
-    args = parse(["--n", "50", "--quilt-rows", "0", "--llava-entries", "0"])
-    assert (args.n, args.quilt_rows, args.llava_entries) == (50, 0, 0)
+    assert default.sizes == "real"
+    args = parse(["--n", "50", "--quilt-rows", "0", "--llava-entries", "0", "--sizes", "sample"])
+    assert (args.n, args.quilt_rows, args.llava_entries, args.sizes) == (50, 0, 0, "sample")
+
+
+def test_real_sizes_keep_the_template(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replica at a real size is its template resized and cropped (orientation kept,
+    a square template takes the size as is); no size keeps the template's."""
+    from PIL import Image
+
+    fitted = load_script(monkeypatch).fitted
+    portrait, square = Image.new("L", (288, 352)), Image.new("RGB", (224, 224))
+    assert fitted(portrait, (800, 640)).size == (640, 800)
+    assert fitted(square, (1280, 720)).size == (1280, 720)
+    assert fitted(portrait, None) is portrait
