@@ -18,10 +18,14 @@ import os, sys, time
 from pathlib import Path
 from unimed_kedro.engine import lock
 lock.acquire(Path(sys.argv[1]))
+ready, started = os.pipe()
 worker = os.fork() if sys.argv[2:] == ["fork"] else 1
 if worker == 0:  # a pool worker forked while the lock is held
+    os.write(started, b"x")  # fork has returned here: its at-fork hooks have run
     time.sleep(60)
     os._exit(0)
+if worker != 1:  # "held" only once the worker runs, so killing the run races nothing
+    os.read(ready, 1)
 print("held", worker, flush=True)
 time.sleep(120)
 """
