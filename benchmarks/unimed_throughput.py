@@ -62,6 +62,7 @@ from unimed_kedro.imaging.normalize import process_one  # noqa: E402
 from unimed_kedro.imaging.options import NormalizeOptions  # noqa: E402
 from unimed_kedro.pipelines.unimed.pipeline import SOURCES  # noqa: E402
 from unimed_kedro.sampledata import generate_unimed  # noqa: E402
+from unimed_kedro.sampledata.unimed.quilt import HEADER as QUILT_HEADER  # noqa: E402
 from unimed_kedro.sources.registry import entry  # noqa: E402
 
 COLLECTION = "unimed"
@@ -110,6 +111,7 @@ from collections import Counter
 from pathlib import Path
 import yaml
 from unimed_kedro.sources.registry import entry
+from unimed_kedro.sampledata.unimed.quilt import HEADER as QUILT_HEADER
 
 def status(key):  # VmRSS / VmHWM (peak) of this process's memory since exec, in MB
     with open("/proc/self/status") as handle:
@@ -667,20 +669,7 @@ def write_quilt(folder: Path, rows: int, seed: int = 0) -> dict:
     return {"rows": rows, "images": images, "val_images": int(val.sum())}
 
 
-HEADER_QUILT = (
-    "caption",
-    "image_path",
-    "subset",
-    "split",
-    "pathology",
-    "roi_text",
-    "noisy_text",
-    "corrected_text",
-    "med_umls_ids",
-    "magnification",
-    "height",
-    "width",
-)
+HEADER_QUILT = tuple(QUILT_HEADER[1:])  # the lookup without pandas' index column
 PROMPTS = (
     "<image>\nProvide a brief description of the given image.",
     "<image>\nDescribe the image concisely.",

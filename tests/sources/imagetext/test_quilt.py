@@ -11,24 +11,9 @@ import pytest
 
 from tests.sources.helpers import write_jpeg
 from unimed_kedro.sampledata.unimed import quilt as sample
+from unimed_kedro.sampledata.unimed.quilt import HEADER  # the lookup as Quilt ships it
 from unimed_kedro.sources.base import LayoutError
 from unimed_kedro.sources.imagetext.quilt import Quilt
-
-HEADER = [
-    "",
-    "caption",
-    "image_path",
-    "subset",
-    "split",
-    "pathology",
-    "roi_text",
-    "noisy_text",
-    "corrected_text",
-    "med_umls_ids",
-    "magnification",
-    "height",
-    "width",
-]
 
 
 def _row(caption: str, image: str, subset: str = "quilt", split: str = "train") -> list[str]:

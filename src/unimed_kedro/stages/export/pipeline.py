@@ -16,22 +16,27 @@ from unimed_kedro.stages.export.nodes import (
 )
 from unimed_kedro.stages.export.volumes import export_volumes, satds_files
 
+# the shard index (licence filter included) and the WebDataset shards it plans
+SHARDS = [
+    Node(
+        build_shard_index,
+        inputs=["samples", "sources", "params:export"],
+        outputs=["shard_index", "export_rejects"],
+        name="build_shard_index",
+    ),
+    Node(
+        plan_webdataset,
+        inputs=["shard_index", "normalized_images", "params:export", "params:executor"],
+        outputs="webdataset",
+        name="write_webdataset",
+    ),
+]
+
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(
-                build_shard_index,
-                inputs=["samples", "sources", "params:export"],
-                outputs=["shard_index", "export_rejects"],
-                name="build_shard_index",
-            ),
-            Node(
-                plan_webdataset,
-                inputs=["shard_index", "normalized_images", "params:export", "params:executor"],
-                outputs="webdataset",
-                name="write_webdataset",
-            ),
+            *SHARDS,
         ]
     ) + _accounting("shard_index")
 
@@ -82,18 +87,7 @@ def pretraining_pipeline(**kwargs) -> Pipeline:
     the selection included) and statistics with held-out records counted apart."""
     return Pipeline(
         [
-            Node(
-                build_shard_index,
-                inputs=["samples", "sources", "params:export"],
-                outputs=["shard_index", "export_rejects"],
-                name="build_shard_index",
-            ),
-            Node(
-                plan_webdataset,
-                inputs=["shard_index", "normalized_images", "params:export", "params:executor"],
-                outputs="webdataset",
-                name="write_webdataset",
-            ),
+            *SHARDS,
             Node(
                 mixture,
                 inputs=["shard_index", "webdataset", "params:export"],
