@@ -21,6 +21,7 @@ from pandas.api.types import is_object_dtype
 
 from unimed_kedro.schema import IMAGE, RecordKind, is_missing, rejects_frame
 from unimed_kedro.schema.base import check_sample_ids
+from unimed_kedro.schema.columns import is_list_column, list_values, plain, records_frame
 from unimed_kedro.schema.text import clean_text, clean_value
 from unimed_kedro.sources.paths import SourceFolder
 
@@ -137,6 +138,11 @@ NOT_UTF8 = "bytes that are not UTF-8 were replaced by U+FFFD"
 _CONTROL = r"[\x00-\x1f\x7f-\x9f]"  # what `clean_text` removes from an Arrow string
 
 
+# Where a record was read (`_file`, `_row`) and its id as the source writes it: a reject
+# of the record names them; they never reach the manifest.
+WHERE_COLUMNS = ["_file", "_row", "_raw_id"]
+
+
 class LayoutError(ValueError):
     """A present source folder whose files do not have the official layout."""
 
@@ -194,7 +200,18 @@ class Source(ABC):
 
     def read(self) -> SourceTables:
         layout = self.layout()
-        return finish(list(self.records(layout)), self.rejects, self.kind, self.label_names)
+        columns = [*self.kind.manifest_columns(self.label_names), *WHERE_COLUMNS]
+        # no name here holds a table a step is done with: `finish` frees what it was given
+        return finish(
+            self.assemble(self.collect(self.records(layout), columns)),
+            self.rejects,
+            self.kind,
+            self.label_names,
+        )
+
+    def collect(self, records: Iterable[dict], columns: list[str]) -> pd.DataFrame:
+        """The records as a frame of `columns`, gathered column by column."""
+        return records_frame(records, columns)
 
     @abstractmethod
     def layout(self) -> Any:
@@ -204,11 +221,18 @@ class Source(ABC):
     @abstractmethod
     def records(self, layout: Any) -> Iterable[dict]:
         """Record dicts of the kind's columns plus `_file`/`_row` (where each was read);
-        bad records go to `self.rejects` instead."""
+        bad records go to `self.rejects` instead. Yield them one by one: `read` gathers
+        them column by column (`records_frame`), never as a list of dicts."""
+
+    def assemble(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A step over the whole table of records read, before `finish`: a family whose
+        rows are parts of a record merges them here, and checks once per merged record
+        what needs checking. None by default."""
+        return frame
 
 
 def finish(
-    records: list[dict], rejects: Rejects, kind: RecordKind, labels: list[str]
+    records: pd.DataFrame | Iterable[dict], rejects: Rejects, kind: RecordKind, labels: list[str]
 ) -> SourceTables:
     """Build the manifest (sorted, one row per sample id), the rejects and the corrections.
 
@@ -219,9 +243,16 @@ def finish(
     own location: a `duplicate_record` when it is the same raw record again, an
     `id_collision` naming both raw ids when two raw ids fold to one sample id. The first
     occurrence is kept, and a correction made to a repeat is dropped with it (it describes
-    no record of the manifest). Every text cell is cleaned (`clean_text`)."""
+    no record of the manifest). Every text cell is cleaned (`clean_text`); list cells
+    (Arrow lists while read) leave as Python lists."""
     columns = kind.manifest_columns(labels)
-    frame = _frame(records, columns + ["_file", "_row", "_raw_id"])
+    frame = (
+        records
+        if isinstance(records, pd.DataFrame)
+        else records_frame(records, [*columns, *WHERE_COLUMNS])
+    )
+    del records
+    frame = plain(frame.reindex(columns=[*columns, *WHERE_COLUMNS]))
     check_sample_ids(rejects.source, frame["sample_id"])
     check_sample_ids(rejects.source, _reject_ids(rejects))
     dup = _reject_repeats(frame, rejects)
@@ -230,7 +261,9 @@ def finish(
         c for c in rejects.corrections if (c["file"], c["row"]) not in repeats
     ]
     manifest = frame.loc[~dup, columns].sort_values("sample_id", kind="stable")
-    manifest = kind.conform(_clean_text_cells(manifest.reset_index(drop=True)), labels)
+    del frame
+    manifest = _python_lists(manifest.reset_index(drop=True))
+    manifest = kind.conform(_clean_text_cells(manifest), labels)
     return SourceTables(manifest, rejects_frame(rejects.rows), rejects_frame(rejects.corrections))
 
 
@@ -267,12 +300,13 @@ def _where(file: str, row: Any) -> str:
     return file if is_missing(row) else f"{file} line {int(row)}"
 
 
-def _frame(records: list[dict], columns: list[str]) -> pd.DataFrame:
-    try:
-        return pd.DataFrame(records, columns=columns)
-    except UnicodeEncodeError:  # Arrow strings refuse bytes that were not UTF-8
-        cleaned = [{k: clean_value(v) for k, v in record.items()} for record in records]
-        return pd.DataFrame(cleaned, columns=columns)
+def _python_lists(manifest: pd.DataFrame) -> pd.DataFrame:
+    """List columns as Python lists (what every later stage reads from parquet alike)."""
+    for column in manifest.columns:
+        if is_list_column(manifest[column]):
+            values = list_values(manifest[column])
+            manifest[column] = pd.Series(values, index=manifest.index, dtype=object)
+    return manifest
 
 
 def _clean_text_cells(manifest: pd.DataFrame) -> pd.DataFrame:

@@ -5,11 +5,17 @@ holding all their captions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, ClassVar
 
-from unimed_kedro.schema import IMAGE_TEXT, make_sample_id
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from unimed_kedro.schema import IMAGE_TEXT, is_missing, make_sample_id
+from unimed_kedro.schema.columns import is_list_column, records_frame
 from unimed_kedro.sources.base import Source, SourceInfo
+from unimed_kedro.sources.paths import Where
 
 # A captioned source's image whose every caption is empty: no pair to train on.
 NO_CAPTION = "no_caption"
@@ -17,9 +23,21 @@ NO_CAPTION = "no_caption"
 
 class ImageTextSource(Source):
     """An image–text reader. Entry options: `title`, `license`, `redistributable`,
-    `citation`, `patient_note`, and the reader's own."""
+    `citation`, `patient_note`, and the reader's own.
+
+    `records` yields one record per row of the source's files; `collect` gathers them one
+    record per image (`PerImage`); `assemble` gives each its ids, checks its file once
+    (`on_disk`) and keeps the images with a caption (`paired`). A reader says how it
+    differs in three attributes and by overriding `combine` or `find`."""
 
     kind = IMAGE_TEXT
+    # A label dataset: class names alone make a pair (a template caption is made later).
+    findings_suffice: ClassVar[bool] = False
+    # The reader checks each image's file as it reads its row (finding it needs the row).
+    checks_files_when_read: ClassVar[bool] = False
+    # Rows naming one image are its captions (`PerImage`); False where a row is a record
+    # and a repeat a `duplicate_record` (RadImageNet's split files).
+    one_record_per_image: ClassVar[bool] = True
 
     @classmethod
     def describe(cls, name: str, options: Mapping[str, Any]) -> SourceInfo:
@@ -42,12 +60,13 @@ class ImageTextSource(Source):
         patient: str | None = None,
         split: str | None = None,
     ) -> dict:
-        """The record of image `image` (relative to the source folder), whose id in the
-        source is `raw_id`; `where` gives `file` and `row` (where it was listed)."""
+        """The row's record of image `image` (relative to the source folder), whose id in
+        the source is `raw_id`; `where` gives `file` and `row` (where it was listed). Its
+        sample id (and, with no `patient`, its patient id) are made once per image, by
+        `assemble`."""
         return {
-            "sample_id": make_sample_id(self.source.name, raw_id),
             "source": self.source.name,
-            "patient_id": f"{self.source.name}:{patient if patient is not None else raw_id}",
+            "patient_id": None if patient is None else f"{self.source.name}:{patient}",
             "study_id": None,
             "raw_relpath": image,
             "official_split": split,
@@ -61,34 +80,137 @@ class ImageTextSource(Source):
             "_raw_id": raw_id,
         }
 
-    def merged(self, records: Iterable[dict]) -> list[dict]:
-        """One record per image (`raw_relpath`), the first row's, holding the captions of
-        every row naming it (file order, repeats dropped)."""
-        by_image: dict[str, dict] = {}
-        for record in records:
-            kept = by_image.setdefault(record["raw_relpath"], record)
-            if kept is not record:
-                kept["source_captions"] = clean_captions(
-                    [*kept["source_captions"], *record["source_captions"]]
-                )
-        return list(by_image.values())
+    def collect(self, records: Iterable[dict], columns: list[str]) -> pd.DataFrame:
+        if not self.one_record_per_image:
+            return super().collect(records, columns)
+        return PerImage().frame(records, columns)
 
-    def without_caption(self, records: list[dict]) -> list[dict]:
-        """The records with at least one caption; the others become `no_caption` rejects
-        (a captioned source's image with no text is no pair)."""
-        kept = []
-        for record in records:
-            if record["source_captions"]:
-                kept.append(record)
-                continue
+    def assemble(self, frame: pd.DataFrame) -> pd.DataFrame:
+        frame = self.identified(self.combine(frame))
+        if not self.checks_files_when_read:
+            frame = self.on_disk(frame)
+        return self.paired(frame)
+
+    def combine(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """What a reader adds once its records are gathered (RadImageNet: UniMed's
+        captions); nothing by default."""
+        return frame
+
+    def identified(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Records with their sample ids and, where no patient was given, the image as
+        the patient."""
+        name = self.source.name
+        raw_ids = frame["_raw_id"].astype("str")
+        frame["sample_id"] = pd.Series(
+            [make_sample_id(name, r) for r in raw_ids.tolist()], index=frame.index, dtype="str"
+        )
+        patients = frame["patient_id"].astype("str")
+        frame["patient_id"] = patients.where(patients.notna(), f"{name}:" + raw_ids)
+        return frame
+
+    def on_disk(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The records whose image `find` finds, with `raw_relpath` where it was found;
+        the others are rejects (`outside_raw_root`, `missing_file`)."""
+        found = [
+            self.find(rel, {"file": file, "row": _line(row), "sample_id": sample_id})
+            for rel, file, row, sample_id in zip(
+                *(frame[c].tolist() for c in ("raw_relpath", "_file", "_row", "sample_id"))
+            )
+        ]
+        kept = np.array([f is not None for f in found], dtype=bool)
+        frame = frame.loc[kept].copy()
+        frame["raw_relpath"] = pd.Series(
+            [f for f in found if f is not None], index=frame.index, dtype="str"
+        )
+        return frame
+
+    def find(self, image: str, where: Where) -> str | None:
+        """Where image `image` (a path in the source folder) is: itself when it is a file
+        inside the folder, else None and a reject naming `where`."""
+        path = self.folder.inside(image, **where)
+        if path is not None and self.folder.exists(path, **where):
+            return image
+        return None
+
+    def paired(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The records with at least one caption (or, `findings_suffice`, a class name);
+        the others become `no_caption` rejects (a captioned source's image with no text
+        is no pair)."""
+        captioned = _has_items(frame["source_captions"])
+        if self.findings_suffice:
+            captioned |= _has_items(frame["findings"])
+        for rel, file, row, sample_id in zip(
+            *(
+                frame.loc[~captioned, c].tolist()
+                for c in ("raw_relpath", "_file", "_row", "sample_id")
+            )
+        ):
             self.rejects.add(
                 NO_CAPTION,
-                f"{record['raw_relpath']!r}: every caption given for it is empty",
-                file=record["_file"],
-                row=record["_row"],
-                sample_id=record["sample_id"],
+                f"{rel!r}: every caption given for it is empty",
+                file=file,
+                row=_line(row),
+                sample_id=sample_id,
             )
-        return kept
+        return frame.loc[captioned]
+
+
+class PerImage:
+    """Rows gathered into one record per image (`raw_relpath`) as they stream by: the
+    first row's fields (column by column, `records_frame`), the captions and class names
+    of every row naming the image (file order, repeats dropped; each row's are clean as
+    recorded) and the most held-out split of its rows (an image one row puts in val or
+    test is evaluation data, whatever another row says). Memory holds, per image, its
+    path and its lists, never a dict per row."""
+
+    LISTS = ("source_captions", "findings")
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.lists: dict[str, list[list[str]]] = {c: [] for c in self.LISTS}
+        self.ranks = bytearray()
+
+    def frame(self, records: Iterable[dict], columns: list[str]) -> pd.DataFrame:
+        own = [c for c in columns if c not in (*self.LISTS, "official_split")]
+        frame = records_frame(self._firsts(records), own)
+        for column, values in self.lists.items():
+            frame[column] = pd.Series(values, index=frame.index, dtype=object)
+        ranks = np.frombuffer(bytes(self.ranks), dtype=np.uint8)
+        splits = pa.array(np.array(_SPLITS_BY_RANK, dtype=object)[ranks], from_pandas=True)
+        frame["official_split"] = splits.to_pandas()  # typed as `records_frame` would
+        self.index.clear()
+        return frame
+
+    def _firsts(self, records: Iterable[dict]) -> Iterator[dict]:
+        for record in records:
+            new = len(self.ranks)
+            at = self.index.setdefault(record["raw_relpath"], new)
+            rank = _SPLIT_RANK.get(record["official_split"], 0)
+            if at == new:
+                for column, values in self.lists.items():
+                    values.append(list(record[column] or ()))
+                self.ranks.append(rank)
+                yield record
+                continue
+            for column, values in self.lists.items():
+                kept = values[at]
+                kept.extend(v for v in record[column] or () if v not in kept)
+            self.ranks[at] = max(self.ranks[at], rank)
+
+
+def _has_items(series: pd.Series) -> pd.Series:
+    if is_list_column(series):
+        return series.list.len().fillna(0).astype(int).gt(0).astype(bool)
+    return series.map(lambda v: v is not None and len(v) > 0).astype(bool)
+
+
+def _line(row: Any) -> int | None:
+    return None if is_missing(row) else int(row)
+
+
+# The most held-out split an image's rows give wins (None < train < val < test).
+_SPLIT_RANK = {"train": 1, "val": 2, "test": 3}
+_SPLITS_BY_RANK = [None, "train", "val", "test"]
 
 
 def clean_captions(captions: Iterable[Any]) -> list[str]:

@@ -30,7 +30,7 @@ from typing import Any, ClassVar, NamedTuple, TextIO
 from unimed_kedro.schema.text import has_undecodable
 from unimed_kedro.sources.base import LayoutError
 from unimed_kedro.sources.imagetext.base import ImageTextSource
-from unimed_kedro.sources.imagetext.pmc_oa import MALFORMED_ENTRY, on_disk, shorten
+from unimed_kedro.sources.imagetext.pmc_oa import MALFORMED_ENTRY, shorten
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +87,8 @@ class LLaVAMed(ImageTextSource):
             f"and/or {' '.join(INSTRUCT)}, beside {IMAGES}/"
         )
 
-    def records(self, layout: Path | None) -> list[dict]:
-        if layout is None:
-            return []
-        return self.without_caption(on_disk(self, self.merged(self._rows(layout))))
+    def records(self, layout: Path | None) -> Iterator[dict]:
+        return iter(()) if layout is None else self._rows(layout)
 
     def _rows(self, path: Path) -> Iterator[dict]:
         """The record of each usable entry, in file order; the others are rejects."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,9 +58,9 @@ class PMCOA(ImageTextSource):
             )
         return Layout(indexes, images)
 
-    def records(self, layout: Layout) -> list[dict]:
-        rows = (row for file, split in layout.indexes for row in self._rows(file, split, layout))
-        return self.without_caption(on_disk(self, self.merged(rows)))
+    def records(self, layout: Layout) -> Iterator[dict]:
+        for file, split in layout.indexes:
+            yield from self._rows(file, split, layout)
 
     def _rows(self, file: str, split: str | None, layout: Layout) -> Iterator[dict]:
         for line, entry in json_lines(self.root / file, file, self.rejects):
@@ -108,19 +108,6 @@ def json_lines(path: Path, file: str, rejects: Rejects) -> Iterator[tuple[int, d
         raise LayoutError(
             f"{path}, line {number + 1}: cannot be read past this line ({err}); get a complete copy"
         ) from err
-
-
-def on_disk(source: ImageTextSource, records: Iterable[dict]) -> list[dict]:
-    """The records whose image is a file inside the source folder; the others become
-    `outside_raw_root` or `missing_file` rejects. Run after `merged`: one check (and at
-    most one reject) per image, however many rows name it."""
-    kept = []
-    for record in records:
-        where = {"file": record["_file"], "row": record["_row"], "sample_id": record["sample_id"]}
-        path = source.folder.inside(record["raw_relpath"], **where)
-        if path is not None and source.folder.exists(path, **where):
-            kept.append(record)
-    return kept
 
 
 def shorten(value: object, limit: int = 160) -> str:

@@ -10,19 +10,18 @@ one caption each: they are one record holding every caption. Images: each
 `Quilt/images_part_N/quilt_1m/` too.
 
 `subset` is the record's `dataset`. `val` is evaluation data: an image any of whose rows
-says val is a val record. An image whose every caption is empty is a `no_caption` reject
-(UniMed skips such rows); a row with no `image_path`, or a split other than train or val,
-is a `bad_csv_row`.
+says val is a val record (`PerImage`). An image whose every caption is empty is a
+`no_caption` reject (UniMed skips such rows); a row with no `image_path`, or a split other
+than train or val, is a `bad_csv_row`.
 
 The lookup (1,017,712 rows, long text columns) is streamed: read one row at a time with
-the csv module, each row's record merged at once into its image's, so memory holds one
-record per image, never the table.
+the csv module, each row merged as it comes into its image's record (`PerImage`): memory
+holds per image its path, its captions and a few bytes, never the table or a dict a row.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 
 from unimed_kedro.sources.base import LayoutError
@@ -39,6 +38,8 @@ MODALITY = "pathology"
 
 
 class Quilt(ImageTextSource):
+    image_folders: list[str]  # where `find` looks, in order (`layout`)
+
     def layout(self) -> list[str]:
         lookup = self.root / LOOKUP
         if not lookup.is_file():
@@ -53,18 +54,13 @@ class Quilt(ImageTextSource):
         parts = sorted(p for p in self.root.glob(f"{PARTS}/{IMAGES}") if p.is_dir())
         return [IMAGES, *(str(p.relative_to(self.root)) for p in parts)]
 
-    def records(self, layout: list[str]) -> list[dict]:
-        val: set[str] = set()
-        merged = self.merged(self._rows(val))
-        for record in merged:
-            if record["raw_relpath"] in val:
-                record["official_split"] = "val"
-        return self.without_caption(self._on_disk(merged, layout))
+    def records(self, layout: list[str]) -> Iterator[dict]:
+        self.image_folders = layout
+        return self._rows()
 
-    def _rows(self, val: set[str]) -> Iterator[dict]:
-        """One record per usable row, keyed by `image_path` (`raw_relpath` until the image
-        is found); `val` collects the images some row puts in val."""
-        subsets: dict[str, str | None] = {}  # one string per subset, not one per row
+    def _rows(self) -> Iterator[dict]:
+        """One record per usable row, keyed by `image_path` (`raw_relpath` until `find`
+        finds the image)."""
         for line, row in read_csv_rows(self.root / LOOKUP, COLUMNS, self.rejects, self.root):
             image = row["image_path"].strip().replace("\\", "/")
             split = row["split"].strip().lower()
@@ -76,39 +72,19 @@ class Quilt(ImageTextSource):
             if problem:
                 self.rejects.add("bad_csv_row", problem, file=LOOKUP, row=line)
                 continue
-            if split == "val":
-                val.add(image)
-            subset = row["subset"].strip()
-            if subset not in subsets:
-                subsets[subset] = sys.intern(subset) if subset else None
             yield self.record(
                 image,
                 os.path.splitext(image)[0],
                 captions=(row["caption"],),
                 where={"file": LOOKUP, "row": line},
-                dataset=subsets[subset],
+                dataset=row["subset"].strip() or None,
                 modality=MODALITY,
                 split=split,
             )
 
-    def _on_disk(self, records: list[dict], folders: list[str]) -> list[dict]:
-        """The records whose image is a file in one of `folders` (the first holding it),
-        with `raw_relpath` its path; the others become `outside_raw_root` or
-        `missing_file` rejects (one per image)."""
-        kept = []
-        for record in records:
-            where: Where = {
-                "file": record["_file"],
-                "row": record["_row"],
-                "sample_id": record["sample_id"],
-            }
-            found = self._find(record["raw_relpath"], folders, where)
-            if found is not None:
-                record["raw_relpath"] = found
-                kept.append(record)
-        return kept
-
-    def _find(self, image: str, folders: list[str], where: Where) -> str | None:
+    def find(self, image: str, where: Where) -> str | None:
+        """`<folder>/<image>` for the first of the image folders holding it."""
+        folders = self.image_folders
         first = f"{folders[0]}/{image}"
         path = self.folder.inside(first, **where)
         if path is None:

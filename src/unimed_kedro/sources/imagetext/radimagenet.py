@@ -29,9 +29,15 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from unimed_kedro.schema import make_sample_id
+from unimed_kedro.schema.columns import records_frame
 from unimed_kedro.sources.base import LayoutError
-from unimed_kedro.sources.imagetext.base import ImageTextSource, clean_captions
+from unimed_kedro.sources.imagetext.base import ImageTextSource
 from unimed_kedro.sources.paths import Where
 from unimed_kedro.sources.tables import csv_records, open_text, read_csv_rows
 
@@ -56,6 +62,10 @@ CAPTION_WITHOUT_RECORD = "caption_without_record"
 
 
 class RadImageNet(ImageTextSource):
+    findings_suffice = True  # label-only: captioned from templates when UniMed's are absent
+    checks_files_when_read = True
+    one_record_per_image = False  # an image in two split files: see the docstring
+
     def layout(self) -> list[tuple[Path, str]]:
         found = []
         for name, split in SPLIT_FILES:
@@ -72,25 +82,13 @@ class RadImageNet(ImageTextSource):
             readable(path, COLUMNS)
         return found
 
-    def records(self, layout: list[tuple[Path, str]]) -> list[dict]:
-        records: list[dict] = []
+    def records(self, layout: list[tuple[Path, str]]) -> Iterator[dict]:
         for path, split in layout:
             file = str(path.relative_to(self.root))
             for line, row in read_csv_rows(path, COLUMNS, self.rejects, self.root):
                 record = self._record(file, split, line, row["filename"])
                 if record is not None:
-                    records.append(record)
-        captions = next(
-            (
-                self.root / d / CAPTIONS
-                for d in CAPTION_FOLDERS
-                if (self.root / d / CAPTIONS).is_file()
-            ),
-            None,
-        )
-        if captions is not None:
-            self._add_captions(captions, records)
-        return records
+                    yield record
 
     def _record(self, file: str, split: str, line: int, cell: str) -> dict | None:
         rel = relpath(cell)
@@ -118,23 +116,89 @@ class RadImageNet(ImageTextSource):
             rel, raw_id, where=where, modality=modality, findings=findings, split=split
         )
 
-    def _add_captions(self, path: Path, records: list[dict]) -> None:
-        """Fill `source_captions` from UniMed's caption file, streamed row by row; the
-        first record of an image (the one `finish` keeps) gets them."""
-        by_image: dict[str, dict] = {}
-        for record in records:
-            by_image.setdefault(record["raw_relpath"], record)
+    def combine(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """`source_captions` from UniMed's caption file, when present: the first record of
+        an image (the one `finish` keeps) gets the captions of every row naming it. A
+        repeated listing stays a record (`finish` rejects it as a `duplicate_record`)."""
+        path = next(
+            (
+                self.root / d / CAPTIONS
+                for d in CAPTION_FOLDERS
+                if (self.root / d / CAPTIONS).is_file()
+            ),
+            None,
+        )
+        if path is None:
+            return frame
         file = str(path.relative_to(self.root))
+        rows = records_frame(
+            self._caption_rows(path, file), ["raw_relpath", "source_captions", "_row"]
+        )
+        known = rows["raw_relpath"].isin(frame["raw_relpath"]).to_numpy(dtype=bool)
+        for line, image in zip(rows["_row"][~known].tolist(), rows["raw_relpath"][~known].tolist()):
+            detail = (
+                f"image {image!r} is no kept record of the split files; its captions are not used"
+            )
+            self.rejects.correct(CAPTION_WITHOUT_RECORD, detail, file=file, row=int(line))
+        rows = rows[known]
+        codes, images = pd.factorize(rows["raw_relpath"])
+        captions = gathered(codes, rows["source_captions"], np.unique(codes, return_index=True)[1])
+        first = frame["raw_relpath"].where(~frame["raw_relpath"].duplicated())
+        at = pd.Index(images).get_indexer(first)  # the image's captions, or -1: its own
+        order = np.where(at >= 0, at, len(images) + np.arange(len(frame)))
+        cells = pa.chunked_array([captions, *list_array(frame["source_captions"]).chunks])
+        frame["source_captions"] = pd.Series(
+            cells.take(pa.array(order)), index=frame.index, dtype=pd.ArrowDtype(captions.type)
+        )
+        return frame
+
+    def _caption_rows(self, path: Path, file: str) -> Iterator[dict]:
         for line, image, captions in caption_rows(path):
             if image is None:
                 self.rejects.correct(BAD_CAPTION_ROW, captions[0], file=file, row=line)
-                continue
-            target = by_image.get(image)
-            if target is None:
-                detail = f"image {image!r} is no kept record of the split files; its captions are not used"
-                self.rejects.correct(CAPTION_WITHOUT_RECORD, detail, file=file, row=line)
-                continue
-            target["source_captions"] = clean_captions([*target["source_captions"], *captions])
+            else:
+                yield {"raw_relpath": image, "source_captions": captions, "_row": line}
+
+
+def gathered(codes: np.ndarray, column: pd.Series, first: np.ndarray) -> pa.Array:
+    """Per group (`codes[i]` is row i's group; `first[g]`, group g's first row), the texts
+    of its rows' lists in row order without repeats. The lists are clean as recorded
+    (`clean_captions`); only groups of several rows are gathered, the others' lists are
+    taken as they are."""
+    lists = list_array(column)
+    several = np.bincount(codes)[codes] > 1
+    rows = np.flatnonzero(several)
+    part = lists.take(pa.array(rows)).combine_chunks()
+    texts = pc.list_flatten(part).cast(pa.string())
+    table = pa.table(
+        {
+            "group": codes[rows][pc.list_parent_indices(part).to_numpy()],
+            "text": texts,
+            "order": np.arange(len(texts)),
+        }
+    )
+    del part, texts
+    firsts = table.group_by(["group", "text"], use_threads=False).aggregate([("order", "min")])
+    del table
+    firsts = firsts.sort_by([("group", "ascending"), ("order_min", "ascending")])
+    groups, counts = np.unique(firsts["group"].to_numpy(), return_counts=True)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    merged = pa.ListArray.from_arrays(pa.array(offsets), firsts["text"].combine_chunks())
+    # one take over the rows' lists and the merged ones: each group's cell, copied once
+    at = first.copy()
+    at[groups] = len(lists) + np.arange(len(groups))
+    return pa.chunked_array([*lists.chunks, merged]).take(pa.array(at)).combine_chunks()
+
+
+def list_array(column: pd.Series) -> pa.ChunkedArray:
+    """A list column as Arrow lists of texts (Python lists or None: converted)."""
+    texts = pa.list_(pa.string())
+    array = pa.array(column, from_pandas=True)
+    if not isinstance(array, pa.ChunkedArray):
+        array = pa.chunked_array([array])
+    if pa.types.is_null(array.type):
+        return pa.chunked_array([pa.nulls(len(array), texts)])
+    return array.cast(texts)
 
 
 def caption_rows(path: Path) -> Iterator[tuple[int, str | None, list[str]]]:

@@ -32,6 +32,7 @@ import contextlib
 import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,9 @@ class Table:
 
 
 class Retina(ImageTextSource):
+    findings_suffice = True  # DEN's categories: captioned from templates
+    checks_files_when_read = True  # a path may sit in a dataset folder numbered as its table
+
     def layout(self) -> list[Table]:
         folder = self.root / ANNOTATIONS
         paths = sorted(folder.glob("*.csv")) if folder.is_dir() else []
@@ -85,33 +89,19 @@ class Retina(ImageTextSource):
             tables.append(table(path))
         return tables
 
-    def records(self, layout: list[Table]) -> list[dict]:
+    def records(self, layout: list[Table]) -> Iterator[dict]:
         numbered: dict[str, list[str]] = {}
         for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
             match = re.match(r"(\d+)_", entry.name)
             if match and entry.is_dir():
                 numbered.setdefault(match.group(1), []).append(entry.name)
         located: dict[str, str | None] = {}
-        rows = []
         for tab in layout:
             folders = numbered.get(tab.number, [])
             for line, row in read_csv_rows(tab.path, table_columns(tab), self.rejects, self.root):
                 record = self._row(tab, line, row, located, folders)
                 if record is not None:
-                    rows.append(record)
-        return self._merged(rows)
-
-    def _merged(self, rows: list[dict]) -> list[dict]:
-        """One record per image with the captions and findings of every row naming it;
-        an image with neither is a `no_caption` reject."""
-        findings: dict[str, dict[str, None]] = {}
-        for row in rows:
-            findings.setdefault(row["raw_relpath"], {}).update(dict.fromkeys(row["findings"]))
-        merged = self.merged(rows)
-        for record in merged:
-            record["findings"] = list(findings[record["raw_relpath"]])
-        found = [r for r in merged if r["findings"]]
-        return found + self.without_caption([r for r in merged if not r["findings"]])
+                    yield record
 
     def _row(
         self,

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from unimed_kedro.sources.base import LayoutError
 from unimed_kedro.sources.imagetext.base import ImageTextSource
-from unimed_kedro.sources.imagetext.pmc_oa import on_disk
 from unimed_kedro.sources.tables import csv_records, read_csv_rows
 
 SPLITS = (("train", "train"), ("valid", "val"), ("test", "test"))
@@ -60,10 +59,10 @@ class ROCOv2(ImageTextSource):
         names = [f.format(split=split) for f in IMAGE_FOLDERS]
         return next((n for n in names if (self.root / n).is_dir()), names[0])
 
-    def records(self, layout: list[Split]) -> list[dict]:
+    def records(self, layout: list[Split]) -> Iterator[dict]:
         names = self._concept_names()
-        rows = (row for split in layout for row in self._rows(split, names))
-        return self.without_caption(on_disk(self, self.merged(rows)))
+        for split in layout:
+            yield from self._rows(split, names)
 
     def _rows(self, split: Split, names: dict[str, str]) -> Iterator[dict]:
         concepts = self._concepts(split.name, names)

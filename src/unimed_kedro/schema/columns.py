@@ -1,0 +1,116 @@
+"""Records gathered column by column.
+
+A reader yields one dict per record; held as dicts, a 1M-row index costs ~1.5 KB a row
+(a dict, its boxed values). `records_frame` turns them into Arrow columns a chunk at a
+time, so memory holds the text's bytes (and a dict per record of one chunk only): lists
+of texts become Arrow lists, strings Arrow strings, and a text column of few values (a
+source's name, licence, file) a categorical, a few bytes a row. `plain` turns
+categoricals back into text; `list_values` gives list cells as Python lists where a
+reader works row by row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from unimed_kedro.schema.text import clean_value
+
+CHUNK = 1 << 14  # records held as dicts at once
+_FEW = 16
+
+# Arrow's default allocator (mimalloc) keeps what a table freed mapped, so a parent that
+# built and dropped a large table held its peak for the rest of the run; the system's
+# returns large blocks at once.
+pa.set_memory_pool(pa.system_memory_pool())
+
+
+def records_frame(
+    records: Iterable[dict], columns: Sequence[str], *, chunk: int = CHUNK
+) -> pd.DataFrame:
+    """A frame of `columns` (absent keys: missing) from `records`, built a chunk at a
+    time. A column's chunks are unified (all-missing chunks take the others' type); list
+    columns are `pd.ArrowDtype` lists, integer columns with a missing value float64 (as
+    pandas builds them from dicts)."""
+    chunks: list[list[pa.Array]] = [[] for _ in columns]
+    pending: list[list[Any]] = [[] for _ in columns]
+    for record in records:
+        for values, column in zip(pending, columns):
+            values.append(record.get(column))
+        if len(pending[0]) >= chunk:
+            _store(pending, chunks)
+            pending = [[] for _ in columns]
+    _store(pending, chunks)
+    arrays = {}
+    for name, parts in zip(columns, chunks):  # a column at a time: one column copied twice
+        arrays[name] = _concatenated(parts)
+        parts.clear()
+    return pa.table(arrays).to_pandas(types_mapper=_lists_as_arrow, self_destruct=True)
+
+
+def _store(pending: list[list[Any]], chunks: list[list[pa.Array]]) -> None:
+    for values, parts in zip(pending, chunks):
+        parts.append(_few_values(_array(values)))
+
+
+def _few_values(array: pa.Array) -> pa.Array:
+    """A text chunk of few distinct values (one in 16 rows or fewer) dictionary-encoded."""
+    if not pa.types.is_string(array.type) or len(array) < _FEW:
+        return array
+    encoded = array.dictionary_encode()
+    return encoded if len(encoded.dictionary) * _FEW <= len(array) else array
+
+
+def _concatenated(parts: list[pa.Array]) -> pa.Array:
+    """One array of a column's chunks (Arrow's `take` over many chunks would first copy
+    them into one), of one type: all-missing chunks take the others' type, int chunks
+    and float ones are floats, and dictionary chunks are decoded where other chunks are
+    plain text (the column's values varied more there)."""
+    if len({p.type for p in parts} - {pa.null()}) > 1:
+        parts = [p.cast(pa.string()) if pa.types.is_dictionary(p.type) else p for p in parts]
+    tables = [pa.table({"v": part}) for part in parts]
+    return pa.concat_tables(tables, promote_options="permissive").column("v").combine_chunks()
+
+
+def _array(values: list[Any]) -> pa.Array:
+    """One chunk of a column. Text that is not UTF-8 (surrogates of undecoded bytes) is
+    cleaned here, as every text cell is by `finish`; values of mixed types (a reader's
+    slip) are kept as their text rather than stopping the read."""
+    try:
+        return pa.array(values, from_pandas=True)
+    except UnicodeEncodeError:
+        return _array([clean_value(v) for v in values])
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if _missing(v) else str(v) for v in values])
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _lists_as_arrow(dtype: pa.DataType) -> pd.ArrowDtype | None:
+    return pd.ArrowDtype(dtype) if pa.types.is_list(dtype) else None
+
+
+def is_list_column(series: pd.Series) -> bool:
+    return isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_list(series.dtype.pyarrow_dtype)
+
+
+def list_values(series: pd.Series) -> list[Any]:
+    """The cells of a column as Python values: an Arrow list column's cells as lists
+    (None where missing), any other column's as `tolist` gives them."""
+    values = series.tolist()
+    if is_list_column(series):
+        return [None if v is pd.NA else v for v in values]
+    return values
+
+
+def plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its categorical columns as text (what `records_frame` encoded)."""
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].astype("str")
+    return frame

@@ -1,0 +1,59 @@
+"""Records gathered column by column (`records_frame`): the frame holds what the dicts
+held, whatever the chunking, and a column of few values costs a few bytes a row."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from unimed_kedro.schema.columns import list_values, plain, records_frame
+
+COLUMNS = ["name", "source", "row", "captions", "note"]
+
+
+def _records(count: int) -> list[dict]:
+    return [
+        {
+            "name": f"image-{k}",
+            "source": "toy" if k < 40 else "other",  # few values, varying across chunks
+            "row": None if k == 3 else k,
+            "captions": [f"caption {k}"] if k % 2 else [],
+            **({"note": "n\udce9"} if k == 7 else {}),  # undecodable bytes; absent elsewhere
+        }
+        for k in range(count)
+    ]
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 16, 1000])
+def test_the_frame_holds_what_the_records_held_whatever_the_chunks(chunk):
+    records = _records(70)
+    frame = plain(records_frame(records, COLUMNS, chunk=chunk))
+    assert frame["name"].tolist() == [r["name"] for r in records]
+    assert frame["source"].tolist() == [r["source"] for r in records]
+    rows = frame["row"].tolist()
+    assert math.isnan(rows[3]) and rows[:3] + rows[4:] == [
+        r["row"] for r in records if r["row"] is not None
+    ]
+    assert list_values(frame["captions"]) == [r["captions"] for r in records]
+    assert frame["note"].tolist()[7] == "n\ufffd" and frame["note"].isna().sum() == 69
+
+
+def test_a_column_of_few_values_is_categorical_until_made_plain():
+    frame = records_frame(
+        ({"source": "toy", "name": f"x{k}"} for k in range(5000)), ["source", "name"]
+    )
+    assert isinstance(frame["source"].dtype, pd.CategoricalDtype)
+    assert frame["source"].memory_usage(deep=True) < 5000 * 2 + 1000
+    assert frame["name"].dtype == "str"
+    assert plain(frame)["source"].dtype == "str"
+
+
+def test_mixed_types_in_a_column_are_kept_as_text_and_empty_input_gives_no_row():
+    frame = records_frame([{"a": 1}, {"a": "b"}, {"a": None}], ["a"])
+    assert frame["a"].tolist()[:2] == ["1", "b"] and pd.isna(frame["a"].tolist()[2])
+    empty = records_frame([], ["a", "b"])
+    assert list(empty.columns) == ["a", "b"] and len(empty) == 0
+    assert pa.types.is_null(pa.array(empty["a"], from_pandas=True).type)
