@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from unimed_kedro.schema.base import is_missing
 from unimed_kedro.schema.text import clean_value
 
 CHUNK = 1 << 14  # records held as dicts at once
@@ -84,11 +85,7 @@ def _array(values: list[Any]) -> pa.Array:
     except UnicodeEncodeError:
         return _array([clean_value(v) for v in values])
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if _missing(v) else str(v) for v in values])
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+        return pa.array([None if is_missing(v) else str(v) for v in values])
 
 
 def _lists_as_arrow(dtype: pa.DataType) -> pd.ArrowDtype | None:

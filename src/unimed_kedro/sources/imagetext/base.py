@@ -5,6 +5,7 @@ holding all their captions."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -132,6 +133,23 @@ class ImageTextSource(Source):
             return image
         return None
 
+    def first_file(self, candidates: list[str], where: Where) -> str | None:
+        """The first of `candidates` (paths in the source folder, the usual place first,
+        then alternatives) that is a file inside the folder; else None and a reject naming
+        the first (`outside_raw_root` when it leaves the folder, else `missing_file`). An
+        alternative that would leave the folder is skipped."""
+        path = self.folder.inside(candidates[0], **where)
+        if path is None:
+            return None
+        if os.path.isfile(path):
+            return candidates[0]
+        for candidate in candidates[1:]:
+            alternative, refused = self.folder.locate(candidate)
+            if refused is None and alternative is not None and os.path.isfile(alternative):
+                return candidate
+        self.folder.exists(path, **where)  # the `missing_file` reject
+        return None
+
     def paired(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The records with at least one caption (or, `findings_suffice`, a class name);
         the others become `no_caption` rejects (a captioned source's image with no text
@@ -185,16 +203,16 @@ class PerImage:
         for record in records:
             new = len(self.ranks)
             at = self.index.setdefault(record["raw_relpath"], new)
-            rank = _SPLIT_RANK.get(record["official_split"], 0)
+            rank = _SPLIT_RANK.get(record.get("official_split") or "", 0)
             if at == new:
                 for column, values in self.lists.items():
-                    values.append(list(record[column] or ()))
+                    values.append(list(record.get(column) or ()))
                 self.ranks.append(rank)
                 yield record
                 continue
             for column, values in self.lists.items():
                 kept = values[at]
-                kept.extend(v for v in record[column] or () if v not in kept)
+                kept.extend(v for v in record.get(column) or () if v not in kept)
             self.ranks[at] = max(self.ranks[at], rank)
 
 

@@ -84,16 +84,4 @@ class Quilt(ImageTextSource):
 
     def find(self, image: str, where: Where) -> str | None:
         """`<folder>/<image>` for the first of the image folders holding it."""
-        folders = self.image_folders
-        first = f"{folders[0]}/{image}"
-        path = self.folder.inside(first, **where)
-        if path is None:
-            return None
-        if os.path.isfile(path):
-            return first
-        for folder in folders[1:]:
-            alternative, refused = self.folder.locate(f"{folder}/{image}")
-            if refused is None and alternative is not None and os.path.isfile(alternative):
-                return f"{folder}/{image}"
-        self.folder.exists(path, **where)  # the `missing_file` reject
-        return None
+        return self.first_file([f"{folder}/{image}" for folder in self.image_folders], where)

@@ -29,15 +29,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from unimed_kedro.schema import make_sample_id
-from unimed_kedro.schema.columns import records_frame
+from unimed_kedro.schema.columns import list_values, records_frame
 from unimed_kedro.sources.base import LayoutError
-from unimed_kedro.sources.imagetext.base import ImageTextSource
+from unimed_kedro.sources.imagetext.base import ImageTextSource, PerImage, clean_captions
 from unimed_kedro.sources.paths import Where
 from unimed_kedro.sources.tables import csv_records, open_text, read_csv_rows
 
@@ -141,14 +138,23 @@ class RadImageNet(ImageTextSource):
             )
             self.rejects.correct(CAPTION_WITHOUT_RECORD, detail, file=file, row=int(line))
         rows = rows[known]
-        codes, images = pd.factorize(rows["raw_relpath"])
-        captions = gathered(codes, rows["source_captions"], np.unique(codes, return_index=True)[1])
+        given = PerImage().frame(
+            (
+                {"raw_relpath": image, "source_captions": captions}
+                for image, captions in zip(
+                    rows["raw_relpath"].tolist(), list_values(rows["source_captions"])
+                )
+            ),
+            ["raw_relpath"],
+        )
+        by_image = pd.Series(given["source_captions"].to_numpy(), index=given["raw_relpath"])
         first = frame["raw_relpath"].where(~frame["raw_relpath"].duplicated())
-        at = pd.Index(images).get_indexer(first)  # the image's captions, or -1: its own
-        order = np.where(at >= 0, at, len(images) + np.arange(len(frame)))
-        cells = pa.chunked_array([captions, *list_array(frame["source_captions"]).chunks])
+        captions = first.map(by_image).tolist()  # NaN where the record is no image's first
+        own = list_values(frame["source_captions"])
         frame["source_captions"] = pd.Series(
-            cells.take(pa.array(order)), index=frame.index, dtype=pd.ArrowDtype(captions.type)
+            [c if isinstance(c, list) else o for c, o in zip(captions, own)],
+            index=frame.index,
+            dtype=object,
         )
         return frame
 
@@ -157,48 +163,11 @@ class RadImageNet(ImageTextSource):
             if image is None:
                 self.rejects.correct(BAD_CAPTION_ROW, captions[0], file=file, row=line)
             else:
-                yield {"raw_relpath": image, "source_captions": captions, "_row": line}
-
-
-def gathered(codes: np.ndarray, column: pd.Series, first: np.ndarray) -> pa.Array:
-    """Per group (`codes[i]` is row i's group; `first[g]`, group g's first row), the texts
-    of its rows' lists in row order without repeats. The lists are clean as recorded
-    (`clean_captions`); only groups of several rows are gathered, the others' lists are
-    taken as they are."""
-    lists = list_array(column)
-    several = np.bincount(codes)[codes] > 1
-    rows = np.flatnonzero(several)
-    part = lists.take(pa.array(rows)).combine_chunks()
-    texts = pc.list_flatten(part).cast(pa.string())
-    table = pa.table(
-        {
-            "group": codes[rows][pc.list_parent_indices(part).to_numpy()],
-            "text": texts,
-            "order": np.arange(len(texts)),
-        }
-    )
-    del part, texts
-    firsts = table.group_by(["group", "text"], use_threads=False).aggregate([("order", "min")])
-    del table
-    firsts = firsts.sort_by([("group", "ascending"), ("order_min", "ascending")])
-    groups, counts = np.unique(firsts["group"].to_numpy(), return_counts=True)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    merged = pa.ListArray.from_arrays(pa.array(offsets), firsts["text"].combine_chunks())
-    # one take over the rows' lists and the merged ones: each group's cell, copied once
-    at = first.copy()
-    at[groups] = len(lists) + np.arange(len(groups))
-    return pa.chunked_array([*lists.chunks, merged]).take(pa.array(at)).combine_chunks()
-
-
-def list_array(column: pd.Series) -> pa.ChunkedArray:
-    """A list column as Arrow lists of texts (Python lists or None: converted)."""
-    texts = pa.list_(pa.string())
-    array = pa.array(column, from_pandas=True)
-    if not isinstance(array, pa.ChunkedArray):
-        array = pa.chunked_array([array])
-    if pa.types.is_null(array.type):
-        return pa.chunked_array([pa.nulls(len(array), texts)])
-    return array.cast(texts)
+                yield {
+                    "raw_relpath": image,
+                    "source_captions": clean_captions(captions),
+                    "_row": line,
+                }
 
 
 def caption_rows(path: Path) -> Iterator[tuple[int, str | None, list[str]]]:

@@ -141,17 +141,7 @@ class Retina(ImageTextSource):
     def _locate(self, rel: str, folders: list[str], where: Where) -> str | None:
         """`rel` when it is a file inside the folder, else `<dataset folder>/<rel>` for
         the first folder numbered as the table holding it; else a reject."""
-        path = self.folder.inside(rel, **where)
-        if path is None:
-            return None
-        if os.path.isfile(path):
-            return rel
-        for folder in folders:
-            alternative, refused = self.folder.locate(f"{folder}/{rel}")
-            if refused is None and alternative is not None and os.path.isfile(alternative):
-                return f"{folder}/{rel}"
-        self.folder.exists(path, **where)  # the `missing_file` reject, naming `rel`
-        return None
+        return self.first_file([rel, *(f"{folder}/{rel}" for folder in folders)], where)
 
 
 def table(path: Path) -> Table:
