@@ -30,7 +30,7 @@ ALLOWED = {
     "captions": {"schema"},
     "splitting": {"schema"},
     "reporting": {"schema", "imaging"},
-    "datasets": {"engine", "io", "imaging", "sources", "writers"},
+    "datasets": {"engine", "io", "imaging", "schema", "sources", "writers"},
     "stages": {
         "captions",
         "datasets",

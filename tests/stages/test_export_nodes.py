@@ -3,6 +3,8 @@
 import pandas as pd
 
 from tests.conftest import CXR_SOURCES, source_infos
+from unimed_kedro.schema import tables
+from unimed_kedro.schema.tables import Table, frame_of
 from unimed_kedro.stages.export.nodes import build_shard_index
 
 SOURCES = source_infos(CXR_SOURCES)
@@ -21,17 +23,34 @@ def _samples(sources):
     )
 
 
+def _index(samples, params=PARAMS):
+    index, rejects = build_shard_index(samples, SOURCES, params)
+    return frame_of(index), rejects
+
+
 def test_shards_roll_over_and_licence_filter_rejects():
-    index, rejects = build_shard_index(_samples(["nih", "nih", "nih", "mimic"]), SOURCES, PARAMS)
+    index, rejects = _index(_samples(["nih", "nih", "nih", "mimic"]))
     assert sorted(index["webdataset_shard"].value_counts().tolist()) == [2, 2]
     assert len(rejects) == 0
-    index, rejects = build_shard_index(
-        _samples(["nih", "mimic"]), SOURCES, {**PARAMS, "redistributable_only": True}
-    )
+    index, rejects = _index(_samples(["nih", "mimic"]), {**PARAMS, "redistributable_only": True})
     assert list(index["source"]) == ["nih"]
     assert list(rejects["reason"]) == ["license_excluded"]
 
 
 def test_no_samples_left_is_not_a_crash():
-    index, rejects = build_shard_index(_samples([]), SOURCES, PARAMS)
+    index, rejects = _index(_samples([]))
     assert len(index) == 0 and len(rejects) == 0
+
+
+def test_a_table_on_disk_gives_the_index_a_frame_gives(tmp_path, monkeypatch):
+    """Read and reordered a few rows at a time (buckets on disk), the index is the one
+    planned from the whole frame: same rows, same order, same columns."""
+    samples = _samples(["nih", "mimic", "nih", "openi", "nih", "mimic", "nih"] * 3)
+    samples.to_parquet(tmp_path / "samples.parquet")
+    monkeypatch.setattr(tables, "BATCH", 4)
+    whole, _ = _index(samples)
+    streamed, _ = build_shard_index(Table(tmp_path / "samples.parquet"), SOURCES, PARAMS)
+    parts = list(streamed)
+    assert len(parts) == 6 and all(len(p) <= 4 for p in parts)
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["samples.parquet"]  # buckets gone

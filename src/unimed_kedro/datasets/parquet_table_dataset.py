@@ -15,6 +15,7 @@ from kedro_datasets.pandas import ParquetDataset
 
 from unimed_kedro.datasets.previews import published_path, redistributable_rows, sources_table
 from unimed_kedro.io.atomic import atomic_path
+from unimed_kedro.schema.tables import Batches, Table, frame_of, write_batches
 
 
 class ParquetTableDataset(ParquetDataset):
@@ -26,21 +27,37 @@ class ParquetTableDataset(ParquetDataset):
     renamed into place (kedro-datasets' writes in place: a run killed while writing left a
     broken table where the last whole one was), the same bytes through the same
     `fs_args`; other filesystems and loading are unchanged. `preview_sources`: another
-    sources table for the licence check."""
+    sources table for the licence check.
 
-    def __init__(self, *, preview_sources: str | None = None, **kwargs: Any):
+    `lazy`: load a `schema.tables.Table` (read a few columns or a batch of rows at a time)
+    instead of a frame. Saving takes a frame or `Batches`, whose frames are written as
+    they come (each its own row groups), never held together."""
+
+    def __init__(self, *, preview_sources: str | None = None, lazy: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         self._preview_sources = preview_sources
+        self._lazy = lazy
 
-    def save(self, data: pd.DataFrame) -> None:
+    def load(self) -> pd.DataFrame | Table:
+        if not self._lazy:
+            return super().load()
+        path = get_filepath_str(self._get_load_path(), self._protocol)
+        if self._protocol != "file" or not os.path.isfile(path):
+            raise DatasetError(f"{type(self).__name__}: expected a local parquet file at {path}")
+        return Table(path)
+
+    def save(self, data: pd.DataFrame | Batches) -> None:
         if self._protocol != "file" or "partition_cols" in self._save_args:
-            super().save(data)  # which refuses partition_cols
+            super().save(frame_of(data))  # which refuses partition_cols
             return
         path = get_filepath_str(self._get_save_path(), self._protocol)
         if os.path.isdir(path):
             raise DatasetError(f"Saving {type(self).__name__} to a directory is not supported.")
         with atomic_path(path) as tmp, self._fs.open(tmp, **self._fs_open_args_save) as handle:
-            data.to_parquet(handle, **self._save_args)
+            if isinstance(data, Batches):
+                write_batches(data, handle, **self._save_args)
+            else:
+                data.to_parquet(handle, **self._save_args)
         self._invalidate_cache()
 
     def _describe(self) -> dict[str, Any]:

@@ -9,14 +9,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from unimed_kedro.schema.tables import Tabular, frame_of
 from unimed_kedro.splitting.holdout import HELD_OUT
 from unimed_kedro.stages.export.nodes import ExportOptions, statistics
 
 
-def mixture(shard_index: pd.DataFrame, shards: dict[str, list[Path]], params: dict) -> dict:
+def mixture(shard_index: Tabular, shards: dict[str, list[Path]], params: dict) -> dict:
     """`mixture.json`: per non-empty folder its shards, samples and weight, in name order;
     `train_data`, `upsampling_factors` and `train_num_samples` for open_clip."""
     options = ExportOptions.from_params(params)
+    shard_index = frame_of(shard_index, ["folder", "sample_id", "webdataset_shard"])
     per = shard_index.groupby("folder", sort=True).agg(
         samples=("sample_id", "size"), shards=("webdataset_shard", "nunique")
     )
@@ -47,9 +49,7 @@ def mixture(shard_index: pd.DataFrame, shards: dict[str, list[Path]], params: di
     }
 
 
-def statistics_with_holdout(
-    records: pd.DataFrame, shard_index: pd.DataFrame, rejects: pd.DataFrame
-) -> dict:
+def statistics_with_holdout(records: Tabular, shard_index: Tabular, rejects: pd.DataFrame) -> dict:
     """`statistics` with, per source, `held_out` (official evaluation records, their
     patients' and their images' copies) counted apart: raw = exported + rejected + held
     out, where the shared statistics count them as rejected."""

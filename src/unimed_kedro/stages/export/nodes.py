@@ -36,6 +36,15 @@ from unimed_kedro.schema.options import (
     number,
     setting,
 )
+from unimed_kedro.schema.tables import (
+    Batches,
+    Tabular,
+    columns_of,
+    frame_of,
+    present,
+    taken,
+    with_columns,
+)
 from unimed_kedro.writers.files_layout import (
     INDEX_SOURCE_COLUMNS,
     FilesChunk,
@@ -86,15 +95,20 @@ class ExportOptions(Options):
     upsampling: dict = setting(weights, {})
 
 
+# what the shard index is planned from: the rest of each row streams through
+PLAN_COLUMNS = ["sample_id", "source", "raw_relpath", "license", "split"]
+
+
 def build_shard_index(
-    samples: pd.DataFrame, sources: dict[str, dict], params: dict
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Key, shard and position of every exported sample; samples held back by the licence
-    filter become rejects. Shards group the samples by split, or by source (`shards_by`);
-    order within a group is a seeded shuffle that does not move when other samples are
-    added."""
+    samples: Tabular, sources: dict[str, dict], params: dict
+) -> tuple[Batches, pd.DataFrame]:
+    """Key, shard and position of every exported sample, a batch at a time in shard
+    order; samples held back by the licence filter become rejects. Shards group the
+    samples by split, or by source (`shards_by`); order within a group is a seeded
+    shuffle that does not move when other samples are added."""
     options = ExportOptions.from_params(params)
-    kept, rejects = licence_filter(samples, sources, options.redistributable_only)
+    plan = frame_of(samples, present(samples, PLAN_COLUMNS)).reset_index(drop=True)
+    kept, rejects = licence_filter(plan, sources, options.redistributable_only)
     kept["key"] = kept["sample_id"]
     kept["order"] = [
         hashlib.sha256(f"{options.seed}:{s}".encode()).hexdigest() for s in kept["sample_id"]
@@ -104,10 +118,12 @@ def build_shard_index(
         group, name = "folder", "{g}_webdataset/{g}-{n:06d}.tar"
     else:
         group, name = "split", "{g}/" + options.collection + "-{g}-{n:06d}.tar"
-    kept = kept.sort_values([group, "order"], kind="stable").reset_index(drop=True)
+    kept = kept.sort_values([group, "order"], kind="stable")
     number = kept.groupby(group).cumcount() // options.shard_maxcount
     kept["webdataset_shard"] = [name.format(g=g, n=n) for g, n in zip(kept[group], number)]
-    return kept.drop(columns=["order"]), rejects
+    added = kept.drop(columns=[*plan.columns, "order"])
+    rows = taken(samples, kept.index.to_numpy())  # `plan`'s index: row numbers
+    return Batches(with_columns(rows, added)), rejects
 
 
 def licence_filter(
@@ -147,12 +163,14 @@ def _task_fingerprints(
 
 @worker_modules("unimed_kedro.writers.webdataset")
 def plan_webdataset(
-    shard_index: pd.DataFrame, store: ChunkStore, params: dict, executor: dict
+    shard_index: Tabular, store: ChunkStore, params: dict, executor: dict
 ) -> ChunkJob:
     """One task per shard; each sample is its stored image plus the members of the
     collection's `export.sample_format`."""
     format_ = sample_format(ExportOptions.from_params(params).sample_format)
-    columns = format_.fields + label_columns_in(shard_index.columns)
+    columns = format_.fields + label_columns_in(columns_of(shard_index))
+    wanted = [*columns, "sample_id", "webdataset_shard", *STORED_IMAGE]
+    shard_index = frame_of(shard_index, present(shard_index, wanted))
     table = shard_index[columns]
     images = store.locations(shard_index["sample_id"].tolist())
     shards = shard_index.groupby("webdataset_shard", sort=True).indices
@@ -172,12 +190,12 @@ def plan_webdataset(
 
 @worker_modules("unimed_kedro.writers.files_layout")
 def plan_files(
-    shard_index: pd.DataFrame, store: ChunkStore, params: dict, executor: dict
+    shard_index: Tabular, store: ChunkStore, params: dict, executor: dict
 ) -> FilesLayoutPlan:
     """Chunks of samples in file-name order; only the columns the layout writes are
     copied out of the shard index."""
     ordered = (
-        shard_index[_with_stored_image(INDEX_SOURCE_COLUMNS)]
+        frame_of(shard_index, _with_stored_image(INDEX_SOURCE_COLUMNS))
         .sort_values("key", kind="stable")
         .reset_index(drop=True)
     )
@@ -217,9 +235,11 @@ def collect_rejects(*tables: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def statistics(records: pd.DataFrame, shard_index: pd.DataFrame, rejects: pd.DataFrame) -> dict:
+def statistics(records: Tabular, shard_index: Tabular, rejects: pd.DataFrame) -> dict:
     """Counts per source and split, rejects by reason, and the conservation check:
     raw records = exported + rejected, per source."""
+    records = frame_of(records, ["source"])
+    shard_index = frame_of(shard_index, present(shard_index, ["source", "patient_id", "split"]))
     sources = sorted(set(records["source"]) | set(rejects["source"]))
     per_source = {}
     for source in sources:

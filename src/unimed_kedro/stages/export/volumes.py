@@ -11,6 +11,7 @@ import pandas as pd
 
 from unimed_kedro.schema import is_missing, row_dicts
 from unimed_kedro.schema.options import Options, flag, identifier, setting
+from unimed_kedro.schema.tables import Tabular, frame_of
 from unimed_kedro.stages.export.nodes import licence_filter
 from unimed_kedro.writers.satds import jsonl, split_json
 
@@ -28,12 +29,12 @@ class VolumeExportOptions(Options):
 
 
 def export_volumes(
-    samples: pd.DataFrame, sources: dict[str, dict], params: dict
+    samples: Tabular, sources: dict[str, dict], params: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The exported samples, each with its JSON `line`, in dataset then sample-id order;
     samples held back by the licence filter become rejects."""
     options = VolumeExportOptions.from_params(params)
-    kept, rejects = licence_filter(samples, sources, options.redistributable_only)
+    kept, rejects = licence_filter(frame_of(samples), sources, options.redistributable_only)
     kept = kept.sort_values(["dataset", "sample_id"], kind="stable").reset_index(drop=True)
     folders = {name: info["folder"] for name, info in sources.items()}
     kept["line"] = [json.dumps(_line(row, folders), ensure_ascii=False) for row in row_dicts(kept)]

@@ -135,13 +135,15 @@ def _by_reason(table: pd.DataFrame) -> dict | str:
 
 
 def merge_tables(*tables: pd.DataFrame) -> pd.DataFrame:
-    """Concatenate per-source tables (sorted within each source, sources in order)."""
+    """Concatenate per-source tables (sorted within each source, sources in order);
+    records in sample-id order, the order every later stage streams them in."""
     non_empty = [t for t in tables if len(t)]
     merged = pd.concat(non_empty, ignore_index=True) if non_empty else tables[0].iloc[:0]
     if "sample_id" in merged and "stage" not in merged:
         duplicated = merged["sample_id"][merged["sample_id"].duplicated()]
         if len(duplicated):
             raise ValueError(f"sample ids are not unique across sources: {sorted(duplicated)[:5]}")
+        merged = merged.sort_values("sample_id", kind="stable", ignore_index=True)
     return merged
 
 

@@ -39,6 +39,7 @@ from unimed_kedro.imaging.normalize import (
 from unimed_kedro.imaging.options import NormalizeOptions
 from unimed_kedro.schema import reject_records
 from unimed_kedro.schema.options import section_name
+from unimed_kedro.schema.tables import Batches, Tabular, batches_of, frame_of
 from unimed_kedro.stages.ingest.nodes import ingest_options
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def file_state(path: str) -> tuple[int, int] | None:
 
 @worker_modules("unimed_kedro.imaging.normalize")
 def plan_normalize(
-    records: pd.DataFrame,
+    records: Tabular,
     sources: dict[str, dict],
     params: dict,
     ingest: dict,
@@ -71,7 +72,8 @@ def plan_normalize(
     encoding = encoding_id(options)
     checks = options.checks()
     # plain lists and string joins: per-row pandas iteration and Path objects cost ~0.5 s
-    ids, names, rels = (records[c].tolist() for c in ("sample_id", "source", "raw_relpath"))
+    where = frame_of(records, ["sample_id", "source", "raw_relpath"])
+    ids, names, rels = (where[c].tolist() for c in where.columns)
     rows = sorted((s, src, f"{roots[src]}/{rel}") for s, src, rel in zip(ids, names, rels))
     tasks = []
     for index, samples in enumerate(chunked(rows, options.chunk_size)):
@@ -104,16 +106,17 @@ def normalize_options(params: Any, ingest: Any = None) -> NormalizeOptions:
     return dataclasses.replace(options, allow_symlinks=ingest_options(ingest).allow_symlinks)
 
 
-def join_normalized(
-    captioned: pd.DataFrame, store: ChunkStore
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Records with their normalised image (or volume), and the records whose image was
-    rejected. Where a 2D sample sits in the store (its file) stays out: it depends on
-    chunking, which must not change any export."""
-    merged = captioned.merge(store.index(), on="sample_id", how="left", validate="one_to_one")
-    merged["status"] = merged["status"].fillna("not_normalized")
-    ok = merged["status"].eq("ok")
-    bad = merged[~ok]
+def join_normalized(captioned: Tabular, store: ChunkStore) -> tuple[Batches, pd.DataFrame]:
+    """Records with their normalised image (or volume), a batch at a time, and the records
+    whose image was rejected. Where a 2D sample sits in the store (its file) stays out: it
+    depends on chunking, which must not change any export."""
+    index = store.index()
+    if index["sample_id"].duplicated().any():
+        raise ValueError("the store's index lists a sample twice")
+    where = frame_of(captioned, ["sample_id", "source", "raw_relpath"])
+    bad = where.merge(index[["sample_id", "status", "detail"]], on="sample_id", how="left")
+    bad["status"] = bad["status"].fillna("not_normalized")
+    bad = bad[bad["status"].ne("ok")]
     rejects = reject_records(
         bad, stage="normalize", reasons=bad["status"].tolist(), details=bad["detail"].tolist()
     )
@@ -123,6 +126,11 @@ def join_normalized(
             len(bad),
             bad["status"].value_counts().sort_index().to_dict(),
         )
-    kept = merged[ok].drop(columns=["status", "detail", "file"], errors="ignore")
-    integers = {c: "int64" for c in INTEGER_COLUMNS if c in kept}
-    return kept.astype(integers).reset_index(drop=True), rejects
+    ok = index[index["status"].eq("ok")].drop(columns=["status", "detail", "file"], errors="ignore")
+    integers = {c: "int64" for c in INTEGER_COLUMNS if c in ok}
+    return Batches(_stored(batch, ok.astype(integers)) for batch in batches_of(captioned)), rejects
+
+
+def _stored(records: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
+    """The records of a batch whose image is stored, with the store's columns."""
+    return records.merge(stored, on="sample_id", how="inner", sort=False)

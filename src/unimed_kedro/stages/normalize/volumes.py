@@ -21,6 +21,7 @@ from unimed_kedro.engine.jobs import (
 )
 from unimed_kedro.schema import is_missing
 from unimed_kedro.schema.options import section_name
+from unimed_kedro.schema.tables import Tabular, frame_of
 from unimed_kedro.stages.ingest.nodes import ingest_options
 from unimed_kedro.stages.normalize.nodes import file_state
 from unimed_kedro.volumes.options import VolumeOptions
@@ -76,7 +77,7 @@ def _state(item: VolumeItem) -> list:
 
 @worker_modules("unimed_kedro.volumes.process")
 def plan_volumes(
-    records: pd.DataFrame,
+    records: Tabular,
     sources: dict[str, dict],
     params: dict,
     ingest: dict,
@@ -88,7 +89,7 @@ def plan_volumes(
     check_executor(executor)
     root = Path(raw_root).resolve()
     roots = {name: str(root / info["folder"]) for name, info in sources.items()}
-    items = volume_items(records, roots, options)
+    items = volume_items(frame_of(records), roots, options)
     for item in items:  # a configuration error stops the run here, not in a worker
         check_item(item)
     allow = ingest_options(ingest).allow_symlinks

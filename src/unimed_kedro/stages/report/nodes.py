@@ -14,14 +14,26 @@ from unimed_kedro.datasets.chunk_store_dataset import ChunkStore
 from unimed_kedro.reporting import charts, datacard
 from unimed_kedro.reporting.summary import label_counts, split_counts, split_prevalence
 from unimed_kedro.reporting.thumbnails import Tile, pick_samples, thumbnail_sheet
+from unimed_kedro.schema import label_columns_in
+from unimed_kedro.schema.tables import Tabular, columns_of, frame_of, present
 from unimed_kedro.stages.split.nodes import SplitOptions
+
+# what the charts, the thumbnails and the card read of each exported sample, with its
+# label columns and the card's balance columns: never the whole rows
+REPORT_COLUMNS = ["sample_id", "source", "patient_id", "split", "caption", "caption_kind"]
+
+
+def summary(shard_index: Tabular, more: tuple = ()) -> pd.DataFrame:
+    """The report's columns of the shard index (those it has)."""
+    labels = label_columns_in(columns_of(shard_index))
+    return frame_of(shard_index, present(shard_index, [*REPORT_COLUMNS, *labels, *more]))
 
 
 def plot_label_distribution(
-    shard_index: pd.DataFrame, vocabulary: dict, params: dict
+    shard_index: Tabular, vocabulary: dict, params: dict
 ) -> tuple[dict, str]:
     """Positive / negative / uncertain counts per label and source: plotly and SVG."""
-    counts = label_counts(shard_index, vocabulary["labels"]["union"])
+    counts = label_counts(summary(shard_index), vocabulary["labels"]["union"])
     title = f"{params['collection']}: label values per source"
     return (
         charts.label_distribution_figure(counts, title),
@@ -29,10 +41,9 @@ def plot_label_distribution(
     )
 
 
-def plot_split_balance(
-    shard_index: pd.DataFrame, vocabulary: dict, params: dict
-) -> tuple[dict, str]:
+def plot_split_balance(shard_index: Tabular, vocabulary: dict, params: dict) -> tuple[dict, str]:
     """Samples per split and source, and label prevalence per split: plotly and SVG."""
+    shard_index = summary(shard_index)
     per_split = split_counts(shard_index)
     prevalence = split_prevalence(shard_index, vocabulary["labels"]["union"])
     title = f"{params['collection']}: split balance"
@@ -43,11 +54,11 @@ def plot_split_balance(
 
 
 def draw_thumbnails(
-    shard_index: pd.DataFrame, store: ChunkStore, params: dict
+    shard_index: Tabular, store: ChunkStore, params: dict
 ) -> tuple[bytes, pd.DataFrame]:
     """A PNG grid with one row per source, and the samples it shows."""
     options = params["thumbnails"]
-    picked = pick_samples(shard_index, int(options["per_source"]), int(options["seed"]))
+    picked = pick_samples(summary(shard_index), int(options["per_source"]), int(options["seed"]))
     paths = [path for path, _ in store.locations(list(picked["sample_id"]))]
     images = {s: Path(path).read_bytes() for s, path in zip(picked["sample_id"], paths)}
     rows = [
@@ -67,7 +78,7 @@ def build_datacard(
     statistics: dict,
     rejects: pd.DataFrame,
     corrections: pd.DataFrame,
-    shard_index: pd.DataFrame,
+    shard_index: Tabular,
     thumbnail_samples: pd.DataFrame,
     thumbnails: bytes,
     label_svg: str,
@@ -86,11 +97,12 @@ def build_datacard(
         datacard.Chart("Label values per source", "label_distribution.svg", label_svg),
         datacard.Chart("Split balance", "split_balance.svg", split_svg),
     ]
+    mix = balance_columns(split)
     return datacard.datacard_context(
         statistics=statistics,
         rejects=rejects,
         corrections=corrections,
-        samples=shard_index,
+        samples=summary(shard_index, mix),
         picked=thumbnail_samples,
         thumbnails=thumbnails,
         charts=chart_list,
@@ -99,7 +111,7 @@ def build_datacard(
         normalize=normalize,
         provenance=provenance,
         params=params,
-        mix_columns=balance_columns(split),
+        mix_columns=mix,
     )
 
 

@@ -13,6 +13,14 @@ import pandas as pd
 from unimed_kedro.reporting.summary import split_balance
 from unimed_kedro.schema import SPLITS, label_columns_in
 from unimed_kedro.schema.options import Options, flag, integer, names, number, setting
+from unimed_kedro.schema.tables import (
+    Batches,
+    Tabular,
+    columns_of,
+    frame_of,
+    taken,
+    with_columns,
+)
 from unimed_kedro.splitting.assign import assign_splits
 from unimed_kedro.splitting.report import check_no_leakage
 
@@ -52,16 +60,28 @@ class SplitOptions(Options):
             )
 
 
-def split_samples(normalized: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Add `split` to every sample; returns the samples and the split report (per source
-    and split: patients, images per patient, label prevalence, `balance_columns` mix)."""
+# what the assignment, the leakage check and the report read (with the label columns and
+# `balance_columns`): the rest of each row streams through
+SPLIT_COLUMNS = ["sample_id", "source", "patient_id", "sha256", "official_split"]
+
+
+def split_samples(normalized: Tabular, params: dict) -> tuple[Batches, pd.DataFrame]:
+    """Add `split` to every sample (in sample-id order); returns the samples, a batch at a
+    time, and the split report (per source and split: patients, images per patient, label
+    prevalence, `balance_columns` mix)."""
     options = SplitOptions.from_params(params)
-    frame = normalized.sort_values("sample_id", kind="stable").reset_index(drop=True)
-    labels = label_columns_in(frame.columns)
+    present = columns_of(normalized)
+    labels = label_columns_in(present)
+    wanted = [*SPLIT_COLUMNS, *labels, *options.balance_columns]
+    frame = frame_of(normalized, [c for c in dict.fromkeys(wanted) if c in present])
+    order = frame["sample_id"].argsort(kind="stable").to_numpy()
+    frame = frame.iloc[order].reset_index(drop=True)
     frame["split"] = assign_splits(frame, labels, options.as_params()) if len(frame) else []
     check_no_leakage(frame)
     log.info(
         "split: %s",
         frame["split"].value_counts().reindex(list(SPLITS)).fillna(0).astype(int).to_dict(),
     )
-    return frame, split_balance(frame, labels, options.balance_columns)
+    # ingest merges records in sample-id order: `taken` streams them as stored
+    samples = with_columns(taken(normalized, order), frame[["split"]])
+    return Batches(samples), split_balance(frame, labels, options.balance_columns)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from unimed_kedro.schema.options import Options, flag, names, setting
+from unimed_kedro.schema.tables import Tabular, frame_of
 from unimed_kedro.splitting.holdout import overlap, select
 
 log = logging.getLogger(__name__)
@@ -25,12 +26,12 @@ class SelectOptions(Options):
 
 
 def select_pretraining(
-    normalized: pd.DataFrame, params: dict
+    normalized: Tabular, params: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The pretraining samples (split `train`), the rejects of the others, and how many
     images each pair of sources shares."""
     options = SelectOptions.from_params(params)
-    frame = normalized.sort_values("sample_id", kind="stable").reset_index(drop=True)
+    frame = frame_of(normalized).sort_values("sample_id", kind="stable").reset_index(drop=True)
     kept, rejects = select(frame, list(options.source_priority), options.exclude_official_eval)
     log.info(
         "select: %d kept, %s",

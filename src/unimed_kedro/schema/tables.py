@@ -1,0 +1,225 @@
+"""Tables read and written a batch of rows, or a few columns, at a time.
+
+A stage that adds a column to every row, or needs three columns of a table, never needs
+the table whole: held as a pandas frame, a 5M-record manifest with its captions would
+not fit in the parent's memory. `Table` is a parquet file opened lazily (what the table
+datasets load when `lazy`); `Batches` the frames a node returns one at a time (what the
+table datasets write as they come). `frame_of` and `batches_of` take a Table, Batches or
+a DataFrame, so node functions and their tests accept either.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from os import PathLike
+from typing import TypeAlias
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+BATCH = 1 << 15  # rows per batch: ~50 MB of a wide CXR row with its captions
+
+
+class Table:
+    """A parquet table on disk. Frames read from it have the dtypes `pd.read_parquet`
+    gives and a RangeIndex from 0."""
+
+    def __init__(self, path: str | PathLike):
+        self.path = str(path)
+        self._file: pq.ParquetFile | None = None
+
+    def _parquet(self) -> pq.ParquetFile:
+        if self._file is None:
+            self._file = pq.ParquetFile(self.path)
+        return self._file
+
+    @property
+    def columns(self) -> list[str]:
+        return [c for c in self._parquet().schema_arrow.names if not c.startswith("__index")]
+
+    def __len__(self) -> int:
+        return self._parquet().metadata.num_rows
+
+    def read(self, columns: list[str] | None = None) -> pd.DataFrame:
+        return pd.read_parquet(self.path, columns=columns)
+
+    def batches(
+        self, columns: list[str] | None = None, rows: int | None = None
+    ) -> Iterator[pd.DataFrame]:
+        rows = rows or BATCH
+        schema = self._parquet().schema_arrow
+        if columns is not None:
+            schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
+        if not len(self):  # one empty batch: its columns and types
+            yield self.read(columns)
+        for batch in self._parquet().iter_batches(batch_size=rows, columns=columns):
+            # the file's schema carries pandas' metadata (categoricals, the index)
+            yield pa.Table.from_batches([batch], schema).to_pandas().reset_index(drop=True)
+
+
+class Batches:
+    """Frames of one table, produced one at a time (a generator, consumed once)."""
+
+    def __init__(self, frames: Iterable[pd.DataFrame]):
+        self._frames = iter(frames)
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        return self._frames
+
+
+Tabular: TypeAlias = "pd.DataFrame | Table | Batches"
+
+
+def frame_of(table: Tabular, columns: list[str] | None = None) -> pd.DataFrame:
+    """The whole table (or `columns` of it) as one frame."""
+    if isinstance(table, Table):
+        return table.read(columns)
+    if isinstance(table, Batches):
+        parts = [part if columns is None else part[columns] for part in table]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    return table if columns is None else table[columns]
+
+
+def batches_of(
+    table: Tabular, columns: list[str] | None = None, rows: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """The table `rows` at a time, in order (an empty table: one empty batch, so its
+    columns travel on); a frame's batches are slices of it."""
+    rows = rows or BATCH
+    if isinstance(table, Table):
+        yield from table.batches(columns, rows)
+    elif isinstance(table, Batches):
+        yield from (part if columns is None else part[columns] for part in table)
+    else:
+        frame = table if columns is None else table[columns]
+        for start in range(0, max(len(frame), 1), rows):
+            yield frame.iloc[start : start + rows].reset_index(drop=True)
+
+
+def columns_of(table: Tabular) -> list[str]:
+    return table.columns if isinstance(table, Table) else list(frame_of(table).columns)
+
+
+def present(table: Tabular, columns: list[str]) -> list[str]:
+    """Those of `columns` the table has, in the order given."""
+    have = set(columns_of(table))
+    return [c for c in dict.fromkeys(columns) if c in have]
+
+
+def write_batches(frames: Iterable[pd.DataFrame], where: object, **kwargs) -> int:
+    """Write `frames` as one parquet file, each frame its row groups, to `where` (a path
+    or an open binary file); returns the rows written. A column missing in every frame so
+    far (Arrow's null type) is held back until a frame gives it a type, so the file's
+    schema is the one a whole-frame write would have; later frames are cast to it."""
+    writer, pending, rows = None, [], 0
+    try:
+        for frame in frames:
+            if not isinstance(frame.index, pd.RangeIndex):  # as a column, it would vary
+                frame = frame.reset_index(drop=True)
+            pending.append(pa.Table.from_pandas(frame))
+            rows += len(frame)
+            if writer is None and not _untyped(pending):
+                writer = pq.ParquetWriter(where, _unified(pending), **kwargs)
+            if writer is not None:
+                for table in pending:
+                    writer.write_table(table.cast(writer.schema))
+                pending = []
+        if writer is None:
+            empty = pending or [pa.Table.from_pandas(pd.DataFrame())]
+            writer = pq.ParquetWriter(where, _unified(empty), **kwargs)
+            for table in pending:
+                writer.write_table(table.cast(writer.schema))
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows
+
+
+def _untyped(tables: list[pa.Table]) -> bool:
+    schema = _unified(tables)
+    return any(pa.types.is_null(field.type) for field in schema)
+
+
+def _unified(tables: list[pa.Table]) -> pa.Schema:
+    first = tables[0].schema
+    if len(tables) == 1:
+        return first
+    unified = pa.unify_schemas([t.schema for t in tables], promote_options="permissive")
+    return unified.with_metadata(first.metadata)
+
+
+def taken(table: Tabular, positions: np.ndarray, rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """The table's rows at `positions` (distinct row numbers), in that order, `rows` at a
+    time. Streamed as stored when `positions` is every row in order; a table on disk is
+    otherwise reordered through one bucket file per output batch beside it (each row
+    written to the bucket of its new place, each bucket sorted as it is read back), so no
+    more than a batch of rows is ever held."""
+    positions, rows = np.asarray(positions, dtype=np.int64), rows or BATCH
+    total = len(table) if isinstance(table, Table) else len(frame_of(table))
+    if np.array_equal(positions, np.arange(total)):
+        yield from batches_of(table, rows=rows)
+    elif not isinstance(table, Table) or not len(positions):
+        frame = frame_of(table)
+        yield from batches_of(frame.iloc[positions].reset_index(drop=True), rows=rows)
+    else:
+        target = np.full(total, -1, dtype=np.int64)
+        target[positions] = np.arange(len(positions))
+        folder = os.path.dirname(os.path.abspath(table.path))
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".reorder-") as tmp:
+            count = _scatter(table, target, rows, tmp)
+            for bucket in range(count):
+                yield _gathered(os.path.join(tmp, f"{bucket}.parquet"), table)
+
+
+def _scatter(table: Table, target: np.ndarray, rows: int, folder: str) -> int:
+    """Each row of `table` with a place in `target` appended to bucket place // rows;
+    returns the number of buckets."""
+    writers: dict[int, pq.ParquetWriter] = {}
+    start = 0
+    try:
+        for batch in table._parquet().iter_batches(batch_size=rows):
+            where = target[start : start + batch.num_rows]
+            start += batch.num_rows
+            picked = np.flatnonzero(where >= 0)
+            picked = picked[np.argsort(where[picked] // rows, kind="stable")]
+            buckets = where[picked] // rows
+            bounds = np.flatnonzero(np.diff(buckets)) + 1
+            for part in np.split(np.arange(len(picked)), bounds) if len(picked) else []:
+                bucket, rows_of = int(buckets[part[0]]), picked[part]
+                piece = pa.Table.from_batches([batch.take(pa.array(rows_of))])
+                piece = piece.append_column(_PLACE, pa.array(where[rows_of]))
+                if bucket not in writers:
+                    path = os.path.join(folder, f"{bucket}.parquet")
+                    writers[bucket] = pq.ParquetWriter(path, piece.schema)
+                writers[bucket].write_table(piece)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return len(writers)  # places are 0..n-1: every bucket below the last got rows
+
+
+def _gathered(path: str, table: Table) -> pd.DataFrame:
+    piece = pq.read_table(path)
+    os.remove(path)
+    piece = piece.take(pc.sort_indices(piece[_PLACE])).drop_columns([_PLACE])
+    # the file's pandas metadata (categoricals) on the rows read back
+    piece = piece.replace_schema_metadata(table._parquet().schema_arrow.metadata)
+    return piece.to_pandas().reset_index(drop=True)
+
+
+_PLACE = "__place"
+
+
+def with_columns(batches: Iterable[pd.DataFrame], columns: pd.DataFrame) -> Iterator[pd.DataFrame]:
+    """Each batch with the next rows of `columns` (one row per row of the batches, in
+    order) as its last columns."""
+    start = 0
+    for batch in batches:
+        part = columns.iloc[start : start + len(batch)].reset_index(drop=True)
+        start += len(batch)
+        yield pd.concat([batch, part], axis=1)

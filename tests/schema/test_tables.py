@@ -1,0 +1,112 @@
+"""Tables read and written a batch at a time give what whole frames give."""
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from unimed_kedro.schema import tables
+from unimed_kedro.schema.tables import (
+    Batches,
+    Table,
+    batches_of,
+    frame_of,
+    taken,
+    with_columns,
+    write_batches,
+)
+
+
+def _frame(n: int = 50) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "sample_id": [f"s-{i:03d}" for i in range(n)],
+            "source": pd.Categorical(["a", "b", "c"][i % 3] for i in range(n)),
+            "captions": [[f"c{i}", "d"] if i % 4 else None for i in range(n)],
+            # missing in the first batches only: the file still has it as text
+            "report": [None if i < 20 else f"r{i}" for i in range(n)],
+            "age": np.arange(n, dtype=float),
+        }
+    )
+
+
+@pytest.fixture()
+def table(tmp_path) -> Table:
+    path = tmp_path / "t.parquet"
+    with open(path, "wb") as handle:
+        write_batches(batches_of(_frame(), rows=8), handle)
+    return Table(path)
+
+
+def test_written_in_batches_it_reads_back_as_the_frame(table):
+    got = pd.read_parquet(table.path)
+    pd.testing.assert_frame_equal(got, pd.read_parquet(_whole(_frame())))
+    assert got["report"].dtype == "str" and isinstance(got["source"].dtype, pd.CategoricalDtype)
+
+
+def test_one_batch_writes_the_bytes_of_a_whole_frame():
+    one = io.BytesIO()
+    write_batches(batches_of(_frame(), rows=100), one)
+    assert one.getvalue() == _whole(_frame()).getvalue()
+
+
+def test_batches_and_columns_of_a_table(table):
+    assert len(table) == 50 and table.columns == list(_frame().columns)
+    parts = list(table.batches(rows=7))
+    # a batch never spans two row groups (written 8 rows each)
+    assert all(0 < len(p) <= 7 for p in parts) and sum(map(len, parts)) == 50
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), frame_of(table))
+    assert list(frame_of(table, ["age", "source"]).columns) == ["age", "source"]
+
+
+def test_an_empty_table_still_has_its_columns(tmp_path):
+    path = tmp_path / "e.parquet"
+    _frame(0).to_parquet(path)
+    parts = list(batches_of(Table(path)))
+    assert len(parts) == 1 and list(parts[0].columns) == list(_frame().columns)
+    with open(tmp_path / "again.parquet", "wb") as handle:
+        assert write_batches(parts, handle) == 0
+    assert list(pd.read_parquet(tmp_path / "again.parquet").columns) == list(_frame().columns)
+
+
+@pytest.mark.parametrize("pick", ["all", "shuffled", "some", "none"])
+def test_taken_reorders_through_buckets_on_disk(table, tmp_path, pick):
+    rng = np.random.default_rng(0)
+    positions = {
+        "all": np.arange(50),
+        "shuffled": rng.permutation(50),
+        "some": rng.permutation(50)[:17],
+        "none": np.array([], dtype=int),
+    }[pick]
+    parts = list(taken(table, positions, rows=6))
+    want = frame_of(table).iloc[positions].reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), want)
+    assert all(len(p) <= 6 for p in parts)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet"]  # no bucket left
+
+
+def test_frames_and_batches_are_tables_too(monkeypatch):
+    frame = _frame()
+    monkeypatch.setattr(tables, "BATCH", 16)
+    assert [len(p) for p in batches_of(frame)] == [16, 16, 16, 2]
+    positions = np.arange(50)[::-1]
+    got = pd.concat(taken(frame, positions), ignore_index=True)
+    pd.testing.assert_frame_equal(got, frame.iloc[positions].reset_index(drop=True))
+    back = frame_of(Batches(batches_of(frame)), ["sample_id"])
+    pd.testing.assert_frame_equal(back, frame[["sample_id"]])
+
+
+def test_with_columns_lines_rows_up_across_batches():
+    frame = _frame(10)
+    extra = pd.DataFrame({"split": [f"x{i}" for i in range(10)]}, index=range(100, 110))
+    got = pd.concat(with_columns(batches_of(frame, rows=3), extra), ignore_index=True)
+    assert list(got.columns) == [*frame.columns, "split"]
+    assert got["split"].tolist() == extra["split"].tolist()
+
+
+def _whole(frame: pd.DataFrame) -> io.BytesIO:
+    handle = io.BytesIO()
+    frame.to_parquet(handle)
+    handle.seek(0)
+    return handle
