@@ -35,7 +35,7 @@ def _frame(n: int = 50) -> pd.DataFrame:
 def table(tmp_path) -> Table:
     path = tmp_path / "t.parquet"
     with open(path, "wb") as handle:
-        write_batches(batches_of(_frame(), rows=8), handle)
+        write_batches(batches_of(_frame(), rows=8), handle, spill=str(tmp_path))
     return Table(path)
 
 

@@ -55,7 +55,7 @@ class ParquetTableDataset(ParquetDataset):
             raise DatasetError(f"Saving {type(self).__name__} to a directory is not supported.")
         with atomic_path(path) as tmp, self._fs.open(tmp, **self._fs_open_args_save) as handle:
             if isinstance(data, Batches):
-                write_batches(data, handle, **self._save_args)
+                write_batches(data, handle, spill=os.path.dirname(path), **self._save_args)
             else:
                 data.to_parquet(handle, **self._save_args)
         self._invalidate_cache()

@@ -111,46 +111,60 @@ def present(table: Tabular, columns: list[str]) -> list[str]:
     return [c for c in dict.fromkeys(columns) if c in have]
 
 
-def write_batches(frames: Iterable[pd.DataFrame], where: object, **kwargs) -> int:
+def write_batches(
+    frames: Iterable[pd.DataFrame], where: object, *, spill: str | None = None, **kwargs
+) -> int:
     """Write `frames` as one parquet file, each frame its row groups, to `where` (a path
     or an open binary file); returns the rows written. A column missing in every frame so
-    far (Arrow's null type) is held back until a frame gives it a type, so the file's
-    schema is the one a whole-frame write would have; later frames are cast to it."""
-    writer, pending, rows = None, [], 0
-    try:
-        for frame in frames:
-            if not isinstance(frame.index, pd.RangeIndex):  # as a column, it would vary
-                frame = frame.reset_index(drop=True)
-            pending.append(pa.Table.from_pandas(frame))
-            rows += len(frame)
-            if writer is None and not _untyped(pending):
-                writer = pq.ParquetWriter(where, _unified(pending), **kwargs)
-            if writer is not None:
-                for table in pending:
+    far (Arrow's null type: a report column before the first source with reports) has no
+    type yet, so those frames wait in files under `spill` (a folder; the system's temporary
+    one by default) until a frame gives it one; the file's schema is then the one a
+    whole-frame write would have, and every frame is cast to it."""
+    writer, rows = None, 0
+    with tempfile.TemporaryDirectory(dir=spill, prefix=".spill-") as folder:
+        waiting: list[tuple[str, pa.Schema]] = []
+        try:
+            for frame in frames:
+                if not isinstance(frame.index, pd.RangeIndex):  # as a column, it would vary
+                    frame = frame.reset_index(drop=True)
+                table, rows = pa.Table.from_pandas(frame), rows + len(frame)
+                if writer is None:
+                    waiting.append(_spilled(table, folder, len(waiting)))
+                    schema = _unified([s for _, s in waiting])
+                    if any(pa.types.is_null(f.type) for f in schema):
+                        continue
+                    writer = pq.ParquetWriter(where, schema, **kwargs)
+                    _drain(waiting, writer)
+                else:
                     writer.write_table(table.cast(writer.schema))
-                pending = []
-        if writer is None:
-            empty = pending or [pa.Table.from_pandas(pd.DataFrame())]
-            writer = pq.ParquetWriter(where, _unified(empty), **kwargs)
-            for table in pending:
-                writer.write_table(table.cast(writer.schema))
-    finally:
-        if writer is not None:
-            writer.close()
+            if writer is None:
+                empty = [s for _, s in waiting] or [pa.Table.from_pandas(pd.DataFrame()).schema]
+                writer = pq.ParquetWriter(where, _unified(empty), **kwargs)
+                _drain(waiting, writer)
+        finally:
+            if writer is not None:
+                writer.close()
     return rows
 
 
-def _untyped(tables: list[pa.Table]) -> bool:
-    schema = _unified(tables)
-    return any(pa.types.is_null(field.type) for field in schema)
+def _spilled(table: pa.Table, folder: str, number: int) -> tuple[str, pa.Schema]:
+    path = os.path.join(folder, f"{number}.parquet")
+    pq.write_table(table, path)
+    return path, table.schema
 
 
-def _unified(tables: list[pa.Table]) -> pa.Schema:
-    first = tables[0].schema
-    if len(tables) == 1:
-        return first
-    unified = pa.unify_schemas([t.schema for t in tables], promote_options="permissive")
-    return unified.with_metadata(first.metadata)
+def _drain(waiting: list[tuple[str, pa.Schema]], writer: pq.ParquetWriter) -> None:
+    for path, _ in waiting:
+        writer.write_table(pq.read_table(path).cast(writer.schema))
+        os.remove(path)
+    waiting.clear()
+
+
+def _unified(schemas: list[pa.Schema]) -> pa.Schema:
+    if len(schemas) == 1:
+        return schemas[0]
+    unified = pa.unify_schemas(schemas, promote_options="permissive")
+    return unified.with_metadata(schemas[0].metadata)
 
 
 def taken(table: Tabular, positions: np.ndarray, rows: int | None = None) -> Iterator[pd.DataFrame]:
