@@ -95,6 +95,8 @@ def test_frames_and_batches_are_tables_too(monkeypatch):
     pd.testing.assert_frame_equal(got, frame.iloc[positions].reset_index(drop=True))
     back = frame_of(Batches(batches_of(frame)), ["sample_id"])
     pd.testing.assert_frame_equal(back, frame[["sample_id"]])
+    again = pd.concat(taken(Batches(batches_of(frame)), np.arange(50)), ignore_index=True)
+    pd.testing.assert_frame_equal(again, frame)
 
 
 def test_with_columns_lines_rows_up_across_batches():

@@ -174,13 +174,15 @@ def taken(table: Tabular, positions: np.ndarray, rows: int | None = None) -> Ite
     written to the bucket of its new place, each bucket sorted as it is read back), so no
     more than a batch of rows is ever held."""
     positions, rows = np.asarray(positions, dtype=np.int64), rows or BATCH
-    total = len(table) if isinstance(table, Table) else len(frame_of(table))
-    if np.array_equal(positions, np.arange(total)):
+    if not isinstance(table, Table):
+        table = frame_of(table)  # Batches are read once
+    if np.array_equal(positions, np.arange(len(table))):
         yield from batches_of(table, rows=rows)
     elif not isinstance(table, Table) or not len(positions):
         frame = frame_of(table)
         yield from batches_of(frame.iloc[positions].reset_index(drop=True), rows=rows)
     else:
+        total = len(table)
         target = np.full(total, -1, dtype=np.int64)
         target[positions] = np.arange(len(positions))
         folder = os.path.dirname(os.path.abspath(table.path))
