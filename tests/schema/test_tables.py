@@ -112,3 +112,16 @@ def _whole(frame: pd.DataFrame) -> io.BytesIO:
     frame.to_parquet(handle)
     handle.seek(0)
     return handle
+
+
+def test_rows_read_only_their_row_groups_and_travel_as_a_path(table):
+    import pickle
+
+    positions = np.array([17, 3, 40, 41, 0])
+    picked = table.select(["source", "sample_id"])
+    want = frame_of(table, ["source", "sample_id"]).iloc[positions].reset_index(drop=True)
+    pd.testing.assert_frame_equal(picked.rows(positions), want)
+    sent = pickle.loads(pickle.dumps(picked))
+    assert sent.path == table.path and sent.columns == ["source", "sample_id"]
+    pd.testing.assert_frame_equal(sent.rows(positions), want)
+    assert len(pickle.dumps(picked)) < 500  # the path, not the rows

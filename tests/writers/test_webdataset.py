@@ -7,6 +7,7 @@ import pandas as pd
 
 from unimed_kedro.datasets.webdataset_dataset import WebDatasetDataset
 from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, fingerprint
+from unimed_kedro.schema.tables import Table
 from unimed_kedro.writers.members import FORMATS, image_record
 from unimed_kedro.writers.webdataset import ShardSpec, write_shard
 
@@ -123,3 +124,23 @@ def test_a_rebuild_leaves_no_shard_of_a_split_that_is_gone(tmp_path):
     assert [p.name for p in dataset.load()["train"]] == ["x-train-000000.tar"]
     sizes = json.loads((tmp_path / "wds" / "train" / "sizes.json").read_text())
     assert sizes == {"x-train-000000.tar": 3}
+
+
+def test_a_shard_of_a_table_on_disk_is_read_by_its_worker(tmp_path):
+    """With the shard index on disk the task carries its path and rows' numbers; the
+    shard written is the one the frame gives."""
+    table = _table(6)
+    table.to_parquet(tmp_path / "index.parquet", row_group_size=2)
+    images = []
+    for i in range(6):
+        (tmp_path / f"s{i}.jpg").write_bytes(f"image {i}".encode())
+        images.append((str(tmp_path / f"s{i}.jpg"), len(f"image {i}")))
+    positions = np.array([4, 1, 5])
+    shard = "train/cxr-train-000000.tar"
+    on_disk = Table(tmp_path / "index.parquet").select(list(table.columns))
+    for name, source in (("frame", table), ("disk", on_disk)):
+        spec = ShardSpec(shard, source, positions, [images[i] for i in positions], image_record)
+        sent = pickle.loads(pickle.dumps(spec))
+        write_shard(ChunkTask("shard", sent, "fp"), tmp_path / name)
+    assert len(pickle.dumps(ShardSpec(shard, on_disk, positions, [], image_record))) < 1000
+    assert (tmp_path / "frame" / shard).read_bytes() == (tmp_path / "disk" / shard).read_bytes()

@@ -26,40 +26,65 @@ BATCH = 1 << 15  # rows per batch: ~50 MB of a wide CXR row with its captions
 
 
 class Table:
-    """A parquet table on disk. Frames read from it have the dtypes `pd.read_parquet`
-    gives and a RangeIndex from 0."""
+    """A parquet table on disk, or `selected` columns of it. Frames read from it have the
+    dtypes `pd.read_parquet` gives and a RangeIndex from 0. Pickled, it is its path: a
+    task sent to a worker carries where its rows are, not the rows."""
 
-    def __init__(self, path: str | PathLike):
+    def __init__(self, path: str | PathLike, selected: list[str] | None = None):
         self.path = str(path)
+        self.selected = selected
         self._file: pq.ParquetFile | None = None
+
+    def __reduce__(self):
+        return Table, (self.path, self.selected)
 
     def _parquet(self) -> pq.ParquetFile:
         if self._file is None:
             self._file = pq.ParquetFile(self.path)
         return self._file
 
+    def select(self, columns: list[str]) -> Table:
+        return Table(self.path, list(columns))
+
     @property
     def columns(self) -> list[str]:
+        if self.selected is not None:
+            return list(self.selected)
         return [c for c in self._parquet().schema_arrow.names if not c.startswith("__index")]
 
     def __len__(self) -> int:
         return self._parquet().metadata.num_rows
 
     def read(self, columns: list[str] | None = None) -> pd.DataFrame:
-        return pd.read_parquet(self.path, columns=columns)
+        return pd.read_parquet(self.path, columns=columns or self.selected)
+
+    def rows(self, positions: np.ndarray) -> pd.DataFrame:
+        """The rows at `positions` (row numbers, in the order given), reading only the
+        row groups that hold them."""
+        meta = self._parquet().metadata
+        sizes = np.array([meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
+        starts = np.cumsum(sizes) - sizes
+        group = np.searchsorted(starts + sizes, positions, side="right")
+        held = np.unique(group)
+        base = np.cumsum(sizes[held]) - sizes[held]  # each held group's first row, as read
+        local = base[np.searchsorted(held, group)] + positions - starts[group]
+        part = self._parquet().read_row_groups(held.tolist(), columns=self.selected)
+        part = part.take(pa.array(local, type=pa.int64()))
+        return self._frame(part)
+
+    def _frame(self, part: pa.Table) -> pd.DataFrame:
+        # the file's schema carries pandas' metadata (categoricals, the index)
+        metadata = self._parquet().schema_arrow.metadata
+        return part.replace_schema_metadata(metadata).to_pandas().reset_index(drop=True)
 
     def batches(
         self, columns: list[str] | None = None, rows: int | None = None
     ) -> Iterator[pd.DataFrame]:
-        rows = rows or BATCH
-        schema = self._parquet().schema_arrow
-        if columns is not None:
-            schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
+        rows, columns = rows or BATCH, columns or self.selected
         if not len(self):  # one empty batch: its columns and types
             yield self.read(columns)
         for batch in self._parquet().iter_batches(batch_size=rows, columns=columns):
-            # the file's schema carries pandas' metadata (categoricals, the index)
-            yield pa.Table.from_batches([batch], schema).to_pandas().reset_index(drop=True)
+            yield self._frame(pa.Table.from_batches([batch]))
 
 
 class Batches:
@@ -121,6 +146,7 @@ def write_batches(
     one by default) until a frame gives it one; the file's schema is then the one a
     whole-frame write would have, and every frame is cast to it."""
     writer, rows = None, 0
+    group_rows = kwargs.pop("row_group_size", None)  # of each write, not of the writer
     with tempfile.TemporaryDirectory(dir=spill, prefix=".spill-") as folder:
         waiting: list[tuple[str, pa.Schema]] = []
         try:
@@ -134,13 +160,13 @@ def write_batches(
                     if any(pa.types.is_null(f.type) for f in schema):
                         continue
                     writer = pq.ParquetWriter(where, schema, **kwargs)
-                    _drain(waiting, writer)
+                    _drain(waiting, writer, group_rows)
                 else:
-                    writer.write_table(table.cast(writer.schema))
+                    writer.write_table(table.cast(writer.schema), row_group_size=group_rows)
             if writer is None:
                 empty = [s for _, s in waiting] or [pa.Table.from_pandas(pd.DataFrame()).schema]
                 writer = pq.ParquetWriter(where, _unified(empty), **kwargs)
-                _drain(waiting, writer)
+                _drain(waiting, writer, group_rows)
         finally:
             if writer is not None:
                 writer.close()
@@ -153,9 +179,11 @@ def _spilled(table: pa.Table, folder: str, number: int) -> tuple[str, pa.Schema]
     return path, table.schema
 
 
-def _drain(waiting: list[tuple[str, pa.Schema]], writer: pq.ParquetWriter) -> None:
+def _drain(
+    waiting: list[tuple[str, pa.Schema]], writer: pq.ParquetWriter, group_rows: int | None
+) -> None:
     for path, _ in waiting:
-        writer.write_table(pq.read_table(path).cast(writer.schema))
+        writer.write_table(pq.read_table(path).cast(writer.schema), row_group_size=group_rows)
         os.remove(path)
     waiting.clear()
 
@@ -222,10 +250,7 @@ def _scatter(table: Table, target: np.ndarray, rows: int, folder: str) -> int:
 def _gathered(path: str, table: Table) -> pd.DataFrame:
     piece = pq.read_table(path)
     os.remove(path)
-    piece = piece.take(pc.sort_indices(piece[_PLACE])).drop_columns([_PLACE])
-    # the file's pandas metadata (categoricals) on the rows read back
-    piece = piece.replace_schema_metadata(table._parquet().schema_arrow.metadata)
-    return piece.to_pandas().reset_index(drop=True)
+    return table._frame(piece.take(pc.sort_indices(piece[_PLACE])).drop_columns([_PLACE]))
 
 
 _PLACE = "__place"

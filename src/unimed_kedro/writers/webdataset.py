@@ -16,6 +16,7 @@ import pandas as pd
 
 from unimed_kedro.io.readahead import readahead
 from unimed_kedro.schema import row_dicts
+from unimed_kedro.schema.tables import Table
 from unimed_kedro.writers.members import Members
 from unimed_kedro.writers.tar import TarShardWriter
 
@@ -24,22 +25,27 @@ from unimed_kedro.writers.tar import TarShardWriter
 class ShardSpec:
     """One shard: its rows of the export `table` (`positions`, in write order), (file,
     size) of each stored image and the factory of its samples' other members. Every shard
-    of a job shares the one table; only pickling (sending the task to a worker) copies
-    this shard's rows out of it, so the parent never holds a second copy of the table."""
+    of a job shares the one table: a frame, whose rows only pickling (sending the task to
+    a worker) copies out, or a `Table` on disk, which the worker reads its rows from, so
+    the parent never holds the rows of every shard."""
 
     relpath: str
-    table: pd.DataFrame
+    table: pd.DataFrame | Table
     positions: np.ndarray
     images: list[tuple[str, int]]
     members: Callable[[list[str]], Members]
 
     def rows(self) -> pd.DataFrame:
+        if isinstance(self.table, Table):
+            return self.table.rows(self.positions)
         return self.table.iloc[self.positions].reset_index(drop=True)
 
     def __len__(self) -> int:
         return len(self.positions)
 
     def __reduce__(self):
+        if isinstance(self.table, Table):
+            return ShardSpec, (self.relpath, self.table, self.positions, self.images, self.members)
         return ShardSpec, (
             self.relpath,
             self.rows(),

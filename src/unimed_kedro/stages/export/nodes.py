@@ -20,7 +20,6 @@ from unimed_kedro.datasets.files_layout_dataset import FilesLayoutPlan
 from unimed_kedro.engine.jobs import (
     ChunkJob,
     ChunkTask,
-    digest,
     fingerprint,
     preload_of,
     row_digests,
@@ -38,7 +37,9 @@ from unimed_kedro.schema.options import (
 )
 from unimed_kedro.schema.tables import (
     Batches,
+    Table,
     Tabular,
+    batches_of,
     columns_of,
     frame_of,
     present,
@@ -149,15 +150,27 @@ def _with_stored_image(columns: list[str]) -> list[str]:
 
 
 def _task_fingerprints(
-    frame: pd.DataFrame, columns: list[str], groups: Mapping[Any, np.ndarray]
+    table: pd.DataFrame | Table, columns: list[str], groups: Mapping[Any, np.ndarray]
 ) -> dict[Any, str]:
-    """Fingerprint per group of rows (name -> row positions) from the content of `columns`
-    and `STORED_IMAGE`, without JSON."""
+    """Fingerprint per group of rows (name -> ascending row positions) from the content of
+    `columns` and `STORED_IMAGE`, without JSON: each group's cell hashes, in row order,
+    fed to its digest a batch of the table at a time."""
     columns = _with_stored_image(columns)
-    hashes = row_digests(frame[columns])
+    names = list(groups)
+    owner = np.full(len(table), -1, dtype=np.int64)
+    for code, name in enumerate(names):
+        owner[groups[name]] = code
+    digests = [hashlib.sha256() for _ in names]
+    start = 0
+    for batch in batches_of(table, columns):
+        hashes, codes = row_digests(batch), owner[start : start + len(batch)]
+        start += len(batch)
+        order = np.argsort(codes, kind="stable")  # a group's rows keep their order
+        for part in np.split(order, np.flatnonzero(np.diff(codes[order])) + 1):
+            if len(part) and codes[part[0]] >= 0:
+                digests[codes[part[0]]].update(np.ascontiguousarray(hashes[part]).tobytes())
     return {
-        name: fingerprint(WRITER_VERSION, columns, digest(hashes[positions]))
-        for name, positions in groups.items()
+        name: fingerprint(WRITER_VERSION, columns, h.hexdigest()) for name, h in zip(names, digests)
     }
 
 
@@ -169,12 +182,16 @@ def plan_webdataset(
     collection's `export.sample_format`."""
     format_ = sample_format(ExportOptions.from_params(params).sample_format)
     columns = format_.fields + label_columns_in(columns_of(shard_index))
-    wanted = [*columns, "sample_id", "webdataset_shard", *STORED_IMAGE]
-    shard_index = frame_of(shard_index, present(shard_index, wanted))
-    table = shard_index[columns]
-    images = store.locations(shard_index["sample_id"].tolist())
-    shards = shard_index.groupby("webdataset_shard", sort=True).indices
+    places = frame_of(shard_index, ["sample_id", "webdataset_shard"])
+    images = store.locations(places["sample_id"].tolist())
+    shards = places.groupby("webdataset_shard", sort=True).indices
     prints = _task_fingerprints(shard_index, columns, shards)
+    # the workers read their rows from the table on disk (its row groups are small)
+    table = (
+        shard_index.select(columns)
+        if isinstance(shard_index, Table)
+        else frame_of(shard_index, columns)
+    )
     tasks = [
         ChunkTask(
             shard.replace("/", "_").removesuffix(".tar"),
