@@ -7,6 +7,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from kedro.io import DatasetError
@@ -14,6 +15,7 @@ from kedro.io import DatasetError
 from unimed_kedro.datasets.files_layout_dataset import FilesLayoutDataset, FilesLayoutPlan
 from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, fingerprint
 from unimed_kedro.io.atomic import commit
+from unimed_kedro.schema.tables import Rows
 from unimed_kedro.writers.files_layout import (
     INDEX_COLUMNS,
     INDEX_SOURCE_COLUMNS,
@@ -25,14 +27,18 @@ from unimed_kedro.writers.files_layout import (
 
 
 def _plan(store: Path, keys: list[str], chunk_size: int) -> FilesLayoutPlan:
+    rows = pd.DataFrame(
+        {"key": keys, "image_ext": "jpg", "structured_caption": [f"caption of {k}" for k in keys]}
+    )
     tasks = []
     for n, start in enumerate(range(0, len(keys), chunk_size)):
-        part = keys[start : start + chunk_size]
-        samples = [(key, "jpg", f"caption of {key}") for key in part]
-        images = [(str(store / f"{key}.jpg"), 6) for key in part]
-        tasks.append(ChunkTask(f"files-{n:06d}", FilesChunk(samples, images), fingerprint(part)))
+        part = np.arange(start, min(start + chunk_size, len(keys)))
+        images = [(str(store / f"{keys[i]}.jpg"), 6) for i in part]
+        chunk = FilesChunk(Rows(rows, part), images)
+        tasks.append(ChunkTask(f"files-{n:06d}", chunk, fingerprint(part.tolist())))
     index = pd.DataFrame({"filename": [f"{key}.jpg" for key in keys], "source": "a"})
-    return FilesLayoutPlan(ChunkJob(tasks, write_files_chunk, {"kind": "inline"}), index)
+    job = ChunkJob(tasks, write_files_chunk, {"kind": "inline"})
+    return FilesLayoutPlan(job, lambda: [index], fingerprint(keys))
 
 
 def _files(out: Path) -> dict[str, list[str]]:
@@ -82,7 +88,7 @@ def test_an_export_without_images_gives_an_empty_master_index(tmp_path):
     samples["key"] = pd.Series(dtype="str")
     index = master_index(samples)
     assert list(index.columns) == INDEX_COLUMNS and index.empty
-    commit(stage_master_index(index, tmp_path))
+    commit(stage_master_index([index], tmp_path))
     csv = (tmp_path / "metadata" / "master_index.csv").read_text()
     assert csv == ",".join(INDEX_COLUMNS) + "\n"
     with closing(sqlite3.connect(tmp_path / "metadata" / "master_index.db")) as db:

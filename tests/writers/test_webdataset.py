@@ -7,7 +7,7 @@ import pandas as pd
 
 from unimed_kedro.datasets.webdataset_dataset import WebDatasetDataset
 from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, fingerprint
-from unimed_kedro.schema.tables import Table
+from unimed_kedro.schema.tables import Rows, Table
 from unimed_kedro.writers.members import FORMATS, image_record
 from unimed_kedro.writers.webdataset import ShardSpec, write_shard
 
@@ -42,11 +42,14 @@ def test_a_shard_sends_only_its_rows_and_writes_the_same_bytes(tmp_path):
         images.append((str(tmp_path / f"s{i}.jpg"), len(f"image {i}")))
     positions = np.array([4, 1])
     spec = ShardSpec(
-        "train/cxr-train-000000.tar", table, positions, [images[i] for i in positions], image_record
+        "train/cxr-train-000000.tar",
+        Rows(table, positions),
+        [images[i] for i in positions],
+        image_record,
     )
 
     sent = pickle.loads(pickle.dumps(spec))
-    assert len(sent.table) == 2 and list(sent.rows()["key"]) == ["s4", "s1"]
+    assert len(sent.rows.table) == 2 and list(sent.rows.frame()["key"]) == ["s4", "s1"]
 
     for name, payload in (("parent", spec), ("worker", sent)):
         write_shard(ChunkTask("shard", payload, "fp"), tmp_path / name)
@@ -78,8 +81,7 @@ def test_members_come_from_the_format_not_the_writer(tmp_path):
     (tmp_path / "a.jpg").write_bytes(b"pixels")
     spec = ShardSpec(
         "train/x-train-000000.tar",
-        table,
-        np.array([0, 1]),
+        Rows(table, np.array([0, 1])),
         [(str(tmp_path / "a.jpg"), 6)] * 2,
         caption_only,
     )
@@ -99,8 +101,7 @@ def _shard_job(images, splits: dict[str, list[int]]) -> ChunkJob:
     for split, positions in splits.items():
         spec = ShardSpec(
             f"{split}/x-{split}-000000.tar",
-            table,
-            np.array(positions),
+            Rows(table, np.array(positions)),
             [images[i] for i in positions],
             caption_only,
         )
@@ -139,8 +140,9 @@ def test_a_shard_of_a_table_on_disk_is_read_by_its_worker(tmp_path):
     shard = "train/cxr-train-000000.tar"
     on_disk = Table(tmp_path / "index.parquet").select(list(table.columns))
     for name, source in (("frame", table), ("disk", on_disk)):
-        spec = ShardSpec(shard, source, positions, [images[i] for i in positions], image_record)
+        picked = [images[i] for i in positions]
+        spec = ShardSpec(shard, Rows(source, positions), picked, image_record)
         sent = pickle.loads(pickle.dumps(spec))
         write_shard(ChunkTask("shard", sent, "fp"), tmp_path / name)
-    assert len(pickle.dumps(ShardSpec(shard, on_disk, positions, [], image_record))) < 1000
+    assert len(pickle.dumps(ShardSpec(shard, Rows(on_disk, positions), [], image_record))) < 1000
     assert (tmp_path / "frame" / shard).read_bytes() == (tmp_path / "disk" / shard).read_bytes()

@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from kedro.io import AbstractDataset
 from kedro_datasets._typing import ImagePreview
 
@@ -22,6 +26,7 @@ from unimed_kedro.datasets.previews import (
 from unimed_kedro.engine.jobs import ChunkJob, remove_unlisted, run_job
 from unimed_kedro.imaging.contact_sheet import contact_sheet
 from unimed_kedro.io.atomic import atomic_open
+from unimed_kedro.writers.stored import StoredFiles
 
 INDEX = "index.parquet"
 IMAGE_EXTENSIONS = ("jpg", "png", "webp")
@@ -39,20 +44,22 @@ class ChunkStore:
     def read(self, file: str) -> bytes:
         return (self.path / file).read_bytes()
 
-    def locations(self, sample_ids: list[str]) -> list[tuple[str, int]]:
+    def located(self, sample_ids: pa.Array | Sequence[str]) -> StoredFiles:
+        """Where each sample's stored file is, in the order given (`KeyError` for one the
+        store does not hold), matched in Arrow: no Python object per sample."""
+        index = pq.read_table(self.path / INDEX, columns=["sample_id", "file", "stored_bytes"])
+        index = index.filter(pc.is_valid(index["file"]))
+        known = index["sample_id"].combine_chunks()
+        wanted = pa.array(sample_ids).cast(known.type)
+        at = pc.index_in(wanted, value_set=known)
+        if at.null_count:
+            raise KeyError(f"{pc.filter(wanted, pc.is_null(at))[0]} has no stored file")
+        sizes = index["stored_bytes"].combine_chunks().cast(pa.int64())
+        return StoredFiles(str(self.path), index["file"].combine_chunks(), sizes).take(at)
+
+    def locations(self, sample_ids: Sequence[str]) -> list[tuple[str, int]]:
         """(file path, size) of each sample's stored file, in the given order."""
-        index = self.index(["sample_id", "file", "stored_bytes"]).dropna(subset=["file"])
-        root = str(self.path)
-        where = dict(
-            zip(
-                index["sample_id"].tolist(),
-                zip(
-                    [f"{root}/{f}" for f in index["file"].tolist()],
-                    index["stored_bytes"].astype("int64").tolist(),
-                ),
-            )
-        )
-        return [where[s] for s in sample_ids]
+        return list(self.located(sample_ids))
 
 
 class ChunkStoreDataset(AbstractDataset[ChunkJob, ChunkStore]):

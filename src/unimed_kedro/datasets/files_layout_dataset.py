@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,9 @@ from unimed_kedro.engine.jobs import (
     ChunkJob,
     claim,
     commit_outputs,
-    digest,
     fingerprint,
     is_current,
     remove_unlisted,
-    row_digests,
     run_job,
 )
 from unimed_kedro.io.atomic import commit
@@ -33,10 +32,13 @@ INDEX_MARKER = "master-index"  # the marker the index files are committed under
 
 @dataclass(frozen=True)
 class FilesLayoutPlan:
-    """The job writing images and captions, and the master index rows they end up in."""
+    """The job writing images and captions; the master index, as batches of its rows in
+    file-name order (made while they are written: never all in memory), and a digest of
+    what those rows are made from."""
 
     job: ChunkJob
-    index: pd.DataFrame
+    index: Callable[[], Iterable[pd.DataFrame]]
+    index_digest: str
 
 
 class FilesLayoutDataset(AbstractDataset[FilesLayoutPlan, pd.DataFrame]):
@@ -61,11 +63,13 @@ class FilesLayoutDataset(AbstractDataset[FilesLayoutPlan, pd.DataFrame]):
         claim(self._path)  # before the index thread writes into it
         # An unchanged index is not rewritten: at 343k samples the CSV and SQLite files
         # took ~10 s, most of a no-change rerun. Hashing the rows costs a tenth of that.
-        print_ = fingerprint(INDEX_VERSION, digest(row_digests(data.index)))
+        print_ = fingerprint(INDEX_VERSION, data.index_digest)
         current = is_current(self._path, INDEX_MARKER, print_)
         # The parent writes the index while the workers write the samples.
         with ThreadPoolExecutor(1) as thread:
-            staged = None if current else thread.submit(stage_master_index, data.index, self._path)
+            staged = (
+                None if current else thread.submit(stage_master_index, data.index(), self._path)
+            )
             run_job(data.job, self._path, keep_markers=[INDEX_MARKER])
             if staged is not None:
                 commit(staged.result())

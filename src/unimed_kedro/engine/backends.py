@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import gc
 import logging
 import multiprocessing
 import os
@@ -155,6 +156,7 @@ def worker_started(run_pid: int) -> None:
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_NAME, ctypes.c_char_p(WORKER_NAME), 0, 0, 0)
+    gc.freeze()  # the preloaded modules live as long as the worker: out of gc's walks
     try:
         watch: int | None = os.pidfd_open(run_pid)  # Linux: readable once the run exits
     except ProcessLookupError:  # the run ended before this worker started

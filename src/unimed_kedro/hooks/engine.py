@@ -32,12 +32,16 @@ class EngineHooks:
         if "params:executor" in catalog:
             modules = sorted({m for node in pipeline.nodes for m in preload_of(node.func)})
             backends.start_in_background(catalog.load("params:executor"), modules)
+        gc.freeze()  # what start-up made (modules, pipelines) lives all run: out of gc's walks
 
     @hook_impl
-    def after_node_run(self) -> None:
-        """What a node freed goes back to the system: glibc keeps freed heap pages (a
-        node's frames, thousands of small blocks) mapped, and the parent's RSS grew by
-        every node's working set, as if each kept its tables."""
+    def before_node_run(self) -> None:
+        """What the nodes before freed goes back to the system: glibc keeps freed heap
+        pages (a node's frames, thousands of small blocks) mapped, and the parent's RSS
+        grew by every node's working set, as if each kept its tables. Before the next
+        node, not after this one: a node's outputs are saved (and dropped) after its
+        `after_node_run`. The collection walks only what the run made (see `gc.freeze`
+        above): 0.1 s a node otherwise."""
         gc.collect()
         _trim()
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from os import PathLike
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -97,7 +98,31 @@ class Batches:
         return self._frames
 
 
-Tabular: TypeAlias = "pd.DataFrame | Table | Batches"
+@dataclass(frozen=True)
+class Rows:
+    """Some rows of a table by number, in the order given, read where they are used. A
+    task sent to a worker carries a `Table`'s path and the numbers, and the worker reads
+    only the row groups holding them; a frame's rows are copied out when pickled. So a
+    job's tasks share one table and the parent never holds every task's rows."""
+
+    table: pd.DataFrame | Table
+    positions: np.ndarray
+
+    def frame(self) -> pd.DataFrame:
+        if isinstance(self.table, Table):
+            return self.table.rows(self.positions)
+        return self.table.iloc[self.positions].reset_index(drop=True)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __reduce__(self):
+        if isinstance(self.table, Table):
+            return Rows, (self.table, self.positions)
+        return Rows, (self.frame(), np.arange(len(self)))
+
+
+Tabular: TypeAlias = pd.DataFrame | Table | Batches
 
 
 def frame_of(table: Tabular, columns: list[str] | None = None) -> pd.DataFrame:
@@ -124,6 +149,29 @@ def batches_of(
         frame = table if columns is None else table[columns]
         for start in range(0, max(len(frame), 1), rows):
             yield frame.iloc[start : start + rows].reset_index(drop=True)
+
+
+def narrowed(table: Tabular, columns: list[str]) -> pd.DataFrame | Table:
+    """`columns` of the table, left on disk when it is there (for `Rows`)."""
+    return table.select(columns) if isinstance(table, Table) else frame_of(table, columns)
+
+
+def arrow_of(table: Tabular, columns: list[str]) -> pa.Table:
+    """`columns` of the table as Arrow: text without a Python object per cell."""
+    if isinstance(table, Table):
+        return pq.read_table(table.path, columns=columns)
+    return pa.Table.from_pandas(frame_of(table, columns), preserve_index=False)
+
+
+def groups_of(values: pa.ChunkedArray | pa.Array) -> dict[Any, np.ndarray]:
+    """The row numbers (ascending) of each distinct value, by value."""
+    encoded = pa.chunked_array([values] if isinstance(values, pa.Array) else values)
+    encoded = encoded.combine_chunks().dictionary_encode()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    order = np.argsort(codes, kind="stable")
+    parts = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1) if len(order) else []
+    names = encoded.dictionary.to_pylist()
+    return dict(sorted((names[codes[part[0]]], part) for part in parts))
 
 
 def columns_of(table: Tabular) -> list[str]:
@@ -226,7 +274,7 @@ def _scatter(table: Table, target: np.ndarray, rows: int, folder: str) -> int:
     writers: dict[int, pq.ParquetWriter] = {}
     start = 0
     try:
-        for batch in table._parquet().iter_batches(batch_size=rows):
+        for batch in table._parquet().iter_batches(batch_size=rows, columns=table.selected):
             where = target[start : start + batch.num_rows]
             start += batch.num_rows
             picked = np.flatnonzero(where >= 0)

@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from unimed_kedro.io.atomic import NewFiles, temporary
+from unimed_kedro.schema.tables import Rows
 
 IMAGES, CAPTIONS = "Images", "captions"
 # Bump when the master index's format (columns, CSV or SQLite layout) changes: an index of
@@ -58,28 +64,36 @@ INDEX_SOURCE_COLUMNS = [c for c in INDEX_COLUMNS if c not in _DERIVED] + [
 
 @dataclass(frozen=True)
 class FilesChunk:
-    """(key, image extension, structured caption) of a chunk of samples and
-    (file, size) of each stored image."""
+    """A chunk of samples: their rows of the export table (`key`, `image_ext`,
+    `structured_caption`) and where each one's stored image is ((path, size) pairs)."""
 
-    samples: list[tuple[str, str, str]]
-    images: list[tuple[str, int]]
+    rows: Rows
+    images: Iterable[tuple[str, int]]
 
     def __len__(self) -> int:
-        return len(self.samples)
+        return len(self.rows)
 
 
 def write_files_chunk(task, out_dir: Path) -> tuple[list[dict], list[str]]:
     """Chunk function for `engine.run_job`: images and captions of a chunk of samples,
     each appearing whole (`atomic.NewFiles`)."""
     chunk: FilesChunk = task.payload
+    rows = chunk.rows.frame()
+    samples = zip(rows["key"], rows["image_ext"], rows["structured_caption"], chunk.images)
     outputs = []
     with NewFiles(f"{out_dir}/{IMAGES}") as images, NewFiles(f"{out_dir}/{CAPTIONS}") as texts:
-        for (key, ext, caption), (path, _) in zip(chunk.samples, chunk.images):
+        for key, ext, caption, (path, _) in samples:
             image, text = f"{key}.{ext}", f"{key}.txt"
             images.link(path, image)
             texts.write(text, caption.encode())
             outputs += [f"{IMAGES}/{image}", f"{CAPTIONS}/{text}"]
     return [], outputs
+
+
+def filename_order(keys: pa.Array, extensions: pa.Array) -> np.ndarray:
+    """Row numbers of the export rows in the master index's order (by file name)."""
+    names = pc.binary_join_element_wise(keys.cast(pa.string()), extensions.cast(pa.string()), ".")
+    return pc.sort_indices(names).to_numpy()
 
 
 def master_index(samples: pd.DataFrame) -> pd.DataFrame:
@@ -98,23 +112,27 @@ def master_index(samples: pd.DataFrame) -> pd.DataFrame:
     return frame[INDEX_COLUMNS].sort_values("filename", kind="stable").reset_index(drop=True)
 
 
-def stage_master_index(frame: pd.DataFrame, out_dir: Path) -> list[tuple[str, Path]]:
-    """Write `metadata/master_index.csv` and `.db` under temporary names and return the
-    (temporary, final) pairs for `atomic.commit`: the index is written while the workers
-    still copy images, and appears only once they all succeeded."""
+def stage_master_index(batches: Iterable[pd.DataFrame], out_dir: Path) -> list[tuple[str, Path]]:
+    """Write `metadata/master_index.csv` and `.db` from `batches` of master index rows (in
+    file-name order), a batch at a time, under temporary names; return the (temporary,
+    final) pairs for `atomic.commit`: the index is written while the workers still copy
+    images, and appears only once they all succeeded."""
     meta = out_dir / "metadata"
     meta.mkdir(parents=True, exist_ok=True)
     csv, db = meta / "master_index.csv", meta / "master_index.db"
     staged = [(temporary(csv), csv), (temporary(db), db)]
-    with open(staged[0][0], "w", encoding="utf-8", newline="") as handle:  # streamed
-        frame.to_csv(handle, index=False, lineterminator="\n")
     if os.path.exists(staged[1][0]):
         os.unlink(staged[1][0])
-    with sqlite3.connect(staged[1][0]) as connection:
+    with (
+        open(staged[0][0], "w", encoding="utf-8", newline="") as handle,
+        closing(sqlite3.connect(staged[1][0])) as connection,
+    ):
         # A temporary file renamed into place: SQLite's own journal and fsyncs add nothing.
         connection.execute("PRAGMA journal_mode=OFF")
         connection.execute("PRAGMA synchronous=OFF")
-        frame.to_sql("master_index", connection, index=False)
+        for number, frame in enumerate(batches):
+            frame.to_csv(handle, index=False, header=number == 0, lineterminator="\n")
+            frame.to_sql("master_index", connection, index=False, if_exists="append")
         connection.execute("CREATE UNIQUE INDEX idx_filename ON master_index(filename)")
-    connection.close()
+        connection.commit()
     return staged

@@ -23,6 +23,7 @@ from unimed_kedro.engine.jobs import (
     fingerprint,
     preload_of,
     row_digests,
+    rows_digest,
     worker_modules,
 )
 from unimed_kedro.schema import SPLITS, label_columns_in, reject_records
@@ -37,11 +38,15 @@ from unimed_kedro.schema.options import (
 )
 from unimed_kedro.schema.tables import (
     Batches,
+    Rows,
     Table,
     Tabular,
+    arrow_of,
     batches_of,
     columns_of,
     frame_of,
+    groups_of,
+    narrowed,
     present,
     taken,
     with_columns,
@@ -49,6 +54,7 @@ from unimed_kedro.schema.tables import (
 from unimed_kedro.writers.files_layout import (
     INDEX_SOURCE_COLUMNS,
     FilesChunk,
+    filename_order,
     master_index,
     write_files_chunk,
 )
@@ -179,23 +185,19 @@ def plan_webdataset(
     shard_index: Tabular, store: ChunkStore, params: dict, executor: dict
 ) -> ChunkJob:
     """One task per shard; each sample is its stored image plus the members of the
-    collection's `export.sample_format`."""
+    collection's `export.sample_format`. A task names its rows of the shard index, which
+    its worker reads from disk."""
     format_ = sample_format(ExportOptions.from_params(params).sample_format)
     columns = format_.fields + label_columns_in(columns_of(shard_index))
-    places = frame_of(shard_index, ["sample_id", "webdataset_shard"])
-    images = store.locations(places["sample_id"].tolist())
-    shards = places.groupby("webdataset_shard", sort=True).indices
+    places = arrow_of(shard_index, ["sample_id", "webdataset_shard"])
+    images = store.located(places["sample_id"])
+    shards = groups_of(places["webdataset_shard"])
     prints = _task_fingerprints(shard_index, columns, shards)
-    # the workers read their rows from the table on disk (its row groups are small)
-    table = (
-        shard_index.select(columns)
-        if isinstance(shard_index, Table)
-        else frame_of(shard_index, columns)
-    )
+    rows = narrowed(shard_index, columns)
     tasks = [
         ChunkTask(
             shard.replace("/", "_").removesuffix(".tar"),
-            ShardSpec(shard, table, positions, [images[i] for i in positions], format_.members),
+            ShardSpec(shard, Rows(rows, positions), images.take(positions), format_.members),
             prints[shard],
         )
         for shard, positions in shards.items()
@@ -209,30 +211,23 @@ def plan_webdataset(
 def plan_files(
     shard_index: Tabular, store: ChunkStore, params: dict, executor: dict
 ) -> FilesLayoutPlan:
-    """Chunks of samples in file-name order; only the columns the layout writes are
-    copied out of the shard index."""
-    ordered = (
-        frame_of(shard_index, _with_stored_image(INDEX_SOURCE_COLUMNS))
-        .sort_values("key", kind="stable")
-        .reset_index(drop=True)
-    )
-    columns = ["key", "image_ext", "structured_caption"]
-    samples = list(zip(*(ordered[c].tolist() for c in columns)))
-    images = store.locations(ordered["sample_id"].tolist())
+    """Chunks of samples in file-name order, each naming its rows of the shard index; the
+    master index made from the shard index a batch at a time, in the same order."""
+    names = arrow_of(shard_index, ["sample_id", "key", "image_ext"])
+    order = filename_order(names["key"], names["image_ext"])
+    images = store.located(names["sample_id"])
     size = ExportOptions.from_params(params).files_chunk_size
-    starts = range(0, len(ordered), size)
-    prints = _task_fingerprints(
-        ordered,
-        columns,
-        {start: np.arange(start, min(start + size, len(ordered))) for start in starts},
-    )
+    chunks = {start: order[start : start + size] for start in range(0, len(order), size)}
+    columns = ["key", "image_ext", "structured_caption"]
+    prints = _task_fingerprints(shard_index, columns, {s: np.sort(p) for s, p in chunks.items()})
+    rows = narrowed(shard_index, columns)
     tasks = [
         ChunkTask(
             f"files-{start // size:06d}",
-            FilesChunk(samples[start : start + size], images[start : start + size]),
+            FilesChunk(Rows(rows, part), images.take(part)),
             prints[start],
         )
-        for start in starts
+        for start, part in chunks.items()
     ]
     job = ChunkJob(
         tasks,
@@ -242,7 +237,12 @@ def plan_files(
         "samples",
         preload=preload_of(plan_files),
     )
-    return FilesLayoutPlan(job, master_index(ordered))
+    source = narrowed(shard_index, _with_stored_image(INDEX_SOURCE_COLUMNS))
+    return FilesLayoutPlan(
+        job,
+        lambda: (master_index(batch) for batch in taken(source, order)),
+        rows_digest(batches_of(source)),
+    )
 
 
 def collect_rejects(*tables: pd.DataFrame) -> pd.DataFrame:
