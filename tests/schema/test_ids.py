@@ -3,13 +3,15 @@ the same on every call, and ids already of the rule are kept as written."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from unimed_kedro.schema import make_sample_id
+from unimed_kedro.schema import make_sample_id, seeded_keys
 from unimed_kedro.schema.base import SampleIdError, check_sample_ids
 
 # any code point, often a surrogate (a byte read with surrogateescape) or a control
@@ -70,3 +72,12 @@ def test_ids_breaking_the_rule_are_a_programming_error():
             check_sample_ids("nih", ["nih-a", bad])
     with pytest.raises(SampleIdError, match="source name"):
         make_sample_id("Bad.Source", "a")
+
+
+def test_seeded_keys_sort_as_the_hex_digests_do():
+    ids = [f"src-{i}" for i in range(2000)]
+    keys = seeded_keys(ids, 7)
+    by_keys = np.lexsort((keys[:, 1], keys[:, 0]))
+    digests = [hashlib.sha256(f"7:{s}".encode()).hexdigest() for s in ids]
+    assert [ids[i] for i in by_keys] == [s for _, s in sorted(zip(digests, ids))]
+    assert (seeded_keys(ids[:5], 7) == keys[:5]).all()  # no sample moves another

@@ -4,6 +4,7 @@ import io
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from unimed_kedro.schema import tables
@@ -125,3 +126,21 @@ def test_rows_read_only_their_row_groups_and_travel_as_a_path(table):
     assert sent.path == table.path and sent.columns == ["source", "sample_id"]
     pd.testing.assert_frame_equal(sent.rows(positions), want)
     assert len(pickle.dumps(picked)) < 500  # the path, not the rows
+
+
+def test_ids_a_node_only_compares_come_as_numbers(table):
+    """Equal texts, equal numbers; missing stays missing; the texts come back by number."""
+    whole = frame_of(table, ["report", "age"])
+    for source in (table, whole):
+        frame, texts = tables.compact_frame(source, ["report", "age"], coded=["report"])
+        assert list(frame.columns) == ["report", "age"] and frame["report"].dtype == "float64"
+        assert frame["report"].isna().tolist() == whole["report"].isna().tolist()
+        named = [texts["report"][int(c)].as_py() for c in frame["report"].dropna()]
+        assert named == whole["report"].dropna().tolist()
+        pd.testing.assert_series_equal(frame["age"], whole["age"])
+
+
+def test_groups_of_give_each_values_rows_in_order():
+    groups = tables.groups_of(pa.array(["b", "a", "b", "c", "a"]))
+    assert list(groups) == ["a", "b", "c"]
+    assert [g.tolist() for g in groups.values()] == [[1, 4], [0, 2], [3]]

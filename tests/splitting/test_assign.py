@@ -2,8 +2,10 @@ import numpy as np
 import pandas as pd
 
 from unimed_kedro.reporting.summary import split_balance
+from unimed_kedro.schema.tables import Table
 from unimed_kedro.splitting.assign import assign_free, assign_splits, connected_groups
 from unimed_kedro.splitting.report import check_no_leakage
+from unimed_kedro.stages.split.nodes import planning_frame
 
 PARAMS = {
     "seed": 42,
@@ -146,3 +148,26 @@ def test_assign_free_matches_reference_loop():
         ratios = {"train": 0.8, "val": 0.1, "test": 0.1}
         got = assign_free(groups, positives, ratios, splits, trial)
         assert (got == _reference_assign_free(groups, positives, ratios, splits, trial)).all()
+
+
+def test_ids_read_as_numbers_split_as_their_texts_do(tmp_path):
+    """The split node reads patient ids and image digests as numbers (`planning_frame`):
+    same groups, same splits, and a leak still names the ids."""
+    frame = pd.concat([_frame(40, seed=1), _frame(25, source="openi", seed=2)], ignore_index=True)
+    frame.loc[frame.index[7], "patient_id"] = None  # a sample without a patient
+    frame = frame.sample(frac=1, random_state=3).reset_index(drop=True)  # any stored order
+    frame.to_parquet(tmp_path / "normalized.parquet")
+    labels = ["label_mass", "label_edema"]
+    coded, order, texts = planning_frame(Table(tmp_path / "normalized.parquet"), list(frame))
+    by_id = frame.sort_values("sample_id").reset_index(drop=True)
+    assert (frame["sample_id"].to_numpy()[order] == by_id["sample_id"].to_numpy()).all()
+    assert coded["patient_id"].dtype == "float64" and coded["patient_id"].isna().sum() == 1
+    assert (assign_splits(coded, labels, PARAMS) == assign_splits(by_id, labels, PARAMS)).all()
+    coded["split"] = "train"
+    coded.loc[0, "split"] = "test"  # the patient's other films stay in train
+    try:
+        check_no_leakage(coded, texts)
+    except AssertionError as err:
+        assert by_id["patient_id"][0] in str(err)
+    else:
+        raise AssertionError("leak not detected")

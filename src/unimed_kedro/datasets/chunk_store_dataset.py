@@ -41,13 +41,17 @@ class ChunkStore:
     def index(self, columns: list[str] | None = None) -> pd.DataFrame:
         return pd.read_parquet(self.path / INDEX, columns=columns)
 
+    def table(self, columns: list[str] | None = None) -> pa.Table:
+        """The index as Arrow: text without a Python object per cell."""
+        return pq.read_table(self.path / INDEX, columns=columns)
+
     def read(self, file: str) -> bytes:
         return (self.path / file).read_bytes()
 
     def located(self, sample_ids: pa.Array | Sequence[str]) -> StoredFiles:
         """Where each sample's stored file is, in the order given (`KeyError` for one the
         store does not hold), matched in Arrow: no Python object per sample."""
-        index = pq.read_table(self.path / INDEX, columns=["sample_id", "file", "stored_bytes"])
+        index = self.table(["sample_id", "file", "stored_bytes"])
         index = index.filter(pc.is_valid(index["file"]))
         known = index["sample_id"].combine_chunks()
         wanted = pa.array(sample_ids).cast(known.type)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import dataclass
 
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
+
+from unimed_kedro.schema import seeded_keys
 
 PAD = 8
 LINE = 15
@@ -25,10 +26,11 @@ class Tile:
 def pick_samples(frame: pd.DataFrame, per_source: int, seed: int) -> pd.DataFrame:
     """`per_source` samples of each source, ordered by a seeded hash of the sample id, so
     the pick does not move when other samples are added or rows are reordered."""
-    order = [hashlib.sha256(f"{seed}:{s}".encode()).hexdigest() for s in frame["sample_id"]]
-    ranked = frame.assign(_order=order).sort_values(["source", "_order"], kind="stable")
+    order = ["_order", "_order_tail"]
+    ranked = frame.assign(**dict(zip(order, seeded_keys(frame["sample_id"], seed).T)))
+    ranked = ranked.sort_values(["source", *order], kind="stable")
     picked = ranked.groupby("source", sort=True).head(per_source)
-    return picked.drop(columns="_order").reset_index(drop=True)
+    return picked.drop(columns=order).reset_index(drop=True)
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:

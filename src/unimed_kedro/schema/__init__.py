@@ -19,6 +19,7 @@ from unimed_kedro.schema.base import (
     reject_records,
     rejects_frame,
     row_dicts,
+    seeded_keys,
 )
 from unimed_kedro.schema.image import IMAGE, IMAGE_TEXT
 from unimed_kedro.schema.series import SERIES
@@ -46,4 +47,5 @@ __all__ = [
     "reject_records",
     "rejects_frame",
     "row_dicts",
+    "seeded_keys",
 ]

@@ -26,7 +26,7 @@ from unimed_kedro.engine.jobs import (
     rows_digest,
     worker_modules,
 )
-from unimed_kedro.schema import SPLITS, label_columns_in, reject_records
+from unimed_kedro.schema import SPLITS, label_columns_in, reject_records, seeded_keys
 from unimed_kedro.schema.options import (
     Options,
     choice,
@@ -117,18 +117,20 @@ def build_shard_index(
     plan = frame_of(samples, present(samples, PLAN_COLUMNS)).reset_index(drop=True)
     kept, rejects = licence_filter(plan, sources, options.redistributable_only)
     kept["key"] = kept["sample_id"]
-    kept["order"] = [
-        hashlib.sha256(f"{options.seed}:{s}".encode()).hexdigest() for s in kept["sample_id"]
-    ]
+    order = ["order", "order_tail"]  # the seeded digest, as two numbers: not 64 hex digits
+    kept[order] = seeded_keys(kept["sample_id"], options.seed)
     if options.shards_by == "source":
         kept["folder"] = [options.folders.get(s, s) for s in kept["source"]]
         group, name = "folder", "{g}_webdataset/{g}-{n:06d}.tar"
     else:
         group, name = "split", "{g}/" + options.collection + "-{g}-{n:06d}.tar"
-    kept = kept.sort_values([group, "order"], kind="stable")
+    kept = kept.sort_values([group, *order], kind="stable")
     number = kept.groupby(group).cumcount() // options.shard_maxcount
-    kept["webdataset_shard"] = [name.format(g=g, n=n) for g, n in zip(kept[group], number)]
-    added = kept.drop(columns=[*plan.columns, "order"])
+    names: dict[tuple, str] = {}  # one string per shard, shared by its rows
+    kept["webdataset_shard"] = [
+        names.setdefault((g, n), name.format(g=g, n=n)) for g, n in zip(kept[group], number)
+    ]
+    added = kept.drop(columns=[*plan.columns, *order])
     rows = taken(samples, kept.index.to_numpy())  # `plan`'s index: row numbers
     return Batches(with_columns(rows, added)), rejects
 
@@ -211,15 +213,18 @@ def plan_webdataset(
 def plan_files(
     shard_index: Tabular, store: ChunkStore, params: dict, executor: dict
 ) -> FilesLayoutPlan:
-    """Chunks of samples in file-name order, each naming its rows of the shard index; the
-    master index made from the shard index a batch at a time, in the same order."""
+    """Chunks of consecutive rows of the shard index, each read by its worker from disk
+    (a chunk's rows lie in a row group or two); the master index made from the shard
+    index a batch at a time, in file-name order."""
     names = arrow_of(shard_index, ["sample_id", "key", "image_ext"])
-    order = filename_order(names["key"], names["image_ext"])
     images = store.located(names["sample_id"])
     size = ExportOptions.from_params(params).files_chunk_size
-    chunks = {start: order[start : start + size] for start in range(0, len(order), size)}
+    chunks = {
+        start: np.arange(start, min(start + size, len(names)))
+        for start in range(0, len(names), size)
+    }
     columns = ["key", "image_ext", "structured_caption"]
-    prints = _task_fingerprints(shard_index, columns, {s: np.sort(p) for s, p in chunks.items()})
+    prints = _task_fingerprints(shard_index, columns, chunks)
     rows = narrowed(shard_index, columns)
     tasks = [
         ChunkTask(
@@ -238,6 +243,7 @@ def plan_files(
         preload=preload_of(plan_files),
     )
     source = narrowed(shard_index, _with_stored_image(INDEX_SOURCE_COLUMNS))
+    order = filename_order(names["key"], names["image_ext"])
     return FilesLayoutPlan(
         job,
         lambda: (master_index(batch) for batch in taken(source, order)),

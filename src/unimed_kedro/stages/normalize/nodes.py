@@ -14,11 +14,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from unimed_kedro.datasets.chunk_store_dataset import ChunkStore
 from unimed_kedro.engine.backends import check_executor
@@ -39,7 +42,7 @@ from unimed_kedro.imaging.normalize import (
 from unimed_kedro.imaging.options import NormalizeOptions
 from unimed_kedro.schema import reject_records
 from unimed_kedro.schema.options import section_name
-from unimed_kedro.schema.tables import Batches, Tabular, batches_of, frame_of
+from unimed_kedro.schema.tables import Batches, Tabular, arrow_of, batches_of, frame_of
 from unimed_kedro.stages.ingest.nodes import ingest_options
 
 log = logging.getLogger(__name__)
@@ -109,28 +112,49 @@ def normalize_options(params: Any, ingest: Any = None) -> NormalizeOptions:
 def join_normalized(captioned: Tabular, store: ChunkStore) -> tuple[Batches, pd.DataFrame]:
     """Records with their normalised image (or volume), a batch at a time, and the records
     whose image was rejected. Where a 2D sample sits in the store (its file) stays out: it
-    depends on chunking, which must not change any export."""
-    index = store.index()
-    if index["sample_id"].duplicated().any():
+    depends on chunking, which must not change any export. Matched in Arrow once: the
+    store's index never becomes a Python object per cell."""
+    index = store.table()
+    known = _text(index["sample_id"].combine_chunks())
+    if len(pc.unique(known)) != len(known):
         raise ValueError("the store's index lists a sample twice")
-    where = frame_of(captioned, ["sample_id", "source", "raw_relpath"])
-    bad = where.merge(index[["sample_id", "status", "detail"]], on="sample_id", how="left")
-    bad["status"] = bad["status"].fillna("not_normalized")
-    bad = bad[bad["status"].ne("ok")]
-    rejects = reject_records(
-        bad, stage="normalize", reasons=bad["status"].tolist(), details=bad["detail"].tolist()
-    )
+    where = arrow_of(captioned, ["sample_id", "source", "raw_relpath"])
+    at = pc.index_in(_text(where["sample_id"].combine_chunks()), value_set=known)
+    status = pc.fill_null(_text(index["status"].combine_chunks()).take(at), "not_normalized")
+    failed = pc.not_equal(status, "ok")
+    bad = where.filter(failed).to_pandas()
+    reasons = status.filter(failed).to_pylist()
+    details = index["detail"].combine_chunks().take(at).filter(failed).to_pylist()
+    rejects = reject_records(bad, stage="normalize", reasons=reasons, details=details)
     if len(bad):
         log.info(
             "normalize: %d images rejected %s",
             len(bad),
-            bad["status"].value_counts().sort_index().to_dict(),
+            pd.Series(reasons).value_counts().sort_index().to_dict(),
         )
-    ok = index[index["status"].eq("ok")].drop(columns=["status", "detail", "file"], errors="ignore")
-    integers = {c: "int64" for c in INTEGER_COLUMNS if c in ok}
-    return Batches(_stored(batch, ok.astype(integers)) for batch in batches_of(captioned)), rejects
+    stored = index.drop_columns(
+        [c for c in ("status", "detail", "file") if c in index.column_names]
+    )
+    kept = pc.invert(failed).to_numpy(zero_copy_only=False)
+    rows = pc.fill_null(at, -1).to_numpy(zero_copy_only=False)
+    return Batches(_stored(batches_of(captioned), stored, rows, kept)), rejects
 
 
-def _stored(records: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
-    """The records of a batch whose image is stored, with the store's columns."""
-    return records.merge(stored, on="sample_id", how="inner", sort=False)
+def _text(values: pa.Array) -> pa.Array:
+    """Text as one type (a column with no value at all is read as Arrow's null type)."""
+    return values.cast(pa.large_string())
+
+
+def _stored(
+    batches: Iterable[pd.DataFrame], stored: pa.Table, rows: np.ndarray, kept: np.ndarray
+) -> Iterator[pd.DataFrame]:
+    """Each batch's records whose image is stored (in their order), with the store's
+    columns: `rows` is each record's row of the store's index, `kept` whether it is ok."""
+    start = 0
+    for batch in batches:
+        part = slice(start, start + len(batch))
+        start += len(batch)
+        columns = stored.take(pa.array(rows[part][kept[part]])).drop_columns(["sample_id"])
+        columns = columns.to_pandas()
+        columns = columns.astype({c: "int64" for c in INTEGER_COLUMNS if c in columns})
+        yield pd.concat([batch[kept[part]].reset_index(drop=True), columns], axis=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from unimed_kedro.datasets.chunk_store_dataset import ChunkStore
@@ -15,25 +16,23 @@ from unimed_kedro.reporting import charts, datacard
 from unimed_kedro.reporting.summary import label_counts, split_counts, split_prevalence
 from unimed_kedro.reporting.thumbnails import Tile, pick_samples, thumbnail_sheet
 from unimed_kedro.schema import label_columns_in
-from unimed_kedro.schema.tables import Tabular, columns_of, frame_of, present
+from unimed_kedro.schema.tables import Rows, Tabular, columns_of, compact_frame, narrowed, present
 from unimed_kedro.stages.split.nodes import SplitOptions
 
-# what the charts, the thumbnails and the card read of each exported sample, with its
-# label columns and the card's balance columns: never the whole rows
-REPORT_COLUMNS = ["sample_id", "source", "patient_id", "split", "caption", "caption_kind"]
 
-
-def summary(shard_index: Tabular, more: tuple = ()) -> pd.DataFrame:
-    """The report's columns of the shard index (those it has)."""
-    labels = label_columns_in(columns_of(shard_index))
-    return frame_of(shard_index, present(shard_index, [*REPORT_COLUMNS, *labels, *more]))
+def summary(shard_index: Tabular, columns: list[str], labels: bool = True) -> pd.DataFrame:
+    """`columns` of the shard index (those it has), with its label columns: never the
+    whole rows. Patients are counted, never named: their ids come as numbers."""
+    have = columns_of(shard_index)
+    wanted = present(shard_index, [*columns, *(label_columns_in(have) if labels else [])])
+    return compact_frame(shard_index, wanted, ["patient_id"])[0]
 
 
 def plot_label_distribution(
     shard_index: Tabular, vocabulary: dict, params: dict
 ) -> tuple[dict, str]:
     """Positive / negative / uncertain counts per label and source: plotly and SVG."""
-    counts = label_counts(summary(shard_index), vocabulary["labels"]["union"])
+    counts = label_counts(summary(shard_index, ["source"]), vocabulary["labels"]["union"])
     title = f"{params['collection']}: label values per source"
     return (
         charts.label_distribution_figure(counts, title),
@@ -43,9 +42,9 @@ def plot_label_distribution(
 
 def plot_split_balance(shard_index: Tabular, vocabulary: dict, params: dict) -> tuple[dict, str]:
     """Samples per split and source, and label prevalence per split: plotly and SVG."""
-    shard_index = summary(shard_index)
-    per_split = split_counts(shard_index)
-    prevalence = split_prevalence(shard_index, vocabulary["labels"]["union"])
+    samples = summary(shard_index, ["source", "split"])
+    per_split = split_counts(samples)
+    prevalence = split_prevalence(samples, vocabulary["labels"]["union"])
     title = f"{params['collection']}: split balance"
     return (
         charts.split_balance_figure(per_split, prevalence, title),
@@ -58,7 +57,12 @@ def draw_thumbnails(
 ) -> tuple[bytes, pd.DataFrame]:
     """A PNG grid with one row per source, and the samples it shows."""
     options = params["thumbnails"]
-    picked = pick_samples(summary(shard_index), int(options["per_source"]), int(options["seed"]))
+    ids = summary(shard_index, ["sample_id", "source", "split"], labels=False)
+    picked = pick_samples(
+        ids.assign(row=np.arange(len(ids))), int(options["per_source"]), int(options["seed"])
+    )
+    captions = Rows(narrowed(shard_index, ["caption"]), picked["row"].to_numpy()).frame()
+    picked = picked.drop(columns="row").assign(caption=captions["caption"].to_numpy())
     paths = [path for path, _ in store.locations(list(picked["sample_id"]))]
     images = {s: Path(path).read_bytes() for s, path in zip(picked["sample_id"], paths)}
     rows = [
@@ -102,7 +106,7 @@ def build_datacard(
         statistics=statistics,
         rejects=rejects,
         corrections=corrections,
-        samples=summary(shard_index, mix),
+        samples=summary(shard_index, ["source", "patient_id", "split", "caption_kind", *mix]),
         picked=thumbnail_samples,
         thumbnails=thumbnails,
         charts=chart_list,

@@ -8,7 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from unimed_kedro.reporting.summary import split_balance
 from unimed_kedro.schema import SPLITS, label_columns_in
@@ -16,8 +19,9 @@ from unimed_kedro.schema.options import Options, flag, integer, names, number, s
 from unimed_kedro.schema.tables import (
     Batches,
     Tabular,
+    arrow_of,
     columns_of,
-    frame_of,
+    compact_frame,
     taken,
     with_columns,
 )
@@ -63,6 +67,8 @@ class SplitOptions(Options):
 # what the assignment, the leakage check and the report read (with the label columns and
 # `balance_columns`): the rest of each row streams through
 SPLIT_COLUMNS = ["sample_id", "source", "patient_id", "sha256", "official_split"]
+# identifiers the split only compares: read as numbers (`planning_frame`)
+CODED_COLUMNS = ("patient_id", "sha256")
 
 
 def split_samples(normalized: Tabular, params: dict) -> tuple[Batches, pd.DataFrame]:
@@ -73,11 +79,10 @@ def split_samples(normalized: Tabular, params: dict) -> tuple[Batches, pd.DataFr
     present = columns_of(normalized)
     labels = label_columns_in(present)
     wanted = [*SPLIT_COLUMNS, *labels, *options.balance_columns]
-    frame = frame_of(normalized, [c for c in dict.fromkeys(wanted) if c in present])
-    order = frame["sample_id"].argsort(kind="stable").to_numpy()
-    frame = frame.iloc[order].reset_index(drop=True)
+    columns = [c for c in dict.fromkeys(wanted) if c in present]
+    frame, order, texts = planning_frame(normalized, columns)
     frame["split"] = assign_splits(frame, labels, options.as_params()) if len(frame) else []
-    check_no_leakage(frame)
+    check_no_leakage(frame, texts)
     log.info(
         "split: %s",
         frame["split"].value_counts().reindex(list(SPLITS)).fillna(0).astype(int).to_dict(),
@@ -85,3 +90,16 @@ def split_samples(normalized: Tabular, params: dict) -> tuple[Batches, pd.DataFr
     # ingest merges records in sample-id order: `taken` streams them as stored
     samples = with_columns(taken(normalized, order), frame[["split"]])
     return Batches(samples), split_balance(frame, labels, options.balance_columns)
+
+
+def planning_frame(
+    table: Tabular, columns: list[str]
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, pa.Array]]:
+    """`columns` of the samples in sample-id order (without the id), that order, and the
+    texts of `CODED_COLUMNS`, which come as numbers (`compact_frame`); labels as float32
+    (their values, 1, 0, -1 and missing, are exact in it)."""
+    data = arrow_of(table, columns)
+    order = pc.sort_indices(data["sample_id"]).to_numpy()
+    frame, texts = compact_frame(data.take(order).drop_columns(["sample_id"]), None, CODED_COLUMNS)
+    labels = label_columns_in(list(frame.columns))
+    return frame.astype(dict.fromkeys(labels, "float32")), order, texts
