@@ -76,3 +76,11 @@ def tree_digests(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+def run_rows(job, out: Path) -> list[dict]:
+    """Run an engine job and return every task's rows, in task order."""
+    from unimed_kedro.engine.jobs import job_rows, run_job
+
+    run_job(job, out)
+    return [row for rows in job_rows(job, out) for row in rows]

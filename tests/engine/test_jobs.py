@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_rows
 from unimed_kedro.engine.jobs import (
     MARKER_DIR,
     ChunkJob,
@@ -35,7 +36,7 @@ def _calls(out: Path) -> list[str]:
 
 
 def test_rows_in_task_order_and_markers(tmp_path):
-    rows = run_job(_job([[1, 2], [3], [4, 5, 6]]), tmp_path)
+    rows = run_rows(_job([[1, 2], [3], [4, 5, 6]]), tmp_path)
     assert rows == [{"key": "c0", "n": 2}, {"key": "c1", "n": 1}, {"key": "c2", "n": 3}]
     marker = json.loads((tmp_path / ".chunks" / "c1.json").read_text())
     # every output with what verifies it: a file's size
@@ -70,7 +71,7 @@ def test_truncated_or_replaced_output_is_rebuilt(tmp_path):
     run_job(_job([[1, 2], [3, 4], [5]]), tmp_path)
     (tmp_path / "c0.txt").write_bytes(b"1 ")  # truncated in place
     (tmp_path / "c1.txt").write_bytes(b"something else")  # replaced
-    rows = run_job(_job([[1, 2], [3, 4], [5]]), tmp_path)
+    rows = run_rows(_job([[1, 2], [3, 4], [5]]), tmp_path)
     assert _calls(tmp_path) == ["c0", "c1", "c2", "c0", "c1"]
     assert (tmp_path / "c0.txt").read_text() == "1 2" and (tmp_path / "c1.txt").read_text() == "3 4"
     assert rows == [{"key": "c0", "n": 2}, {"key": "c1", "n": 2}, {"key": "c2", "n": 1}]
@@ -162,8 +163,8 @@ def test_a_folder_the_engine_did_not_create_is_never_an_output_folder(tmp_path):
 
 def test_process_pool_gives_the_same_outputs(tmp_path):
     payloads = [[i, i + 1] for i in range(6)]
-    inline = run_job(_job(payloads), tmp_path / "a")
-    pooled = run_job(_job(payloads, {"kind": "local", "workers": 2}), tmp_path / "b")
+    inline = run_rows(_job(payloads), tmp_path / "a")
+    pooled = run_rows(_job(payloads, {"kind": "local", "workers": 2}), tmp_path / "b")
     assert inline == pooled
     for i in range(6):
         assert (tmp_path / "a" / f"c{i}.txt").read_bytes() == (
@@ -178,8 +179,8 @@ def test_unknown_executor_is_a_clear_error(tmp_path):
 
 def test_dask_local_cluster_gives_the_same_outputs(tmp_path):
     payloads = [[i, i + 1] for i in range(4)]
-    inline = run_job(_job(payloads), tmp_path / "a")
-    on_dask = run_job(_job(payloads, {"kind": "dask", "workers": 2}), tmp_path / "b")
+    inline = run_rows(_job(payloads), tmp_path / "a")
+    on_dask = run_rows(_job(payloads, {"kind": "dask", "workers": 2}), tmp_path / "b")
     assert inline == on_dask
     assert sorted(p.name for p in (tmp_path / "b").glob("*.txt")) == [f"c{i}.txt" for i in range(4)]
 
@@ -231,7 +232,7 @@ def test_the_collector_is_paused_while_results_come_in_and_restored(tmp_path):
     """The cyclic collector walks every object the parent holds each time they grow by a
     quarter: paused while a job's rows pour in, as it was afterwards, even on failure."""
     tasks = [ChunkTask(f"c{i}", i, f"print-{i}") for i in range(3)]
-    rows = run_job(ChunkJob(tasks, _collector_state, {"kind": "inline"}), tmp_path / "a")
+    rows = run_rows(ChunkJob(tasks, _collector_state, {"kind": "inline"}), tmp_path / "a")
     assert rows == [{"collecting": False}] * 3 and gc.isenabled()
     with pytest.raises(RuntimeError, match="chunk failed"):
         run_job(ChunkJob(tasks, _failing, {"kind": "inline"}), tmp_path / "b")

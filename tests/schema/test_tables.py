@@ -144,3 +144,15 @@ def test_groups_of_give_each_values_rows_in_order():
     groups = tables.groups_of(pa.array(["b", "a", "b", "c", "a"]))
     assert list(groups) == ["a", "b", "c"]
     assert [g.tolist() for g in groups.values()] == [[1, 4], [0, 2], [3]]
+
+
+def test_write_sorted_gives_the_frame_sort_values_gives(tmp_path, monkeypatch):
+    """Rows arriving out of order, a few at a time, come out as the whole frame sorted."""
+    monkeypatch.setattr(tables, "BATCH", 8)
+    frame = _frame().sample(frac=1, random_state=0).reset_index(drop=True)
+    tables.write_sorted(
+        batches_of(frame, rows=8), tmp_path / "s.parquet", "sample_id", spill=str(tmp_path)
+    )
+    want = frame.sort_values("sample_id", kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "s.parquet"), want)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.parquet"]  # its spill is gone

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_rows
 from tests.sources.cxr.test_nih import V2020
 from tests.sources.helpers import write_png
-from unimed_kedro.engine.jobs import run_job
 from unimed_kedro.sources.base import RawSource
 from unimed_kedro.stages.ingest.nodes import ingest_source
 from unimed_kedro.stages.normalize.nodes import plan_normalize
@@ -49,7 +49,7 @@ def _build(raw_root: Path, vocabulary: dict, ingest: dict, out: Path):
     raw = RawSource("nih", raw_root / "chest_xray8")
     manifest, rejects, info, _ = ingest_source(raw, vocabulary, ingest)
     job = plan_normalize(manifest, {"nih": info}, NORMALIZE, ingest, INLINE, str(raw_root))
-    rows = run_job(job, out) if len(manifest) else []
+    rows = run_rows(job, out) if len(manifest) else []
     return manifest, rejects, {row["sample_id"]: row for row in rows}
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import run_rows
 from tests.volumes import affine, make_item, run, save_nifti
 from unimed_kedro.engine.jobs import ChunkJob, ChunkTask, run_job
 from unimed_kedro.volumes.options import VolumeOptions
@@ -102,10 +103,10 @@ def test_the_engine_runs_and_resumes_the_job(tmp_path, items):
         tasks, normalize_volumes, {"kind": "local", "workers": 1}, index_columns=INDEX_COLUMNS
     )
     out = tmp_path / "store"
-    rows = run_job(job, out)
+    rows = run_rows(job, out)
     assert [r["status"] for r in rows] == ["ok", "ok"]
     before = _tree(out)
-    assert run_job(job, out) == rows  # up to date: nothing rebuilt
+    assert run_rows(job, out) == rows  # up to date: nothing rebuilt
     assert _tree(out) == before
     # a label file lost: its chunk is stale and rebuilt, the file back
     lost = out / rows[0]["renorm_segmentation_dir"] / "kidney.npy"

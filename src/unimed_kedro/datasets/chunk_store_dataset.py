@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +23,11 @@ from unimed_kedro.datasets.previews import (
     sources_table,
     withheld_image,
 )
-from unimed_kedro.engine.jobs import ChunkJob, remove_unlisted, run_job
+from unimed_kedro.engine.jobs import ChunkJob, job_rows, remove_unlisted, run_job
 from unimed_kedro.imaging.contact_sheet import contact_sheet
 from unimed_kedro.io.atomic import atomic_open
+from unimed_kedro.schema import tables
+from unimed_kedro.schema.tables import write_sorted
 from unimed_kedro.writers.stored import StoredFiles
 
 INDEX = "index.parquet"
@@ -84,11 +86,10 @@ class ChunkStoreDataset(AbstractDataset[ChunkJob, ChunkStore]):
         self.metadata = metadata
 
     def save(self, data: ChunkJob) -> None:
-        rows = run_job(data, self._path)
-        frame = pd.DataFrame(rows, columns=list(data.index_columns))
-        frame = frame.sort_values("sample_id", kind="stable").reset_index(drop=True)
+        run_job(data, self._path)
+        frames = _frames(job_rows(data, self._path), list(data.index_columns))
         with atomic_open(self._path / INDEX) as handle:
-            frame.to_parquet(handle, index=False)
+            write_sorted(frames, handle, "sample_id", spill=str(self._path))
         remove_unlisted(self._path, keep=[INDEX])
 
     def load(self) -> ChunkStore:
@@ -115,3 +116,17 @@ class ChunkStoreDataset(AbstractDataset[ChunkJob, ChunkStore]):
         else:
             sheet = contact_sheet([store.read(file) for file in images["file"]])
         return ImagePreview(base64.b64encode(sheet).decode())
+
+
+def _frames(tasks_rows: Iterable[list[dict]], columns: list[str]) -> Iterator[pd.DataFrame]:
+    """The tasks' rows as frames of about `tables.BATCH` rows (at least one frame, so an
+    empty index still has its columns)."""
+    part: list[dict] = []
+    written = False
+    for rows in tasks_rows:
+        part += rows
+        if len(part) >= tables.BATCH:
+            yield pd.DataFrame(part, columns=columns)
+            part, written = [], True
+    if part or not written:
+        yield pd.DataFrame(part, columns=columns)

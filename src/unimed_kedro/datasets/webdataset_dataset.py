@@ -11,7 +11,7 @@ from kedro.io import AbstractDataset
 from kedro_datasets._typing import TablePreview
 
 from unimed_kedro.datasets.previews import published_path
-from unimed_kedro.engine.jobs import ChunkJob, remove_unlisted, run_job
+from unimed_kedro.engine.jobs import ChunkJob, job_rows, remove_unlisted, run_job
 from unimed_kedro.io.atomic import atomic_write_bytes
 
 SIZES = "sizes.json"
@@ -28,7 +28,8 @@ class WebDatasetDataset(AbstractDataset[ChunkJob, dict[str, list[Path]]]):
 
     def save(self, data: ChunkJob) -> None:
         sizes: dict[str, dict[str, int]] = defaultdict(dict)
-        for row in run_job(data, self._path):
+        run_job(data, self._path)
+        for row in (row for rows in job_rows(data, self._path) for row in rows):
             split, name = row["shard"].split("/", 1)
             sizes[split][name] = row["samples"]
         for split in sorted(sizes):

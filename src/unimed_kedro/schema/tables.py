@@ -10,6 +10,7 @@ a DataFrame, so node functions and their tests accept either.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -24,6 +25,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 BATCH = 1 << 15  # rows per batch: ~50 MB of a wide CXR row with its captions
+
+
+@functools.lru_cache(maxsize=16)
+def _footer(path: str, state: tuple[int, int, int]) -> pq.FileMetaData:
+    """A parquet file's footer, read once per process and file state (size, mtime, inode).
+    A worker writing shard after shard from one table parsed it per task: every row
+    group's metadata, so the tasks of a 343k-sample files layout cost twice their work."""
+    return pq.read_metadata(path)
 
 
 class Table:
@@ -41,7 +50,9 @@ class Table:
 
     def _parquet(self) -> pq.ParquetFile:
         if self._file is None:
-            self._file = pq.ParquetFile(self.path)
+            info = os.stat(self.path)
+            footer = _footer(self.path, (info.st_size, info.st_mtime_ns, info.st_ino))
+            self._file = pq.ParquetFile(self.path, metadata=footer)
         return self._file
 
     def select(self, columns: list[str]) -> Table:
@@ -161,7 +172,7 @@ def arrow_of(table: Tabular | pa.Table, columns: list[str] | None = None) -> pa.
     if isinstance(table, pa.Table):
         return table if columns is None else table.select(columns)
     if isinstance(table, Table):
-        return pq.read_table(table.path, columns=columns)
+        return pq.read_table(table.path, columns=columns or table.selected)
     return pa.Table.from_pandas(frame_of(table, columns), preserve_index=False)
 
 
@@ -237,6 +248,17 @@ def write_batches(
             if writer is not None:
                 writer.close()
     return rows
+
+
+def write_sorted(frames: Iterable[pd.DataFrame], where: object, key: str, *, spill: str) -> int:
+    """`write_batches` of the frames' rows in `key` order (stable): written as they come to
+    a file under `spill` (a folder), then read back in order (`taken`), so they never all
+    sit in memory. Returns the rows written."""
+    with tempfile.TemporaryDirectory(dir=spill, prefix=".sort-") as folder:
+        path = os.path.join(folder, "unsorted.parquet")
+        write_batches(frames, path, spill=folder)
+        order = pc.sort_indices(pq.read_table(path, columns=[key])[key]).to_numpy()
+        return write_batches(taken(Table(path), order), where, spill=folder)
 
 
 def _spilled(table: pa.Table, folder: str, number: int) -> tuple[str, pa.Schema]:
