@@ -156,3 +156,13 @@ def test_write_sorted_gives_the_frame_sort_values_gives(tmp_path, monkeypatch):
     want = frame.sort_values("sample_id", kind="stable").reset_index(drop=True)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "s.parquet"), want)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.parquet"]  # its spill is gone
+
+
+def test_a_compacted_slice_pickles_alone():
+    """A task's slice of the plan's table is sent without the rest of the table."""
+    import pickle
+
+    whole = pa.table({"sample_id": [f"s-{i:06d}" for i in range(100_000)]})
+    part = whole.slice(5000, 64)
+    assert tables.compacted(part).equals(part)
+    assert len(pickle.dumps(tables.compacted(part))) < 5_000 < len(pickle.dumps(part))

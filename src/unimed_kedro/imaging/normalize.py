@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import PIL
+import pyarrow as pa
 from PIL import Image
 
 from unimed_kedro.imaging.decode import Rejected, open_image
@@ -31,6 +32,7 @@ from unimed_kedro.imaging.quality import check, check_file_size
 from unimed_kedro.imaging.resize import resize_short_side
 from unimed_kedro.io.atomic import atomic_dir, write_all
 from unimed_kedro.io.readahead import readahead
+from unimed_kedro.schema.tables import compacted
 
 __all__ = ["FORMATS", "INDEX_COLUMNS", "NormalizeChunk", "normalize_chunk", "process_one"]
 
@@ -69,15 +71,30 @@ NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 @dataclass(frozen=True)
 class NormalizeChunk:
-    """(sample_id, source, raw_file) triples, the checked normalize options, and each
-    source's folder (where the workers' symlink checks start)."""
+    """A chunk's records (Arrow columns `sample_id`, `source`, `raw_relpath`), the checked
+    normalize options, and each source's folder (raw paths are relative to it; the
+    workers' symlink checks start there)."""
 
-    samples: list[tuple[str, str, str]]
+    records: pa.Table
     options: NormalizeOptions
     roots: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.samples)
+        return self.records.num_rows
+
+    def samples(self) -> list[tuple[str, str, str]]:
+        """(sample_id, source, absolute raw file) of each sample, in order."""
+        return raw_files(self.records, self.roots)
+
+    def __reduce__(self):
+        # a chunk's records are a slice of the plan's table: sent alone, not with it
+        return NormalizeChunk, (compacted(self.records), self.options, self.roots)
+
+
+def raw_files(records: pa.Table, roots: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(sample_id, source, absolute raw file) of each record."""
+    columns = (records[c].to_pylist() for c in ("sample_id", "source", "raw_relpath"))
+    return [(s, src, f"{roots[src]}/{rel}") for s, src, rel in zip(*columns)]
 
 
 def encoding_id(options: NormalizeOptions) -> str:
@@ -250,10 +267,11 @@ def normalize_chunk(task, out_dir: Path) -> tuple[list[dict], list[str]]:
     chunk: NormalizeChunk = task.payload
     ext = chunk.options.encoder[1]
     encoding = encoding_id(chunk.options)
-    readahead((raw for _, _, raw in chunk.samples), chunk.options.allow_symlinks)
+    samples = chunk.samples()
+    readahead((raw for _, _, raw in samples), chunk.options.allow_symlinks)
     rows = []
     with atomic_dir(out_dir / task.key) as folder:
-        for sample_id, source, raw_file in chunk.samples:
+        for sample_id, source, raw_file in samples:
             encoded, row = process_one(raw_file, source, chunk.options, chunk.roots.get(source))
             row["sample_id"] = sample_id
             if encoded is not None:

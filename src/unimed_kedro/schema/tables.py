@@ -176,6 +176,11 @@ def arrow_of(table: Tabular | pa.Table, columns: list[str] | None = None) -> pa.
     return pa.Table.from_pandas(frame_of(table, columns), preserve_index=False)
 
 
+def compacted(table: pa.Table) -> pa.Table:
+    """A copy holding only the table's own rows: a slice pickles its parent's buffers."""
+    return table.take(pa.array(np.arange(table.num_rows, dtype=np.int64)))
+
+
 def compact_frame(
     table: Tabular | pa.Table, columns: list[str] | None, coded: Iterable[str] = ()
 ) -> tuple[pd.DataFrame, dict[str, pa.Array]]:

@@ -28,7 +28,6 @@ from unimed_kedro.engine.backends import check_executor
 from unimed_kedro.engine.jobs import (
     ChunkJob,
     ChunkTask,
-    chunked,
     fingerprint,
     preload_of,
     worker_modules,
@@ -42,7 +41,7 @@ from unimed_kedro.imaging.normalize import (
 from unimed_kedro.imaging.options import NormalizeOptions
 from unimed_kedro.schema import reject_records
 from unimed_kedro.schema.options import section_name
-from unimed_kedro.schema.tables import Batches, Tabular, arrow_of, batches_of, frame_of
+from unimed_kedro.schema.tables import Batches, Tabular, arrow_of, batches_of
 from unimed_kedro.stages.ingest.nodes import ingest_options
 
 log = logging.getLogger(__name__)
@@ -67,23 +66,20 @@ def plan_normalize(
     raw_root: str,
 ) -> ChunkJob:
     """One task per `chunk_size` samples, in sample-id order. Image paths are made absolute
-    here, for the workers, from raw_root and each source's folder."""
+    from raw_root and each source's folder."""
     options = normalize_options(params, ingest)
     check_executor(executor)
     root = Path(raw_root).resolve()
     roots = {name: str(root / info["folder"]) for name, info in sources.items()}
     encoding = encoding_id(options)
     checks = options.checks()
-    # plain lists and string joins: per-row pandas iteration and Path objects cost ~0.5 s
-    where = frame_of(records, ["sample_id", "source", "raw_relpath"])
-    ids, names, rels = (where[c].tolist() for c in where.columns)
-    rows = sorted((s, src, f"{roots[src]}/{rel}") for s, src, rel in zip(ids, names, rels))
+    where = arrow_of(records, ["sample_id", "source", "raw_relpath"])
+    where = where.take(pc.sort_indices(where["sample_id"]))  # Arrow: no Python object a row
     tasks = []
-    for index, samples in enumerate(chunked(rows, options.chunk_size)):
-        state = [(s, r, file_state(r)) for s, _, r in samples]
-        key = f"chunk-{index:06d}"
-        chunk = NormalizeChunk(samples, options, roots)
-        tasks.append(ChunkTask(key, chunk, fingerprint(encoding, checks, state)))
+    for index, start in enumerate(range(0, where.num_rows, options.chunk_size)):
+        chunk = NormalizeChunk(where.slice(start, options.chunk_size), options, roots)
+        state = [(s, r, file_state(r)) for s, _, r in chunk.samples()]
+        tasks.append(ChunkTask(f"chunk-{index:06d}", chunk, fingerprint(encoding, checks, state)))
     return ChunkJob(
         tasks,
         normalize_chunk,
