@@ -500,6 +500,8 @@ def measure(args: argparse.Namespace, workdir: Path, raw: Path) -> tuple[dict, d
     name = f"kedro-f{args.fraction:g}-k{args.replicate}"
     nt.warm_page_cache(raw_files(raw))  # any iterable of paths does
     first = run_kedro(project, params, workdir / f"{name}.log")
+    # kept should the rerun be stopped: at 1M its page-cache warm-up alone can take an hour
+    (workdir / f"{name}-first-run.json").write_text(json.dumps(first, indent=2) + "\n")
     statistics = json.loads(
         (project / f"data/08_reporting/{COLLECTION}/statistics.json").read_text()
     )
