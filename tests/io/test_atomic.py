@@ -210,3 +210,18 @@ def test_a_zombie_writer_counts_as_dead():
     finally:
         child.wait()
     assert not process_alive(child.pid)
+
+
+def test_a_file_rewritten_with_the_same_bytes_keeps_its_state(tmp_path):
+    from unimed_kedro.io.atomic import atomic_write_bytes
+
+    path = tmp_path / "t.json"
+    atomic_write_bytes(path, b"same")
+    os.utime(path, ns=(1, 1))
+    before = os.stat(path)
+    atomic_write_bytes(path, b"same")
+    after = os.stat(path)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, 1)
+    atomic_write_bytes(path, b"more")
+    assert path.read_bytes() == b"more" and os.stat(path).st_ino != before.st_ino
+    assert not [p for p in tmp_path.iterdir() if p.name != "t.json"]  # no temporary left

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import sqlite3
 import tarfile
@@ -191,7 +192,10 @@ def test_rerun_reuses_finished_chunks_and_changes_nothing(cxr_build):
     log = kedro_run(
         cxr_build.project, "--pipelines", "cxr", "--params", f"raw_root={cxr_build.raw}"
     )
-    assert "0 to build" in log
+    # nothing changed: no job is even planned (engine.memo), every output is kept
+    assert "to build" not in log, log
+    for output in ("normalized_images", "webdataset", "files", "shard_index.parquet"):
+        assert re.search(rf"{output}: unchanged inputs.*kept as it is", log), (output, log)
     assert cxr_build.digests() == before
 
 

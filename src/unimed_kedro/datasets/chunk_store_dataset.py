@@ -23,11 +23,12 @@ from unimed_kedro.datasets.previews import (
     sources_table,
     withheld_image,
 )
+from unimed_kedro.engine import memo
 from unimed_kedro.engine.jobs import ChunkJob, job_rows, remove_unlisted, run_job
 from unimed_kedro.imaging.contact_sheet import contact_sheet
 from unimed_kedro.io.atomic import atomic_open
 from unimed_kedro.schema import tables
-from unimed_kedro.schema.tables import write_sorted
+from unimed_kedro.schema.tables import Table, write_sorted
 from unimed_kedro.writers.stored import StoredFiles
 
 INDEX = "index.parquet"
@@ -46,6 +47,9 @@ class ChunkStore:
     def table(self, columns: list[str] | None = None) -> pa.Table:
         """The index as Arrow: text without a Python object per cell."""
         return pq.read_table(self.path / INDEX, columns=columns)
+
+    def memo_key(self) -> str:  # `engine.memo`: the store's index in its state
+        return Table(self.path / INDEX).memo_key()
 
     def read(self, file: str) -> bytes:
         return (self.path / file).read_bytes()
@@ -85,7 +89,10 @@ class ChunkStoreDataset(AbstractDataset[ChunkJob, ChunkStore]):
         self._preview_sources = preview_sources
         self.metadata = metadata
 
-    def save(self, data: ChunkJob) -> None:
+    def save(self, data: ChunkJob | memo.Deferred) -> None:
+        memo.save(self._path, data, self._write, repr(self._describe()))
+
+    def _write(self, data: ChunkJob) -> None:
         run_job(data, self._path)
         frames = _frames(job_rows(data, self._path), list(data.index_columns))
         with atomic_open(self._path / INDEX) as handle:

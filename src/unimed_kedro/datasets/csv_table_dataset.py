@@ -11,6 +11,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 
 from unimed_kedro.datasets.previews import published_path, redistributable_rows, sources_table
+from unimed_kedro.engine import memo
 from unimed_kedro.io.atomic import atomic_write_bytes
 
 
@@ -37,7 +38,10 @@ class CSVTableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         self._preview_sources = preview_sources
         self.metadata = metadata
 
-    def save(self, data: pd.DataFrame) -> None:
+    def save(self, data: pd.DataFrame | memo.Deferred) -> None:
+        memo.save(self._filepath, data, self._write, repr(self._describe()))
+
+    def _write(self, data: pd.DataFrame) -> None:
         if not isinstance(data, pd.DataFrame):
             raise DatasetError(
                 f"{self._filepath}: expected a DataFrame to save, got {type(data).__name__}"

@@ -14,6 +14,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import ImagePreview
 
 from unimed_kedro.datasets.previews import published_path
+from unimed_kedro.engine import memo
 from unimed_kedro.io.atomic import atomic_dir, atomic_write_bytes, remove
 
 
@@ -39,7 +40,10 @@ class FileFolderDataset(AbstractDataset[dict, dict]):
         self._inventory = inventory
         self.metadata = metadata
 
-    def save(self, data: dict) -> None:
+    def save(self, data: dict | memo.Deferred) -> None:
+        memo.save(self._path, data, self._write, repr(self._describe()))
+
+    def _write(self, data: dict) -> None:
         groups: dict[str, dict[str, Any]] = defaultdict(dict)
         for name, content in data.items():
             parts = PurePosixPath(name).parts

@@ -13,6 +13,7 @@ from kedro.io import AbstractDataset
 from kedro_datasets._typing import TablePreview
 
 from unimed_kedro.datasets.previews import published_path, redistributable_rows, sources_table
+from unimed_kedro.engine import memo
 from unimed_kedro.engine.jobs import (
     ChunkJob,
     claim,
@@ -59,7 +60,10 @@ class FilesLayoutDataset(AbstractDataset[FilesLayoutPlan, pd.DataFrame]):
         self._preview_sources = preview_sources
         self.metadata = metadata
 
-    def save(self, data: FilesLayoutPlan) -> None:
+    def save(self, data: FilesLayoutPlan | memo.Deferred) -> None:
+        memo.save(self._path, data, self._write, repr(self._describe()))
+
+    def _write(self, data: FilesLayoutPlan) -> None:
         claim(self._path)  # before the index thread writes into it
         # An unchanged index is not rewritten: at 343k samples the CSV and SQLite files
         # took ~10 s, most of a no-change rerun. Hashing the rows costs a tenth of that.

@@ -10,6 +10,7 @@ from kedro.io.core import get_filepath_str
 from kedro_datasets.json import JSONDataset
 
 from unimed_kedro.datasets.previews import published_path
+from unimed_kedro.engine import memo
 from unimed_kedro.io.atomic import atomic_path
 
 
@@ -21,7 +22,15 @@ class JSONFileDataset(JSONDataset):
     to the project (`previews`). Other filesystems (an object store replaces an object
     whole) and loading are unchanged."""
 
-    def save(self, data: Any) -> None:
+    def save(self, data: Any | memo.Deferred) -> None:
+        memo.save(
+            get_filepath_str(self._get_save_path(), self._protocol),
+            data,
+            self._write,
+            repr(self._describe()),
+        )
+
+    def _write(self, data: Any) -> None:
         if self._protocol != "file":
             super().save(data)
             return

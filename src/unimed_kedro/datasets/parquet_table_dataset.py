@@ -14,6 +14,7 @@ from kedro_datasets._typing import TablePreview
 from kedro_datasets.pandas import ParquetDataset
 
 from unimed_kedro.datasets.previews import published_path, redistributable_rows, sources_table
+from unimed_kedro.engine import memo
 from unimed_kedro.io.atomic import atomic_path
 from unimed_kedro.schema.tables import Batches, Table, frame_of, write_batches
 
@@ -46,7 +47,15 @@ class ParquetTableDataset(ParquetDataset):
             raise DatasetError(f"{type(self).__name__}: expected a local parquet file at {path}")
         return Table(path)
 
-    def save(self, data: pd.DataFrame | Batches) -> None:
+    def save(self, data: pd.DataFrame | Batches | memo.Deferred) -> None:
+        memo.save(
+            get_filepath_str(self._get_save_path(), self._protocol),
+            data,
+            self._write,
+            repr(self._describe()),
+        )
+
+    def _write(self, data: pd.DataFrame | Batches) -> None:
         if self._protocol != "file" or "partition_cols" in self._save_args:
             super().save(frame_of(data))  # which refuses partition_cols
             return

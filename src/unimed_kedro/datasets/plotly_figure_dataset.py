@@ -10,6 +10,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import PlotlyPreview
 
 from unimed_kedro.datasets.previews import published_path
+from unimed_kedro.engine import memo
 from unimed_kedro.io.atomic import atomic_write_bytes
 
 
@@ -23,7 +24,10 @@ class PlotlyFigureDataset(AbstractDataset[dict, dict]):
         self._filepath = Path(filepath)
         self.metadata = metadata
 
-    def save(self, data: dict) -> None:
+    def save(self, data: dict | memo.Deferred) -> None:
+        memo.save(self._filepath, data, self._write, repr(self._describe()))
+
+    def _write(self, data: dict) -> None:
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
             raise DatasetError(
                 f"{self._filepath}: expected a plotly figure dict with a "

@@ -15,6 +15,7 @@ from unimed_kedro.datasets.previews import (
     sources_table,
     withheld_image,
 )
+from unimed_kedro.engine import memo
 from unimed_kedro.io.atomic import atomic_write_bytes
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -39,7 +40,10 @@ class PngDataset(AbstractDataset[bytes, bytes]):
         self._preview_sources = preview_sources
         self.metadata = metadata
 
-    def save(self, data: bytes) -> None:
+    def save(self, data: bytes | memo.Deferred) -> None:
+        memo.save(self._filepath, data, self._write, repr(self._describe()))
+
+    def _write(self, data: bytes) -> None:
         if bytes(data[:8]) != SIGNATURE:
             raise DatasetError(f"{self._filepath}: data to save is not a PNG image")
         atomic_write_bytes(self._filepath, bytes(data))

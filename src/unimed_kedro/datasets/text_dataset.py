@@ -10,6 +10,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import HTMLPreview
 
 from unimed_kedro.datasets.previews import published_path
+from unimed_kedro.engine import memo
 from unimed_kedro.io.atomic import atomic_write_bytes
 
 # shown by kedro-viz as they are; any other text is shown as preformatted text
@@ -26,7 +27,10 @@ class TextDataset(AbstractDataset[str, str]):
         self._filepath = Path(filepath)
         self.metadata = metadata
 
-    def save(self, data: str) -> None:
+    def save(self, data: str | memo.Deferred) -> None:
+        memo.save(self._filepath, data, self._write, repr(self._describe()))
+
+    def _write(self, data: str) -> None:
         if not isinstance(data, str):
             raise DatasetError(
                 f"{self._filepath}: expected text to save, got {type(data).__name__}"

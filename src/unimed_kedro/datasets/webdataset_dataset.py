@@ -11,6 +11,7 @@ from kedro.io import AbstractDataset
 from kedro_datasets._typing import TablePreview
 
 from unimed_kedro.datasets.previews import published_path
+from unimed_kedro.engine import memo
 from unimed_kedro.engine.jobs import ChunkJob, job_rows, remove_unlisted, run_job
 from unimed_kedro.io.atomic import atomic_write_bytes
 
@@ -26,7 +27,10 @@ class WebDatasetDataset(AbstractDataset[ChunkJob, dict[str, list[Path]]]):
         self._path = Path(path)
         self.metadata = metadata
 
-    def save(self, data: ChunkJob) -> None:
+    def save(self, data: ChunkJob | memo.Deferred) -> None:
+        memo.save(self._path, data, self._write, repr(self._describe()))
+
+    def _write(self, data: ChunkJob) -> None:
         sizes: dict[str, dict[str, int]] = defaultdict(dict)
         run_job(data, self._path)
         for row in (row for rows in job_rows(data, self._path) for row in rows):

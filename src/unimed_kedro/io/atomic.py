@@ -29,16 +29,34 @@ TEMPORARY = re.compile(r"\.(?P<name>.+)\.tmp-(?P<pid>[0-9]+)-(?P<tag>[0-9a-f]{8}
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[str]:
     """A temporary name (`temporary`) to write `path` under, its folder made: renamed over
-    `path` only on success, deleted on failure. For writers that open files themselves."""
+    `path` only on success, deleted on failure. For writers that open files themselves.
+    When `path` already holds the same bytes it is left as it was, times included: what
+    tells a change by a file's state (`engine.memo`, DVC) sees none."""
     os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
     tmp = temporary(path)
     try:
         yield tmp
-        os.replace(tmp, path)
+        if _same_bytes(tmp, path):
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _same_bytes(new: str, old: str | Path, block: int = 1 << 20) -> bool:
+    try:
+        if os.path.getsize(new) != os.path.getsize(old):
+            return False
+        with open(new, "rb") as a, open(old, "rb") as b:
+            while chunk := a.read(block):
+                if chunk != b.read(block):
+                    return False
+        return True
+    except OSError:  # nothing there yet, or unreadable: write it
+        return False
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """Digests that tell whether something on disk changed since a result was remembered: a
 folder tree as `lstat` sees it (`tree_state`, `scan_tree`), what its symbolic links lead
-to (`links_state`), and the code of given packages (`package_digest`). Nothing here knows
+to (`links_state`) and the code of given packages (`package_digest`). Nothing here knows
 what the files hold.
 
 A tree's state is taken without opening a file: one listing per folder (`os.scandir`) and
@@ -37,22 +37,26 @@ def tree_state(path: str | os.PathLike[str]) -> str:
     return scan_tree(path).digest
 
 
-def scan_tree(path: str | os.PathLike[str]) -> TreeState:
+def scan_tree(path: str | os.PathLike[str], ctime: bool = True) -> TreeState:
     """Walk the folder `path` (the folder itself may be a link: it is what is read) and
     digest every entry in sorted order: a folder by its relative path, then its listing;
     anything else by its relative path, `st_mode`, size, `st_mtime_ns`, `st_ctime_ns` and,
     for a link, its target text. A folder is not `lstat`ed: its times change only when
     its listing does, which is digested anyway (a third fewer calls in a folder per
     study, as CheXpert has). What cannot be listed or `lstat`ed is recorded with its
-    error, so it changes the state and never stops it."""
+    error, so it changes the state and never stops it. `ctime=False` leaves change times
+    out: for a tree we wrote, whose files gain hard links (the files layout links the
+    image store's), which changes their `st_ctime` and nothing else."""
     digest = hashlib.sha256()
     counts = [0]
     links: list[tuple[str, str]] = []
-    _scan(os.fspath(path), "", digest, counts, links)
+    _scan(os.fspath(path), "", digest, counts, links, ctime)
     return TreeState(digest.hexdigest(), counts[0], tuple(links))
 
 
-def _scan(folder: str, prefix: str, digest: Any, counts: list[int], links: list) -> None:
+def _scan(
+    folder: str, prefix: str, digest: Any, counts: list[int], links: list, ctime: bool
+) -> None:
     """Digest the entries of `folder` (relative names start with `prefix`), then walk its
     subfolders in name order. Records are `path/\0d\0` (a folder),
     `path\0mode\0size\0mtime\0ctime\0target\0` or `path\0!errno\0`: no name holds a
@@ -79,12 +83,11 @@ def _scan(folder: str, prefix: str, digest: Any, counts: list[int], links: list)
         counts[0] += 1
         if target:
             links.append((rel, target))
-        lines.append(
-            f"{rel}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{target}\0"
-        )
+        changed = st.st_ctime_ns if ctime else ""
+        lines.append(f"{rel}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0{changed}\0{target}\0")
     digest.update(os.fsencode("".join(lines)))
     for sub, rel in folders:
-        _scan(sub, rel, digest, counts, links)
+        _scan(sub, rel, digest, counts, links, ctime)
 
 
 def links_state(root: str | os.PathLike[str], links: Iterable[tuple[str, str]]) -> str | None:
