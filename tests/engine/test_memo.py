@@ -48,6 +48,8 @@ def test_keys_follow_the_inputs(tmp_path):
     assert run(Table(path), {"k": 2})[0].key == table_key
     frame.assign(a=[5, 6]).to_parquet(path)  # the file rewritten: another key
     assert run(Table(path), {"k": 2})[0].key != table_key
+    png = memo.memoized(lambda image: image, None)
+    assert png(b"\x89PNG1").key == png(b"\x89PNG1").key != png(b"\x89PNG2").key
 
 
 def test_an_input_without_a_key_runs_at_once():

@@ -114,6 +114,8 @@ def _keyed(value: Any) -> Any:
         return {"memo_key": value.key}
     if isinstance(value, pd.DataFrame):
         return {"frame": _frame_digest(value)}
+    if isinstance(value, (bytes, bytearray, memoryview)):  # an image, a figure
+        return {"bytes": hashlib.sha256(value).hexdigest()}
     if isinstance(value, (tuple, set, frozenset)):
         return sorted(value, key=repr) if isinstance(value, (set, frozenset)) else list(value)
     raise _NoKey
