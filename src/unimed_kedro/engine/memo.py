@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -73,13 +74,29 @@ def memoized(func: Callable, outputs: int | None) -> Callable:
 
         if key is None:
             return call()
-        once = functools.cache(call)
+        once = _Once(call)
         if outputs is None:
             return Deferred(key, once)
         return [Deferred(f"{key}-{i}", functools.partial(_item, once, i)) for i in range(outputs)]
 
     run.memoized = True  # type: ignore[attr-defined]
     return run
+
+
+class _Once:
+    """`make()` called at most once, whichever output asks first (`kedro run --async`
+    saves a node's outputs from several threads)."""
+
+    def __init__(self, make: Callable[[], Any]):
+        self._make: Callable[[], Any] | None = make
+        self._value: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        with self._lock:
+            if self._make is not None:
+                self._value, self._make = self._make(), None
+            return self._value
 
 
 def _item(results: Callable[[], Any], i: int) -> Any:
@@ -110,8 +127,6 @@ def _keyed(value: Any) -> Any:
         if (key := memo_key()) is None:
             raise _NoKey
         return {"memo_key": key}
-    if isinstance(value, Deferred):
-        return {"memo_key": value.key}
     if isinstance(value, pd.DataFrame):
         return {"frame": _frame_digest(value)}
     if isinstance(value, (bytes, bytearray, memoryview)):  # an image, a figure
