@@ -129,3 +129,26 @@ def test_a_node_that_is_not_memoized_gets_values():
     assert given == {"x": 42}
     Plain.func.memoized = True  # type: ignore[attr-defined]
     assert MemoHooks().before_node_run(Plain(), {"x": deferred}) is None
+
+
+def test_a_table_is_keyed_by_what_it_was_written_for(tmp_path, records):
+    """An upstream node that ran again and wrote the same bytes (the file keeps its
+    state) still changes the key of the node reading its table."""
+    path = tmp_path / "records.parquet"
+    dataset = ParquetTableDataset(filepath=str(path))
+
+    def read(source: dict) -> pd.DataFrame:
+        return pd.DataFrame({"a": [1]})
+
+    def count(table: Table) -> int:
+        return len(table)
+
+    dataset.save(memo.memoized(read, None)({"folder": "state-1"}))
+    first = memo.memoized(count, None)(Table(path)).key
+    assert memo.memoized(count, None)(Table(path)).key == first
+    dataset.save(memo.memoized(read, None)({"folder": "state-2"}))  # same bytes written
+    assert memo.memoized(count, None)(Table(path)).key != first
+    dataset.save(pd.DataFrame({"a": [1]}))  # by a node without a key: never the same
+    keys = {memo.memoized(count, None)(Table(path)).key for _ in range(2)}
+    dataset.save(pd.DataFrame({"a": [1]}))
+    assert memo.memoized(count, None)(Table(path)).key not in keys | {first}

@@ -28,7 +28,7 @@ from unimed_kedro.engine.jobs import ChunkJob, job_rows, remove_unlisted, run_jo
 from unimed_kedro.imaging.contact_sheet import contact_sheet
 from unimed_kedro.io.atomic import atomic_open
 from unimed_kedro.schema import tables
-from unimed_kedro.schema.tables import Table, write_sorted
+from unimed_kedro.schema.tables import write_sorted
 from unimed_kedro.writers.stored import StoredFiles
 
 INDEX = "index.parquet"
@@ -48,8 +48,8 @@ class ChunkStore:
         """The index as Arrow: text without a Python object per cell."""
         return pq.read_table(self.path / INDEX, columns=columns)
 
-    def memo_key(self) -> str:  # `engine.memo`: the store's index in its state
-        return Table(self.path / INDEX).memo_key()
+    def memo_source(self) -> tuple[str, None]:  # `engine.memo`: the store as its save left it
+        return str(self.path), None
 
     def read(self, file: str) -> bytes:
         return (self.path / file).read_bytes()

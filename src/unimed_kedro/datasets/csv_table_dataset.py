@@ -49,7 +49,7 @@ class CSVTableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         atomic_write_bytes(self._filepath, data.to_csv(**self._save_args).encode("utf-8"))
 
     def load(self) -> pd.DataFrame:
-        return pd.read_csv(self._filepath, **self._load_args)
+        return memo.loaded(pd.read_csv(self._filepath, **self._load_args), self._filepath)
 
     def _exists(self) -> bool:
         return self._filepath.is_file()

@@ -40,9 +40,9 @@ class ParquetTableDataset(ParquetDataset):
         self._lazy = lazy
 
     def load(self) -> pd.DataFrame | Table:
-        if not self._lazy:
-            return super().load()
         path = get_filepath_str(self._get_load_path(), self._protocol)
+        if not self._lazy:
+            return memo.loaded(super().load(), path)
         if self._protocol != "file" or not os.path.isfile(path):
             raise DatasetError(f"{type(self).__name__}: expected a local parquet file at {path}")
         return Table(path)

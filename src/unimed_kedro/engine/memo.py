@@ -9,12 +9,13 @@ writes still holds that key's result, untouched since it was written (its state,
 the node's work is never done. The next node's inputs are then the same files in the
 same state, or the same Deferreds, so its key is unchanged too.
 
-An input's key: a Deferred's own; an object's `memo_key()` (a lazily loaded table: its
-file's state); parameters, JSON and small frames by their content. An input of any other
-kind (a raw source folder: ingest has its own memo) makes the node run as before. The
-records live in `<data folder>/.node-memo/`, one small JSON per output, outside every
-output (so no output's bytes depend on when it was written); without a configured folder
-(a node called by a test) nothing is remembered.
+An input's key: a Deferred's own; for a table or store on disk (`memo_source()`), the key
+its output was recorded with (`save`), or its state when it was not written by a run;
+an object's `memo_key()` (a raw source folder: its state); parameters, JSON, small
+frames and bytes by their content. An input of any other kind makes the node run as
+before. The records live in `<data folder>/.node-memo/`, one small JSON per output,
+outside every output (so no output's bytes depend on when it was written); without a
+configured folder (a node called by a test) nothing is remembered.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -121,7 +124,34 @@ class _NoKey(Exception):
     pass
 
 
+def loaded(value: Any, path: str | os.PathLike) -> Any:
+    """`value` as a dataset loaded it from `path`: a node reading it is keyed by what
+    `path` was written for (`recorded_key`), not by its content alone. A table read whole
+    is the same bytes after an ingest that re-read a changed folder, but the images it
+    names may not be."""
+    try:
+        ref = weakref.ref(value, functools.partial(_forget, id(value)))
+    except TypeError:  # a dict, a str: keyed by content
+        return value
+    _ORIGINS[id(value)] = (ref, os.fspath(path))
+    return value
+
+
+def _forget(ident: int, _: weakref.ref) -> None:
+    _ORIGINS.pop(ident, None)
+
+
+_ORIGINS: dict[int, tuple[weakref.ref, str]] = {}
+
+
 def _keyed(value: Any) -> Any:
+    source = getattr(value, "memo_source", None)
+    if callable(source) and not isinstance(value, type):  # a table or store on disk
+        path, detail = source()
+        return {"output": recorded_key(path) or state_of(path), "detail": detail}
+    origin = _ORIGINS.get(id(value))
+    if origin is not None and origin[0]() is value and (key := recorded_key(origin[1])):
+        return {"output": key}
     memo_key = getattr(value, "memo_key", None)
     if callable(memo_key) and not isinstance(value, type):
         if (key := memo_key()) is None:
@@ -165,19 +195,39 @@ def code_digest() -> str:
 
 def save(path: str | os.PathLike, data: Any, write: Callable[[Any], None], about: str) -> None:
     """`write(data)`, or for a Deferred `write(data.value())` unless `path` still holds
-    its result. `about`: what else decides the bytes written (the dataset's settings)."""
+    its result. `about`: what else decides the bytes written (the dataset's settings).
+
+    What was written is recorded with the key it was made for: a node reading it is keyed
+    by that (`recorded_key`), not by the file's bytes or times. So a node whose inputs
+    changed but whose output came out byte-identical (ingest re-reading a folder where an
+    image was replaced in place) still changes the keys of the nodes after it, and
+    normalize looks at that image again. An output of a node that has no key gets a new
+    one each time: what follows it is never taken as unchanged."""
+    record = _record_path(path)
     if not isinstance(data, Deferred):
         write(data)
-        return
-    record = _record_path(path)
-    key = hashlib.sha256(f"{data.key}\0{about}".encode()).hexdigest()
-    if record is not None and _holds(record, path, key):
-        log.info("%s: unchanged inputs, code and settings: kept as it is", path)
-        return
-    write(data.value())
+        key = f"unkeyed-{secrets.token_hex(16)}"
+    else:
+        key = hashlib.sha256(f"{data.key}\0{about}".encode()).hexdigest()
+        if record is not None and recorded_key(path) == key:
+            log.info("%s: unchanged inputs, code and settings: kept as it is", path)
+            return
+        write(data.value())
     if record is not None:
         text = json.dumps({"path": os.fspath(path), "key": key, "state": state_of(path)})
         atomic_write_bytes(record, text.encode())
+
+
+def recorded_key(path: str | os.PathLike) -> str | None:
+    """The key `path` was last written for, while it is still as written; else None."""
+    record = _record_path(path)
+    if record is None:
+        return None
+    try:
+        kept = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None
+    return kept.get("key") if kept.get("state") == state_of(path) else None
 
 
 def _record_path(path: str | os.PathLike) -> Path | None:
@@ -186,14 +236,6 @@ def _record_path(path: str | os.PathLike) -> Path | None:
         return None
     name = hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:32]
     return folder / f"{name}.json"
-
-
-def _holds(record: Path, path: str | os.PathLike, key: str) -> bool:
-    try:
-        kept = json.loads(record.read_text())
-    except (OSError, ValueError):
-        return False
-    return kept.get("key") == key and kept.get("state") == state_of(path)
 
 
 def state_of(path: str | os.PathLike) -> str | None:

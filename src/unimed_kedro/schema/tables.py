@@ -55,12 +55,9 @@ class Table:
             self._file = pq.ParquetFile(self.path, metadata=footer)
         return self._file
 
-    def memo_key(self) -> str:
-        """Which file, in which state (`engine.memo`): a table rewritten shows, one a
-        skipped node left alone keeps its key, so the nodes after it are skipped too."""
-        info = os.stat(self.path)
-        state = f"{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_ino}"
-        return f"{os.path.abspath(self.path)}:{state}:{self.selected}"
+    def memo_source(self) -> tuple[str, list[str] | None]:
+        """`engine.memo`: the file this table is read from, and which of its columns."""
+        return self.path, self.selected
 
     def select(self, columns: list[str]) -> Table:
         return Table(self.path, list(columns))
