@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import pyarrow.parquet as pq
 from pandas.api.types import is_object_dtype
 
 from unimed_kedro.io.atomic import atomic_dir, remove_stale_temporaries
+from unimed_kedro.io.digests import TreeState, links_state, scan_tree
 from unimed_kedro.sources.base import SourceTables
 
 log = logging.getLogger(__name__)
@@ -41,9 +43,22 @@ class _NotKept(Exception):
 
 @dataclass(frozen=True)
 class ParquetReadMemo:
-    """A `ReadMemo` in `folder` (the folder is created and replaced whole)."""
+    """A `ReadMemo` in `folder` (the folder is created and replaced whole). The source
+    folder's walk (`folder_key`, the node memo's key of ingest) is kept for the read's
+    own key (`take_tree`): one walk of a folder of 223k images, not two."""
 
     folder: Path
+    _walks: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def folder_key(self, path: Path) -> str | None:
+        if not path.is_dir():
+            return f"missing:{path}"
+        tree = self._walks[path] = scan_tree(path)
+        links = links_state(path, tree.links)
+        return None if links is None else f"{os.path.realpath(path)}:{tree.digest}:{links}"
+
+    def take_tree(self, path: Path) -> TreeState:
+        return self._walks.pop(path, None) or scan_tree(path)
 
     def recall(self, key: str) -> SourceTables | None:
         """The tables remembered under `key`; None for another key, a missing file or any
@@ -129,8 +144,8 @@ def _read_table(path: Path) -> pd.DataFrame:
     frame = table.to_pandas()
     if len(notes) != len(frame.columns):
         raise ValueError(f"{path.name}: {len(frame.columns)} columns, {len(notes)} notes")
-    for column, note, field in zip(list(frame.columns), notes, table.schema):
-        frame[column] = _restore(frame[column], note, pa.types.is_list(field.type))
+    for column, note, arrow_field in zip(list(frame.columns), notes, table.schema):
+        frame[column] = _restore(frame[column], note, pa.types.is_list(arrow_field.type))
     return frame
 
 

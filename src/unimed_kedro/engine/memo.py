@@ -99,8 +99,29 @@ class _Once:
     def __call__(self) -> Any:
         with self._lock:
             if self._make is not None:
-                self._value, self._make = self._make(), None
+                try:
+                    self._value, self._make = self._make(), None
+                except Exception as error:  # Kedro reports it as the save's error
+                    setattr(error, _WORK, True)
+                    raise
             return self._value
+
+
+_WORK = "_unimed_node_work"
+
+
+def work_error(error: BaseException) -> BaseException | None:
+    """The node's own error that a dataset's save of its Deferred raised (Kedro wraps it
+    in a `DatasetError` of that save), or None: the one-line failure names it, not the
+    save."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if getattr(current, _WORK, False):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _item(results: Callable[[], Any], i: int) -> Any:

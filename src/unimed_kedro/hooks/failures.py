@@ -13,6 +13,8 @@ from types import TracebackType
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Node
 
+from unimed_kedro.engine import memo
+
 FULL_TRACEBACK = "UNIMED_TRACEBACK"  # =1: the console shows the full traceback as well
 FAILURE_LOG = logging.getLogger("unimed_kedro.failure")  # conf/logging.yml: info.log only
 
@@ -27,11 +29,12 @@ class FailureHooks:
     def __init__(self) -> None:
         self.node: str | None = None
         self.error: BaseException | None = None
+        self.saving: str | None = None
         self._previous = sys.excepthook
 
     @hook_impl
     def after_context_created(self) -> None:
-        self.node, self.error = None, None
+        self.node, self.error, self.saving = None, None, None
         if sys.excepthook is not self.excepthook:
             self._previous, sys.excepthook = sys.excepthook, self.excepthook
 
@@ -39,6 +42,16 @@ class FailureHooks:
     def on_node_error(self, error: Exception, node: Node) -> None:
         if self.error is None:
             self.error, self.node = error, node.name
+
+    @hook_impl
+    def before_dataset_saved(self, node: Node) -> None:
+        """A memoized node's work runs when its output is saved (`engine.memo`): an error
+        there is that node's."""
+        self.saving = node.name
+
+    @hook_impl
+    def after_dataset_saved(self) -> None:
+        self.saving = None
 
     @hook_impl
     def after_pipeline_run(self) -> None:
@@ -51,7 +64,11 @@ class FailureHooks:
         if not isinstance(error, Exception):  # KeyboardInterrupt, SystemExit
             self._previous(kind, error, tb)
             return
-        line = failure_line(error, self.node if _caused_by(error, self.error) else None)
+        work = memo.work_error(error)
+        if work is not None and self.saving:
+            line = failure_line(work, self.saving)
+        else:
+            line = failure_line(error, self.node if _caused_by(error, self.error) else None)
         files = [h.baseFilename for h in FAILURE_LOG.handlers if isinstance(h, logging.FileHandler)]
         if FAILURE_LOG.handlers:
             FAILURE_LOG.error(line, exc_info=(kind, error, tb))

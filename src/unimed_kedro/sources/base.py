@@ -10,8 +10,6 @@ naming the file, the row and what was expected. A folder without the official fi
 
 from __future__ import annotations
 
-import functools
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -21,7 +19,6 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 import pandas as pd
 from pandas.api.types import is_object_dtype
 
-from unimed_kedro.io.digests import TreeState, links_state, scan_tree
 from unimed_kedro.schema import IMAGE, RecordKind, is_missing, rejects_frame
 from unimed_kedro.schema.base import check_sample_ids
 from unimed_kedro.schema.columns import is_list_column, list_values, plain, records_frame
@@ -66,6 +63,15 @@ class ReadMemo(Protocol):
 
     def recall(self, key: str) -> SourceTables | None: ...
 
+    def folder_key(self, path: Path) -> str | None:
+        """The state of the folder at `path` (its every entry, what its links lead to),
+        None when that cannot be known; the walk is kept for the next `take_tree`."""
+        ...
+
+    def take_tree(self, path: Path) -> Any:
+        """The walk `folder_key` took, or a new one; the next call walks again."""
+        ...
+
     def remember(self, key: str, tables: SourceTables) -> None: ...
 
 
@@ -85,21 +91,10 @@ class RawSource:
         exist, so an empty one is how a DVC user leaves a source out)."""
         return self.path.is_dir() and any(self.path.iterdir())
 
-    @functools.cached_property
-    def tree(self) -> TreeState:
-        """The folder's state as `lstat` sees it, taken once (the node memo's key and the
-        read memo's share one walk of a folder of 223k images)."""
-        return scan_tree(self.path)
-
     def memo_key(self) -> str | None:
-        """`engine.memo`: the folder's state and what its links lead to; None when a link
-        leads to a folder outside (what that holds is in no state): ingest then runs."""
-        if not self.path.is_dir():
-            return f"missing:{self.path}"
-        links = links_state(self.path, self.tree.links)
-        if links is None:
-            return None
-        return f"{os.path.realpath(self.path)}:{self.tree.digest}:{links}"
+        """`engine.memo`: the folder's state as its read memo takes it (`folder_key`);
+        None without a memo: ingest then runs every time, as it reads every time."""
+        return self.memo.folder_key(self.path) if self.memo else None
 
 
 @dataclass

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from unimed_kedro.engine.jobs import fingerprint
-from unimed_kedro.io.digests import links_state, package_digest
+from unimed_kedro.io.digests import links_state, package_digest, scan_tree
 from unimed_kedro.schema import rejects_frame
 from unimed_kedro.schema.options import Options, flag, setting
 from unimed_kedro.sources.base import RawSource, SourceTables
@@ -111,7 +111,8 @@ def read_key(
     sees it (`scan_tree`: taken before the read, so a file changed while it runs makes the
     next run read again) and what its links lead to. No key (None) when a link leads to a
     folder outside: what that holds is not in the state."""
-    state = raw.tree  # taken once per run (`RawSource.tree`)
+    # the walk the node memo's key took, if any (`ReadMemo.folder_key`)
+    state = raw.memo.take_tree(raw.path) if raw.memo else scan_tree(raw.path)
     links = links_state(raw.path, state.links)
     if links is None:
         log.info("%s: a link leads to a folder outside; the folder is read every run", raw.name)
