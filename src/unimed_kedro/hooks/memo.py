@@ -23,8 +23,8 @@ class MemoHooks:
     def before_node_run(self, node: Node, inputs: dict[str, Any]) -> dict[str, Any] | None:
         if getattr(node.func, "memoized", False):
             return None
-        deferred = {name: v for name, v in inputs.items() if isinstance(v, memo.Deferred)}
-        return {name: value.value() for name, value in deferred.items()} or None
+        deferred = [name for name, value in inputs.items() if isinstance(value, memo.Deferred)]
+        return {name: memo.settled(inputs[name]) for name in deferred} or None
 
     @hook_impl
     def after_pipeline_run(self) -> None:
