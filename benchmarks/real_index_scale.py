@@ -484,6 +484,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--workdir", type=Path, default=nt.REPO / "benchmarks/out/real-index")
     parser.add_argument(
+        "--no-warm",
+        action="store_true",
+        help="skip the page-cache warm-ups (at 1M each reads 7 GB of small files: over half "
+        "an hour here); both runs then read what the VM has evicted from disk",
+    )
+    parser.add_argument(
         "--keep-project",
         action="store_true",
         help="keep <workdir>/project (its data/) after the runs instead of deleting it",
@@ -493,19 +499,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def measure(args: argparse.Namespace, workdir: Path, raw: Path) -> tuple[dict, dict, dict]:
     """The first run from an empty data/, then the same command again, nothing changed;
-    the raw tree's page cache warmed before each (this VM evicts idle page cache)."""
+    the raw tree's page cache warmed before each (this VM evicts idle page cache) unless
+    `--no-warm`."""
     nt.empty_trash(workdir)  # before any timing: deletions slow later file creation
     project = freeze_code(nt.prepare_project(workdir))
     params = {"raw_root": str(raw), **validation_overrides()}
     name = f"kedro-f{args.fraction:g}-k{args.replicate}"
-    nt.warm_page_cache(raw_files(raw))  # any iterable of paths does
+    if not args.no_warm:
+        nt.warm_page_cache(raw_files(raw))  # any iterable of paths does
     first = run_kedro(project, params, workdir / f"{name}.log")
     # kept should the rerun be stopped: at 1M its page-cache warm-up alone can take an hour
     (workdir / f"{name}-first-run.json").write_text(json.dumps(first, indent=2) + "\n")
     statistics = json.loads(
         (project / f"data/08_reporting/{COLLECTION}/statistics.json").read_text()
     )
-    nt.warm_page_cache(raw_files(raw))
+    if not args.no_warm:
+        nt.warm_page_cache(raw_files(raw))
     rerun = run_kedro(project, params, workdir / f"{name}-rerun.log")
     return first, rerun, statistics
 
@@ -525,6 +534,7 @@ def main(argv: list[str] | None = None) -> dict:
         "wheel": wheel.name,
         "cpu_count": os.cpu_count(),
         "image": {"side": SIDE, "chexpert": "JPEG", "others": "PNG", "validation": VALIDATION},
+        "page_cache_warmed": not args.no_warm,
         "raw_generation_s": None if generation_s is None else round(generation_s, 1),
         "summary": summarise(layout, first, rerun, statistics),
         "statistics": statistics,

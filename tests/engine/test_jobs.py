@@ -152,6 +152,24 @@ def test_remove_unlisted_leaves_exactly_what_the_markers_and_the_dataset_list(tm
     assert (outside / "raw.jpg").read_bytes() == b"raw data"  # the link went, not its target
 
 
+def write_many(task, out_dir: Path):
+    """Chunk function: `payload` files in one folder."""
+    (out_dir / "many").mkdir(exist_ok=True)
+    rels = [f"many/{task.key}-{n:05d}.txt" for n in range(task.payload)]
+    for rel in rels:
+        (out_dir / rel).write_bytes(b"")
+    return [], rels
+
+
+def test_a_folder_longer_than_a_block_keeps_every_listed_file(tmp_path):
+    tasks = [ChunkTask(f"c{i}", 3000, fingerprint(i)) for i in range(2)]
+    run_job(ChunkJob(tasks, write_many, {"kind": "inline"}), tmp_path)
+    for name in ("stray.txt", "c0-99999.txt", "c2-00000.txt"):
+        (tmp_path / "many" / name).write_bytes(b"not listed")
+    assert remove_unlisted(tmp_path) == 3
+    assert len(list((tmp_path / "many").iterdir())) == 6000
+
+
 def test_a_folder_the_engine_did_not_create_is_never_an_output_folder(tmp_path):
     (tmp_path / "raw.jpg").write_bytes(b"raw data")
     with pytest.raises(FileExistsError, match="did not create"):

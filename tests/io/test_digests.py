@@ -233,3 +233,29 @@ def test_package_digest_of_the_readers_and_an_unknown_name():
     assert len(digest) == 64
     with pytest.raises(ModuleNotFoundError):
         package_digest("unimed_kedro.no_such_module")
+
+
+class _Reversed:
+    """`os.scandir` giving a folder's entries in the reverse of the system's order."""
+
+    def __init__(self, scandir, path):
+        with scandir(path) as found:
+            self.entries = list(found)[::-1]
+
+    def __enter__(self):
+        return iter(self.entries)
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_the_state_does_not_depend_on_the_order_a_folder_is_listed_in(tmp_path, monkeypatch):
+    root = _tree(tmp_path / "src")
+    for n in range(50):
+        (root / "images" / f"x{n:02d}.png").write_bytes(b"x" * n)
+    before = scan_tree(root)
+    scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: _Reversed(scandir, path))
+    assert scan_tree(root) == before
+    os.rename(root / "images" / "x07.png", root / "images" / "p1" / "x07.png")
+    assert scan_tree(root).digest != before.digest  # same entry, another folder

@@ -26,6 +26,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -300,14 +301,39 @@ def _outputs_of(marker: dict) -> list[str]:
     return [rel for rel in outputs if isinstance(rel, str)]  # a dict iterates its paths
 
 
-def listed_outputs(out_dir: Path) -> set[str]:
-    """Every output the committed markers of `out_dir` list."""
-    markers = out_dir / MARKER_DIR
-    listed: set[str] = set()
-    for marker_file in markers.glob("*.json"):
-        marker = _read_marker(markers, marker_file.stem)
-        listed.update(_outputs_of(marker) if marker else ())
-    return listed
+class Listed:
+    """Every output the committed markers of a folder list (and `keep`), held as 64-bit
+    hashes of their relative paths, 8 bytes each, and the folders that hold them. At 1M
+    samples the files layout's 2M paths as a set of strings, with the marker dicts they
+    came from, held ~450 MB. Two paths share a hash with odds of ~2⁻⁶⁴ per pair: at
+    worst a stray file is kept, never a listed one removed."""
+
+    def __init__(self, out_dir: Path, keep: Iterable[str] = ()):
+        markers = out_dir / MARKER_DIR
+        # one growing buffer, not an array per marker: those small objects, each outliving
+        # its marker's strings, kept the allocator's pages of every marker (~150 MB at 1M)
+        hashes, heads = bytearray(path_hashes(list(keep))), {r.rpartition("/")[0] for r in keep}
+        for marker_file in markers.glob("*.json"):
+            marker = _read_marker(markers, marker_file.stem)
+            outputs = _outputs_of(marker) if marker else []
+            hashes += path_hashes(outputs).tobytes()
+            heads.update({rel.rpartition("/")[0] for rel in outputs})
+        self.hashes = np.sort(np.frombuffer(hashes, dtype=np.uint64))  # repeats do no harm
+        # a folder holding something listed, and every folder above it
+        self.folders = {str(p) for head in heads if head for p in (Path(head), *Path(head).parents)}
+        self.folders.discard(".")
+
+    def holds(self, rels: list[str]) -> np.ndarray:
+        """Whether each of `rels` is listed."""
+        hashes = path_hashes(rels)
+        at = np.minimum(np.searchsorted(self.hashes, hashes), max(len(self.hashes) - 1, 0))
+        return (self.hashes[at] == hashes) if len(self.hashes) else np.zeros(len(rels), bool)
+
+
+def path_hashes(rels: list[str]) -> np.ndarray:
+    """64-bit hashes of relative paths (pandas' keyed SipHash: the same in every process)."""
+    values = np.array(rels, dtype=object)
+    return pd.util.hash_array(values, categorize=False) if rels else np.zeros(0, np.uint64)
 
 
 def _remove_old_outputs(out_dir: Path, keys: set[str], rebuilt: list[dict]) -> None:
@@ -322,9 +348,10 @@ def _remove_old_outputs(out_dir: Path, keys: set[str], rebuilt: list[dict]) -> N
             old.append(_outputs_of(marker) if marker else [])
             marker_file.unlink()
             log.info("removed stale chunk %s", marker_file.stem)
-    gone = {rel for outputs in old for rel in outputs}
-    for rel in gone - listed_outputs(out_dir) if gone else ():
-        remove(_inside(out_dir, rel))
+    gone = sorted({rel for outputs in old for rel in outputs})
+    for rel, listed in zip(gone, Listed(out_dir).holds(gone) if gone else ()):
+        if not listed:
+            remove(_inside(out_dir, rel))
 
 
 def _inside(out_dir: Path, rel: str) -> Path:
@@ -341,27 +368,26 @@ def remove_unlisted(out_dir: Path, keep: Iterable[str] = ()) -> int:
     index), so the folder holds exactly what this build decided. Temporaries (a live
     writer's) and the markers stay; a symlink is removed (the link only) or, when it leads
     to something wanted, kept, and never followed. Only a folder this engine claimed
-    (`.chunks/` in it) is swept. Returns how many entries went."""
+    (`.chunks/` in it) is swept. A folder's entries are read a block at a time, never its
+    whole listing (the files layout's `Images/` holds one file per sample). Returns how
+    many entries went."""
     if not (out_dir / MARKER_DIR).is_dir():
         raise FileNotFoundError(f"{out_dir}: no {MARKER_DIR}/, not an output folder to sweep")
-    wanted = listed_outputs(out_dir) | set(keep)
-    parents = {str(parent) for rel in wanted for parent in Path(rel).parents}
-    removed = 0
-    for folder, dirs, files in os.walk(out_dir):
-        here = os.path.relpath(folder, out_dir)
-        for name in sorted(dirs + files):
-            rel = name if here == "." else f"{here}/{name}"
-            if rel == MARKER_DIR or rel in wanted or rel in parents:
-                continue  # a folder holding something wanted is looked into below
-            if temporary_writer(name) is None:
-                remove(os.path.join(folder, name))
-                removed += 1
-        dirs[:] = [
-            d
-            for d in dirs
-            if (d if here == "." else f"{here}/{d}") in parents
-            and not os.path.islink(os.path.join(folder, d))
-        ]
-    if removed:
-        log.info("%s: removed %d files no chunk lists", out_dir, removed)
-    return removed
+    listed = Listed(out_dir, keep)
+    unwanted: list[str] = []  # removed once each listing is read: none changes under it
+    pending = [""]
+    while pending:
+        here = pending.pop()
+        with os.scandir(out_dir / here) as found:
+            for block in iter(lambda: list(islice(found, 4096)), []):
+                rels = [here + entry.name for entry in block]
+                for entry, rel, held in zip(block, rels, listed.holds(rels)):
+                    if rel in listed.folders:  # looked into below, unless a link
+                        pending += [] if entry.is_symlink() else [rel + "/"]
+                    elif not held and rel != MARKER_DIR and temporary_writer(entry.name) is None:
+                        unwanted.append(entry.path)
+    for path in unwanted:
+        remove(path)
+    if unwanted:
+        log.info("%s: removed %d files no chunk lists", out_dir, len(unwanted))
+    return len(unwanted)
