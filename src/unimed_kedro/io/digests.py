@@ -18,6 +18,7 @@ import importlib.util
 import os
 import stat
 from collections.abc import Iterable
+from itertools import islice
 from pathlib import Path
 from typing import NamedTuple
 
@@ -48,19 +49,24 @@ def scan_tree(path: str | os.PathLike[str], ctime: bool = True) -> TreeState:
     listed or `lstat`ed is recorded with its error, so it changes the state and never
     stops it. `ctime=False` leaves change times out: for a tree we wrote, whose files gain
     hard links (the files layout links the image store's), which changes their
-    `st_ctime` and nothing else."""
+    `st_ctime` and nothing else.
+
+    Entries are `lstat`ed, and folders entered, in name order (a block of entries at a
+    time): on a cold cache, 670k CheXpert images took 132 s in name order, 191 s in
+    inode order and ~5× longer in the listing's own (hash) order."""
     sums = [0, 0]  # the entries' hash sum, how many are not folders
     links: list[tuple[str, str]] = []
     pending = [(os.fspath(path), "")]
     while pending:
         folder, prefix = pending.pop()
-        pending += _scan(folder, prefix, sums, links, ctime)
+        pending += reversed(_scan(folder, prefix, sums, links, ctime))  # first name next
     total = sums[0] % _MODULUS
     digest = hashlib.sha256(f"tree-sum-v1\0{sums[1]}\0{total:032x}".encode()).hexdigest()
     return TreeState(digest, sums[1], tuple(sorted(links)))
 
 
 _MODULUS = 1 << 128  # entry hashes are 128-bit: two trees collide with odds of ~2⁻¹²⁸
+_BLOCK = 16384  # entries sorted at once (~4 MB)
 
 
 def _entry_hash(line: str) -> int:
@@ -71,18 +77,23 @@ def _scan(
     folder: str, prefix: str, sums: list[int], links: list, ctime: bool
 ) -> list[tuple[str, str]]:
     """Add the hashes of the entries of `folder` (relative names start with `prefix`) to
-    `sums`; return its subfolders. An entry is `path/\0d\0` (a folder),
+    `sums`; return its subfolders, by name. An entry is `path/\0d\0` (a folder),
     `path\0mode\0size\0mtime\0ctime\0target\0` or `path\0!errno\0`: no name holds a
     NUL or a slash, so no two entries give the same text."""
     folders: list[tuple[str, str]] = []
     try:
         with os.scandir(folder) as found:
-            for entry in found:
-                rel = prefix + entry.name
-                sums[0] += _entry_hash(_entry_line(entry, rel, folders, links, sums, ctime))
+            for block in iter(lambda: sorted(islice(found, _BLOCK), key=_name), []):
+                for entry in block:
+                    rel = prefix + entry.name
+                    sums[0] += _entry_hash(_entry_line(entry, rel, folders, links, sums, ctime))
     except OSError as error:  # the reader meets the same error
         sums[0] += _entry_hash(f"{prefix}\0!{error.errno}\0")
-    return folders
+    return sorted(folders)
+
+
+def _name(entry: os.DirEntry) -> str:
+    return entry.name
 
 
 def _entry_line(
