@@ -309,10 +309,10 @@ class Listed:
     worst a stray file is kept, never a listed one removed."""
 
     def __init__(self, out_dir: Path, keep: Iterable[str] = ()):
-        markers = out_dir / MARKER_DIR
+        markers, keep = out_dir / MARKER_DIR, list(keep)
         # one growing buffer, not an array per marker: those small objects, each outliving
-        # its marker's strings, kept the allocator's pages of every marker (~150 MB at 1M)
-        hashes, heads = bytearray(path_hashes(list(keep))), {r.rpartition("/")[0] for r in keep}
+        # its marker's strings, kept the allocator's pages of every marker (~100 MB at 1M)
+        hashes, heads = bytearray(path_hashes(keep)), {r.rpartition("/")[0] for r in keep}
         for marker_file in markers.glob("*.json"):
             marker = _read_marker(markers, marker_file.stem)
             outputs = _outputs_of(marker) if marker else []
@@ -374,7 +374,7 @@ def remove_unlisted(out_dir: Path, keep: Iterable[str] = ()) -> int:
     if not (out_dir / MARKER_DIR).is_dir():
         raise FileNotFoundError(f"{out_dir}: no {MARKER_DIR}/, not an output folder to sweep")
     listed = Listed(out_dir, keep)
-    unwanted: list[str] = []  # removed once each listing is read: none changes under it
+    unwanted: list[str] = []  # removed after the walk: no listing changes while read
     pending = [""]
     while pending:
         here = pending.pop()
