@@ -325,9 +325,11 @@ class Listed:
 
     def holds(self, rels: list[str]) -> np.ndarray:
         """Whether each of `rels` is listed."""
+        if not len(self.hashes):
+            return np.zeros(len(rels), dtype=bool)
         hashes = path_hashes(rels)
-        at = np.minimum(np.searchsorted(self.hashes, hashes), max(len(self.hashes) - 1, 0))
-        return (self.hashes[at] == hashes) if len(self.hashes) else np.zeros(len(rels), bool)
+        at = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
+        return self.hashes[at] == hashes
 
 
 def path_hashes(rels: list[str]) -> np.ndarray:
