@@ -1,17 +1,15 @@
 """`EngineHooks` starts the run's worker pools in the background, stops them when it ends,
-and makes pyarrow and each node return freed memory to the system."""
+and returns what each node freed to the system."""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 
-import pyarrow as pa
 from kedro.framework.hooks import hook_impl
 from kedro.io import CatalogProtocol
 from kedro.pipeline import Pipeline
 
+from unimed_kedro import allocator
 from unimed_kedro.engine import backends
 from unimed_kedro.engine.jobs import preload_of
 
@@ -25,10 +23,7 @@ class EngineHooks:
     def before_pipeline_run(self, pipeline: Pipeline, catalog: CatalogProtocol) -> None:
         """Start the run's workers in the background while the first (single-process)
         nodes run: a pool or LocalCluster takes 1-2 s to come up; its fork server loads
-        the modules the run's job planners name (`engine.jobs.worker_modules`). Tables go
-        through the system allocator: pyarrow's default (mimalloc) keeps what every node's
-        parquet load freed, +50 MB of peak RSS at 20,000 samples, and was no faster here."""
-        pa.set_memory_pool(pa.system_memory_pool())
+        the modules the run's job planners name (`engine.jobs.worker_modules`)."""
         if "params:executor" in catalog:
             modules = sorted({m for node in pipeline.nodes for m in preload_of(node.func)})
             backends.start_in_background(catalog.load("params:executor"), modules)
@@ -43,7 +38,7 @@ class EngineHooks:
         `after_node_run`. The collection walks only what the run made (see `gc.freeze`
         above): 0.1 s a node otherwise."""
         gc.collect()
-        _trim()
+        allocator.trim()
 
     @hook_impl
     def after_pipeline_run(self) -> None:
@@ -52,11 +47,3 @@ class EngineHooks:
     @hook_impl
     def on_pipeline_error(self) -> None:
         backends.shutdown()
-
-
-def _trim() -> None:
-    """glibc's `malloc_trim(0)`: free pages anywhere in the heap back to the system."""
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)

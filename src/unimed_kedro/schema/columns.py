@@ -23,11 +23,6 @@ from unimed_kedro.schema.text import clean_value
 CHUNK = 1 << 14  # records held as dicts at once
 _FEW = 16
 
-# Arrow's default allocator (mimalloc) keeps what a table freed mapped, so a parent that
-# built and dropped a large table held its peak for the rest of the run; the system's
-# returns large blocks at once.
-pa.set_memory_pool(pa.system_memory_pool())
-
 
 def records_frame(
     records: Iterable[dict], columns: Sequence[str], *, chunk: int = CHUNK
