@@ -61,9 +61,10 @@ def split_balance(
     `mix_columns` (`view=PA`, `view=unknown`, ...). Whether val and test look like train
     is read here: a split of few-film patients, or with half the prevalence, shows."""
     mixes = {c: _mix_values(frame, c) for c in mix_columns}
-    scopes = [(s, frame[frame["source"].eq(s)]) for s in sources_of(frame)]
     rows = []
-    for source, part in scopes + [("all", frame)]:
+    for source in [*sources_of(frame), "all"]:
+        # one source's rows at a time: all of them at once were a copy of the samples
+        part = frame if source == "all" else frame[frame["source"].eq(source)]
         for split in SPLITS:
             sub = part[part["split"].eq(split)]
             patients = sub["patient_id"].nunique()

@@ -161,7 +161,8 @@ def assign_splits(frame: pd.DataFrame, label_cols: list[str], params: dict) -> n
     fixed = official_fixed(frame, params).to_numpy()
     out = fixed.copy()
     ratios, seed = params["ratios"], int(params["seed"])
-    positives = frame[label_cols].eq(1.0).to_numpy(dtype=float)  # once, not per source
+    # once, not per source; as bools (1M samples x 21 labels: 21 MB, as floats 168 MB)
+    positives = frame[label_cols].eq(1.0).to_numpy(dtype=bool)
     official_test = frame["official_split"].to_numpy() == "test"
     use_official = params.get("use_official_split", True)
     for source in sorted(frame["source"].unique()):

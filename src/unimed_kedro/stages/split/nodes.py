@@ -22,6 +22,7 @@ from unimed_kedro.schema.tables import (
     arrow_of,
     columns_of,
     compact_frame,
+    rereadable,
     taken,
     with_columns,
 )
@@ -98,8 +99,9 @@ def planning_frame(
     """`columns` of the samples in sample-id order (without the id), that order, and the
     texts of `CODED_COLUMNS`, which come as numbers (`compact_frame`); labels as float32
     (their values, 1, 0, -1 and missing, are exact in it)."""
-    data = arrow_of(table, columns)
-    order = pc.sort_indices(data["sample_id"]).to_numpy()
-    frame, texts = compact_frame(data.take(order).drop_columns(["sample_id"]), None, CODED_COLUMNS)
-    labels = label_columns_in(list(frame.columns))
-    return frame.astype(dict.fromkeys(labels, "float32")), order, texts
+    table = rereadable(table)
+    order = pc.sort_indices(arrow_of(table, ["sample_id"])["sample_id"]).to_numpy()
+    rest = [c for c in columns if c != "sample_id"]
+    labels = label_columns_in(rest)
+    frame, texts = compact_frame(table, rest, CODED_COLUMNS, order=order, float32=labels)
+    return frame, order, texts
