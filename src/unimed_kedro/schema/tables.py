@@ -208,6 +208,7 @@ def compact_frame(
     table = rereadable(table)
     names = list(columns) if columns is not None else columns_of(table)
     coded, float32 = set(coded), set(float32)
+    rows = None if order is None else pa.array(order, type=pa.int64())
     parts, texts = {}, {}
     for name in names:
         column = arrow_of(table, [name])[name].combine_chunks()
@@ -216,8 +217,8 @@ def compact_frame(
             column, texts[name] = encoded.indices, encoded.dictionary
         elif name in float32:
             column = column.cast(pa.float32())
-        if order is not None:
-            column = column.take(pa.array(order, type=pa.int64()))
+        if rows is not None:
+            column = column.take(rows)
         if name in texts:
             parts[name] = pd.Series(column.to_numpy(zero_copy_only=False).astype("float64"))
         else:
