@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 
 from unimed_kedro.reporting.summary import split_balance
-from unimed_kedro.schema.tables import Table
+from unimed_kedro.schema.tables import Batches, Table, frame_of
 from unimed_kedro.splitting.assign import assign_free, assign_splits, connected_groups
 from unimed_kedro.splitting.report import check_no_leakage
-from unimed_kedro.stages.split.nodes import planning_frame
+from unimed_kedro.stages.split.nodes import planning_frame, split_samples
 
 PARAMS = {
     "seed": 42,
@@ -171,3 +171,14 @@ def test_ids_read_as_numbers_split_as_their_texts_do(tmp_path):
         assert by_id["patient_id"][0] in str(err)
     else:
         raise AssertionError("leak not detected")
+
+
+def test_the_split_node_reads_samples_given_a_batch_at_a_time_as_a_whole_frame():
+    """Samples handed over as `Batches` (a generator, read once) are read three times by
+    the node (columns, plan, stream): every sample comes out, split as from a frame."""
+    frame = _frame(30, seed=4).sample(frac=1, random_state=5).reset_index(drop=True)
+    parts = [frame.iloc[:40], frame.iloc[40:].reset_index(drop=True)]
+    whole = frame_of(split_samples(frame, PARAMS)[0])
+    streamed = frame_of(split_samples(Batches(iter(parts)), PARAMS)[0])
+    assert len(whole) == len(frame)
+    pd.testing.assert_frame_equal(streamed, whole)

@@ -77,6 +77,7 @@ def split_samples(normalized: Tabular, params: dict) -> tuple[Batches, pd.DataFr
     time, and the split report (per source and split: patients, images per patient, label
     prevalence, `balance_columns` mix)."""
     options = SplitOptions.from_params(params)
+    normalized = rereadable(normalized)  # read for its columns, to plan, then streamed
     present = columns_of(normalized)
     labels = label_columns_in(present)
     wanted = [*SPLIT_COLUMNS, *labels, *options.balance_columns]
