@@ -192,8 +192,10 @@ def test_rerun_reuses_finished_chunks_and_changes_nothing(cxr_build):
     log = kedro_run(
         cxr_build.project, "--pipelines", "cxr", "--params", f"raw_root={cxr_build.raw}"
     )
-    # nothing changed: no job is even planned (engine.memo), every output is kept
-    assert "to build" not in log, log
+    # nothing changed: no job is even planned (engine.memo), no worker started, every
+    # output is kept
+    assert "starting the local workers" in cxr_build.log
+    assert "to build" not in log and "starting the local workers" not in log, log
     for output in ("normalized_images", "webdataset", "files", "shard_index.parquet"):
         assert re.search(rf"{output}: unchanged inputs.*kept as it is", log), (output, log)
     assert cxr_build.digests() == before

@@ -14,7 +14,7 @@ from tests.volumes import affine, make_item, run, save_nifti, sphere, stored
 from unimed_kedro.volumes.geometry import resample, target_grid
 from unimed_kedro.volumes.options import VolumeOptions
 from unimed_kedro.volumes.overlay import masks_from_store
-from unimed_kedro.volumes.process import label_file_name
+from unimed_kedro.writers.satds import label_file_name
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:

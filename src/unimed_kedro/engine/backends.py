@@ -205,6 +205,7 @@ def start_in_background(executor: dict, preload: Sequence[str] = ()) -> threadin
             _local_cluster(executor)
     else:
         return None
+    log.info("engine: starting the %s workers in the background", kind)
 
     def guarded() -> None:  # a failure here resurfaces, with context, in the first job
         try:

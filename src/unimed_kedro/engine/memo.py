@@ -36,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 
 from unimed_kedro.io.atomic import atomic_write_bytes
-from unimed_kedro.io.digests import package_digest, scan_tree
+from unimed_kedro.io.digests import folder_times, package_digest
 
 log = logging.getLogger(__name__)
 _folder: list[Path | None] = [None]
@@ -46,6 +46,25 @@ def configure(folder: Path | None) -> None:
     """Where this run keeps its records (None: remember nothing)."""
     _folder[0] = folder
     _FOLDER_STATES.clear()
+
+
+def on_first_work(callback: Callable[[], None] | None) -> None:
+    """Call `callback` once, when the first node's work of the run begins (None: forget
+    it). The engine's workers start then: a rerun with nothing changed starts none, whose
+    start-up (a fork server importing the jobs' modules) took a core from its walks."""
+    _first_work[:] = [] if callback is None else [callback]
+
+
+_first_work: list[Callable[[], None]] = []
+
+
+def _working() -> None:
+    while _first_work:
+        try:
+            callback = _first_work.pop()
+        except IndexError:  # another thread's work began at the same time
+            return
+        callback()
 
 
 class Deferred:
@@ -74,6 +93,7 @@ def memoized(func: Callable, outputs: int | None) -> Callable:
         key = key_of([_identity(func), code_digest(), list(args), kwargs])
 
         def call() -> Any:  # an input that is a Deferred is computed only now
+            _working()
             return func(*map(settled, args), **{k: settled(v) for k, v in kwargs.items()})
 
         if key is None:
@@ -262,11 +282,11 @@ def _record_path(path: str | os.PathLike) -> Path | None:
 
 
 def state_of(path: str | os.PathLike, fresh: bool = False) -> str | None:
-    """A file's size, modification time and inode; for a folder, every entry below it
-    by path, size and modification time (`scan_tree`: ~6 µs a file, where confirming a
-    chunk's files against its marker costs ~45), walked once a run unless `fresh` (the
-    image store is an input of four nodes; only its own save changes it); None when
-    nothing is there."""
+    """A file's size, modification time and inode; for a folder, its folders' times
+    (`folder_times`: every file of an output is written under a temporary name and
+    renamed into place, which changes its folder's times; a file edited in place does not
+    show, and is rebuilt once deleted), taken once a run unless `fresh` (the image store
+    is an input of four nodes; only its own save changes it); None when nothing is there."""
     try:
         st = os.stat(path)
     except OSError:
@@ -275,7 +295,7 @@ def state_of(path: str | os.PathLike, fresh: bool = False) -> str | None:
         return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
     where = os.path.abspath(path)
     if fresh or where not in _FOLDER_STATES:
-        _FOLDER_STATES[where] = scan_tree(path, ctime=False).digest
+        _FOLDER_STATES[where] = folder_times(path)
     return _FOLDER_STATES[where]
 
 

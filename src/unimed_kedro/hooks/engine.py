@@ -1,5 +1,5 @@
-"""`EngineHooks` starts the run's worker pools in the background, stops them when it ends,
-and returns what each node freed to the system."""
+"""`EngineHooks` starts the run's worker pools in the background once its first node's work
+begins, stops them when it ends, and returns what each node freed to the system."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from kedro.io import CatalogProtocol
 from kedro.pipeline import Pipeline
 
 from unimed_kedro import allocator
-from unimed_kedro.engine import backends
+from unimed_kedro.engine import backends, memo
 from unimed_kedro.engine.jobs import preload_of
 
 
@@ -22,11 +22,14 @@ class EngineHooks:
     @hook_impl
     def before_pipeline_run(self, pipeline: Pipeline, catalog: CatalogProtocol) -> None:
         """Start the run's workers in the background while the first (single-process)
-        nodes run: a pool or LocalCluster takes 1-2 s to come up; its fork server loads
-        the modules the run's job planners name (`engine.jobs.worker_modules`)."""
+        nodes work: a pool or LocalCluster takes 1-2 s to come up; its fork server loads
+        the modules the run's job planners name (`engine.jobs.worker_modules`). Settings
+        that cannot work fail here, before the first node."""
         if "params:executor" in catalog:
+            executor = catalog.load("params:executor")
+            backends.check_executor(executor)
             modules = sorted({m for node in pipeline.nodes for m in preload_of(node.func)})
-            backends.start_in_background(catalog.load("params:executor"), modules)
+            memo.on_first_work(lambda: backends.start_in_background(executor, modules))
         gc.freeze()  # what start-up made (modules, pipelines) lives all run: out of gc's walks
 
     @hook_impl
@@ -42,8 +45,10 @@ class EngineHooks:
 
     @hook_impl
     def after_pipeline_run(self) -> None:
+        memo.on_first_work(None)
         backends.shutdown()
 
     @hook_impl
     def on_pipeline_error(self) -> None:
+        memo.on_first_work(None)
         backends.shutdown()

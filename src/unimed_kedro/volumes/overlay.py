@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from unimed_kedro.volumes.process import label_file_name
+from unimed_kedro.writers.satds import label_file_name
 
 PALETTE = (
     (230, 25, 75),

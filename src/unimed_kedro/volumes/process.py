@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from unimed_kedro.volumes import geometry, intensity, masks
 from unimed_kedro.volumes.options import VolumeOptions, axcodes
 from unimed_kedro.volumes.read import IMAGE, Limits, Rejected, Volume, read_volume
 from unimed_kedro.writers.npy import write_npy, write_npy_new
+from unimed_kedro.writers.satds import label_file_name
 
 # Bump when a change here alters stored bytes: finished chunks are rebuilt.
 OUTPUT_VERSION = 1
@@ -64,7 +64,6 @@ REJECT_REASONS = (
     "too_large",
     "outside_raw_root",
 )
-_UNSAFE = re.compile(r"[^A-Za-z0-9 _()-]")
 
 
 @dataclass(frozen=True)
@@ -98,12 +97,6 @@ class VolumeChunk:
 
     def __len__(self) -> int:  # the engine's progress counts volumes
         return len(self.items)
-
-
-def label_file_name(label: str) -> str:
-    """The file a label's cropped mask is stored in: `<label>.npy`, every character other
-    than an ASCII letter, digit, space, `-`, `_`, `(` or `)` replaced by `_`."""
-    return _UNSAFE.sub("_", label) + ".npy"
 
 
 def check_item(item: VolumeItem) -> None:

@@ -4,16 +4,24 @@
 `renorm_y1x1z1_y2x2z2`, `roi_y1x1z1_y2x2z2`), plus `spacing`, `affine`, `license` and, for
 one channel of a multi-channel image, `channel`; and the split JSON
 (`{"train": [...], "val": [], "test": [...]}` of patient ids) its `train_test_split.py`
-reads. Keys keep the order they are given in and lines the order of the rows, so reruns
-give the same bytes."""
+reads; and the file name of a label's mask in a `renorm_segmentation_dir`. Keys keep the
+order they are given in and lines the order of the rows, so reruns give the same bytes."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 SPLIT_NAMES = ("train", "val", "test")
+_UNSAFE = re.compile(r"[^A-Za-z0-9 _()-]")
+
+
+def label_file_name(label: str) -> str:
+    """The file a label's cropped mask is stored in: `<label>.npy`, every character other
+    than an ASCII letter, digit, space, `-`, `_`, `(` or `)` replaced by `_`."""
+    return _UNSAFE.sub("_", label) + ".npy"
 
 
 def jsonl(lines: Iterable[Mapping[str, Any]]) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -25,18 +26,19 @@ from unimed_kedro.schema.tables import Tabular, frame_of
 from unimed_kedro.stages.ingest.nodes import ingest_options
 from unimed_kedro.stages.normalize.nodes import file_state
 from unimed_kedro.volumes.options import VolumeOptions
-from unimed_kedro.volumes.process import (
-    INDEX_COLUMNS,
-    OUTPUT_VERSION,
-    VolumeChunk,
-    VolumeItem,
-    check_item,
-    normalize_volumes,
-)
+
+if TYPE_CHECKING:
+    from unimed_kedro.volumes.process import VolumeItem
+
+# `unimed_kedro.volumes.process` is imported when a volume job is planned: SimpleITK,
+# nibabel and scipy took 1.7 s to import, which every run (a `cxr` rerun too) paid when
+# the pipelines were registered.
 
 
 def volume_items(records: pd.DataFrame, roots: dict[str, str], options: VolumeOptions) -> list:
     """One `VolumeItem` per record, in sample-id order, with absolute raw paths."""
+    from unimed_kedro.volumes.process import VolumeItem
+
     items = []
     for row in records.sort_values("sample_id").to_dict("records"):
         root = roots[row["source"]]
@@ -85,13 +87,15 @@ def plan_volumes(
     raw_root: str,
 ) -> ChunkJob:
     """The job that normalizes every labelled record's volume and masks."""
+    from unimed_kedro.volumes import process
+
     options = VolumeOptions.from_params(params, section_name(params, "normalize"))
     check_executor(executor)
     root = Path(raw_root).resolve()
     roots = {name: str(root / info["folder"]) for name, info in sources.items()}
     items = volume_items(frame_of(records), roots, options)
     for item in items:  # a configuration error stops the run here, not in a worker
-        check_item(item)
+        process.check_item(item)
     allow = ingest_options(ingest).allow_symlinks
     tasks = []
     for groups in chunked(same_image_groups(items), options.chunk_size):
@@ -100,17 +104,17 @@ def plan_volumes(
         tasks.append(
             ChunkTask(
                 group[0].sample_id,
-                VolumeChunk(tuple(group), options, allow, root=str(root)),
+                process.VolumeChunk(tuple(group), options, allow, root=str(root)),
                 # what decides stored values only: workers or threads rebuild nothing
-                fingerprint(OUTPUT_VERSION, options.encoding(), allow, state),
+                fingerprint(process.OUTPUT_VERSION, options.encoding(), allow, state),
             )
         )
     return ChunkJob(
         tasks,
-        normalize_volumes,
+        process.normalize_volumes,
         executor,
         "normalize volumes",
         "volumes",
         preload=preload_of(plan_volumes),
-        index_columns=INDEX_COLUMNS,
+        index_columns=process.INDEX_COLUMNS,
     )
