@@ -90,18 +90,9 @@ def test_another_dataset_setting_writes_again(tmp_path, records):
     assert len(calls) == 2
 
 
-def test_a_folder_output_is_held_until_its_listing_changes(tmp_path, records):
-    """A folder output is known by its folders' times: a file removed, added or replaced
-    (every writer here renames a finished file into place) is seen; a file edited in
-    place is not (the documented price of not `lstat`ing 686k files: removing it gets it
-    rebuilt)."""
-
+def test_a_folder_output_is_held_until_a_file_in_it_changes(tmp_path, records):
     def plan(params: dict) -> dict:
         return params
-
-    def rerun() -> None:
-        memo.configure(records)  # the next run: a folder is walked once a run
-        memo.save(folder, memo.memoized(plan, None)({"k": 1}), writes.append, "settings")
 
     folder = tmp_path / "shards"
     (folder / "train").mkdir(parents=True)
@@ -111,21 +102,15 @@ def test_a_folder_output_is_held_until_its_listing_changes(tmp_path, records):
     for _ in range(2):
         memo.save(folder, memo.memoized(plan, None)({"k": 1}), writes.append, "settings")
     assert writes == [{"k": 1}]
-    with open(shard, "r+b") as handle:  # truncated in place: the folders are as they were
+    with open(shard, "r+b") as handle:  # truncated in place: the folder lists the same
         handle.truncate(5)
-    rerun()
-    assert len(writes) == 1
-    shard.unlink()
-    rerun()
+    memo.configure(records)  # the next run: a folder is walked once a run
+    memo.save(folder, memo.memoized(plan, None)({"k": 1}), writes.append, "settings")
     assert len(writes) == 2
-    replacement = folder / "train" / ".a.tar.tmp"
-    replacement.write_bytes(b"y" * 10)
-    replacement.replace(shard)  # replaced by a rename, as a writer or `dvc checkout` does
-    rerun()
-    assert len(writes) == 3
     os.link(shard, tmp_path / "elsewhere.tar")  # a hard link elsewhere changes no output
-    rerun()
-    assert len(writes) == 3
+    memo.configure(records)
+    memo.save(folder, memo.memoized(plan, None)({"k": 1}), writes.append, "settings")
+    assert len(writes) == 2
 
 
 def test_without_a_memo_folder_every_save_writes(tmp_path):

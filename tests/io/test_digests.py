@@ -12,7 +12,6 @@ import pytest
 
 from unimed_kedro.io import digests
 from unimed_kedro.io.digests import (
-    folder_times,
     links_state,
     package_digest,
     scan_tree,
@@ -118,7 +117,7 @@ def test_a_walk_split_between_processes_gives_the_walk_of_one(tmp_path, monkeypa
     apart: list[int] = []
     split = digests._walk_apart
     monkeypatch.setattr(digests, "_cores", lambda: 2)
-    monkeypatch.setattr(digests, "_walk_apart", lambda f: apart.append(len(f)) or split(f))
+    monkeypatch.setattr(digests, "_walk_apart", lambda f, c: apart.append(len(f)) or split(f, c))
     alone = scan_tree(root, apart_after=10**9)
     assert apart == []
     shared = scan_tree(root, apart_after=1)
@@ -126,30 +125,6 @@ def test_a_walk_split_between_processes_gives_the_walk_of_one(tmp_path, monkeypa
     assert shared.links == (("train/patient00007/study1/alias.jpg", "view0.jpg"),)
     (root / "train" / "patient00029" / "study1" / "view1.jpg").write_bytes(b"edit")
     assert scan_tree(root, apart_after=1) != alone
-
-
-def test_folder_times_see_what_a_listing_shows_and_no_edit_in_place(tmp_path):
-    """`folder_times`: for folders a run wrote, whose files are renamed into place."""
-    root = _tree(tmp_path / "out")
-    image = root / "images" / "p1" / "a.jpg"
-    before = folder_times(root)
-    for path in root.rglob("*.jpg"):
-        path.read_bytes()
-    os.link(image, tmp_path / "linked.jpg")  # the files layout links the store's images
-    assert folder_times(root) == before
-    image.write_bytes(b"edited in place")
-    assert folder_times(root) == before
-    changes = [
-        lambda: image.unlink(),
-        lambda: (root / "images" / "p1" / "c.jpg").write_bytes(b""),
-        lambda: (root / "images" / "p1" / "b.jpg").rename(root / "images" / "p1" / "z.jpg"),
-        lambda: (root / "images" / "p2").mkdir(),
-        lambda: (root / "images" / "p1").chmod(0o700),
-    ]
-    for change in changes:
-        change()
-        assert folder_times(root) != before
-        before = folder_times(root)
 
 
 def test_links_are_not_followed(tmp_path):

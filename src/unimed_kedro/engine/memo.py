@@ -36,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 
 from unimed_kedro.io.atomic import atomic_write_bytes
-from unimed_kedro.io.digests import folder_times, package_digest
+from unimed_kedro.io.digests import package_digest, scan_tree
 
 log = logging.getLogger(__name__)
 _folder: list[Path | None] = [None]
@@ -282,11 +282,10 @@ def _record_path(path: str | os.PathLike) -> Path | None:
 
 
 def state_of(path: str | os.PathLike, fresh: bool = False) -> str | None:
-    """A file's size, modification time and inode; for a folder, its folders' times
-    (`folder_times`: every file of an output is written under a temporary name and
-    renamed into place, which changes its folder's times; a file edited in place does not
-    show, and is rebuilt once deleted), taken once a run unless `fresh` (the image store
-    is an input of four nodes; only its own save changes it); None when nothing is there."""
+    """A file's size, modification time and inode; for a folder, every entry below it
+    by path, size and modification time (`scan_tree`), walked once a run unless `fresh`
+    (the image store is an input of four nodes; only its own save changes it); None when
+    nothing is there."""
     try:
         st = os.stat(path)
     except OSError:
@@ -295,7 +294,7 @@ def state_of(path: str | os.PathLike, fresh: bool = False) -> str | None:
         return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
     where = os.path.abspath(path)
     if fresh or where not in _FOLDER_STATES:
-        _FOLDER_STATES[where] = folder_times(path)
+        _FOLDER_STATES[where] = scan_tree(path, ctime=False).digest
     return _FOLDER_STATES[where]
 
 

@@ -1,7 +1,6 @@
 """Digests that tell whether something on disk changed since a result was remembered: a
-folder tree as `lstat` sees it (`tree_state`, `scan_tree`), a folder we wrote by its
-folders alone (`folder_times`), what symbolic links lead to (`links_state`) and the code
-of given packages (`package_digest`). Nothing here knows what the files hold.
+folder tree as `lstat` sees it (`tree_state`, `scan_tree`), what its symbolic links lead
+to (`links_state`) and the code of given packages (`package_digest`). Nothing here knows what the files hold.
 
 A tree's state is taken without opening a file: one listing per folder (`os.scandir`) and
 one `lstat` per other entry. It holds every entry's relative path and, but for folders,
@@ -43,27 +42,32 @@ def tree_state(path: str | os.PathLike[str]) -> str:
     return scan_tree(path).digest
 
 
-def scan_tree(path: str | os.PathLike[str], *, apart_after: int = 20_000) -> TreeState:
+def scan_tree(
+    path: str | os.PathLike[str], ctime: bool = True, *, apart_after: int = 20_000
+) -> TreeState:
     """Walk the folder `path` (the folder itself may be a link: it is what is read) and
     digest every entry: a folder by its relative path, anything else by its relative
     path, `st_mode`, size, `st_mtime_ns`, `st_ctime_ns` and, for a link, its target text.
     A folder is not `lstat`ed: its times change only when its listing does, which its
     entries show. What cannot be listed or `lstat`ed is recorded with its error, so it
-    changes the state and never stops it.
+    changes the state and never stops it. `ctime=False` leaves change times out: for a
+    tree we wrote, whose files gain hard links (the files layout links the image
+    store's), which changes their `st_ctime` and nothing else.
 
-    The digest is a sum of hashes of blocks of a folder's entries (a block: up to 16,384
-    entries as listed, sorted), in whatever order they come, so no listing is held whole
-    (a sorted listing of 1M files held ~260 MB) and parts of the tree can be walked apart.
+    The digest is a sum over blocks of a folder's entries (up to 16,384 as listed, sorted
+    and hashed as one), so no listing is held whole (a sorted listing of 1M files held
+    ~260 MB) and parts of the tree can be walked apart; a bigger folder listed in another
+    order (a copy of it) gives another digest, which costs a recomputation, no more.
     Entries are `lstat`ed, and folders entered, in name order: on a cold cache, 670k
     CheXpert images took 139 s in name order, 191 s in inode order. The walk is kernel
     work (~20 µs a folder on this VM, CheXpert having a folder per study), so once
     `apart_after` entries are seen, the folders still to walk are split, in name order,
     between forked processes, one per core (223k CheXpert images warm: 10 s → 5 s)."""
-    walk = _Walk()
+    walk = _Walk(ctime)
     pending = [(os.fspath(path), "")]
     while pending:
         if walk.entries >= apart_after and len(pending) > 1 and _cores() > 1:
-            walk.merge(_walk_apart(pending[::-1]))  # the stack holds the first name last
+            walk.merge(_walk_apart(pending[::-1], ctime))  # the stack holds the first name last
             break
         pending += reversed(walk.folder(*pending.pop()))  # the first name next
     total = walk.sum % _MODULUS
@@ -81,7 +85,8 @@ class _Walk:
     `path\0mode\0size\0mtime\0ctime\0target\0` or `path\0!errno\0`: no name holds a
     NUL or a slash, so no two entries give the same text, nor two blocks."""
 
-    def __init__(self) -> None:
+    def __init__(self, ctime: bool) -> None:
+        self.ctime = ctime
         self.sum = self.files = self.entries = 0
         self.links: list[tuple[str, str]] = []
 
@@ -130,7 +135,8 @@ class _Walk:
         self.files += 1
         if target:
             self.links.append((rel, target))
-        return f"{rel}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{target}\0"
+        changed = st.st_ctime_ns if self.ctime else ""
+        return f"{rel}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0{changed}\0{target}\0"
 
 
 def _cores() -> int:
@@ -140,7 +146,7 @@ def _cores() -> int:
     return min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
-def _walk_apart(folders: list[tuple[str, str]]) -> list[tuple[int, int, int, list]]:
+def _walk_apart(folders: list[tuple[str, str]], ctime: bool) -> list[tuple[int, int, int, list]]:
     """`folders` (name order) and what is under them, walked by forked processes in
     contiguous runs, four runs a process (subtrees differ in size). Forked, not started
     afresh: a worker needs nothing but this module, and starts in milliseconds."""
@@ -153,11 +159,11 @@ def _walk_apart(folders: list[tuple[str, str]]) -> list[tuple[int, int, int, lis
     with ProcessPoolExecutor(
         cores, mp_context=context, initializer=_die_with, initargs=(os.getpid(),)
     ) as pool:
-        return list(pool.map(_walk_run, chunks))
+        return list(pool.map(_walk_run, chunks, [ctime] * runs))
 
 
-def _walk_run(folders: list[tuple[str, str]]) -> tuple[int, int, int, list]:
-    return _Walk().walk(folders)
+def _walk_run(folders: list[tuple[str, str]], ctime: bool) -> tuple[int, int, int, list]:
+    return _Walk(ctime).walk(folders)
 
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -169,35 +175,6 @@ def _die_with(parent: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it ended before the call above
         os._exit(1)
-
-
-def folder_times(path: str | os.PathLike[str]) -> str:
-    """The digest of the folders under `path` (itself included) as `lstat` sees them
-    (relative path, mode, inode, modification and change times), the files in them not
-    `lstat`ed: a file added, removed or renamed anywhere below changes its folder's times,
-    a file rewritten in place does not. For a folder this project wrote, whose files are
-    only ever written under temporary names and renamed into place. A folder whose link
-    count says it holds no subfolder (2: itself and its parent's entry, where the
-    filesystem counts subfolders' `..`, as ext4 and XFS do) is not listed: the 686k files
-    of 343k samples' files layout took 2 s to list, where `lstat`ing each took ~10 s."""
-    digest = hashlib.sha256(b"folder-times-v1\0")
-    pending = [(os.fspath(path), "")]
-    while pending:
-        folder, rel = pending.pop()
-        subfolders: list[tuple[str, str]] = []
-        try:
-            st = os.stat(folder) if not rel else os.lstat(folder)
-            if st.st_nlink != 2:  # 1: a filesystem that does not count them
-                with os.scandir(folder) as found:
-                    subfolders = [
-                        (e.name, e.path) for e in found if e.is_dir(follow_symlinks=False)
-                    ]
-            line = f"{rel}\0{st.st_mode}\0{st.st_ino}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0"
-        except OSError as error:
-            line = f"{rel}\0!{error.errno}\0"
-        digest.update(os.fsencode(line))
-        pending += [(p, f"{rel}{n}/") for n, p in sorted(subfolders, reverse=True)]
-    return digest.hexdigest()
 
 
 def links_state(root: str | os.PathLike[str], links: Iterable[tuple[str, str]]) -> str | None:

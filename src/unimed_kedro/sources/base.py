@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, Protocol
 
+import numpy as np
 import pandas as pd
 from pandas.api.types import is_object_dtype
 
@@ -274,11 +275,20 @@ def finish(
     rejects.corrections[:] = [
         c for c in rejects.corrections if (c["file"], c["row"]) not in repeats
     ]
-    manifest = frame.loc[~dup, columns].sort_values("sample_id", kind="stable")
+    manifest = _python_lists(_sorted_rows(frame, columns, ~dup))
     del frame
-    manifest = _python_lists(manifest.reset_index(drop=True))
     manifest = kind.conform(_clean_text_cells(manifest), labels)
     return SourceTables(manifest, rejects_frame(rejects.rows), rejects_frame(rejects.corrections))
+
+
+def _sorted_rows(frame: pd.DataFrame, columns: list[str], keep: pd.Series) -> pd.DataFrame:
+    """`columns` of the rows `keep` of `frame` by sample id (unique among them), taken a
+    column at a time, each dropped from `frame` once taken: the table is never held
+    twice (at 650k Quilt images a second copy was ~200 MB of a 1.1 GB peak)."""
+    rows = np.flatnonzero(keep.to_numpy())
+    rows = rows[frame["sample_id"].take(rows).argsort().to_numpy()]
+    taken = {c: frame.pop(c).take(rows).reset_index(drop=True) for c in columns}
+    return pd.DataFrame(taken, copy=False)
 
 
 def _reject_ids(rejects: Rejects) -> list[object]:
