@@ -112,18 +112,48 @@ def _wide_tree(root: Path) -> Path:
     return root
 
 
-def test_a_walk_split_between_processes_gives_the_walk_of_one(tmp_path, monkeypatch):
-    root = _wide_tree(tmp_path / "src")
-    apart: list[int] = []
-    split = digests._walk_apart
+@pytest.fixture
+def helpers(monkeypatch) -> list[str]:
+    """Two helpers whatever the machine, and the kinds of work handed to them."""
+    handed: list[str] = []
+    submit = digests._Helpers._submit
     monkeypatch.setattr(digests, "_cores", lambda: 2)
-    monkeypatch.setattr(digests, "_walk_apart", lambda f, c: apart.append(len(f)) or split(f, c))
+    monkeypatch.setattr(
+        digests._Helpers,
+        "_submit",
+        lambda self, *task: handed.append(task[0].__name__) or submit(self, *task),
+    )
+    return handed
+
+
+def test_a_walk_split_between_processes_gives_the_walk_of_one(tmp_path, helpers):
+    root = _wide_tree(tmp_path / "src")
     alone = scan_tree(root, apart_after=10**9)
-    assert apart == []
+    assert helpers == []
     shared = scan_tree(root, apart_after=1)
-    assert apart and shared == alone and shared.files == 122
+    assert "_walk_run" in helpers and shared == alone and shared.files == 122
     assert shared.links == (("train/patient00007/study1/alias.jpg", "view0.jpg"),)
     (root / "train" / "patient00029" / "study1" / "view1.jpg").write_bytes(b"edit")
+    assert scan_tree(root, apart_after=1) != alone
+
+
+def test_a_large_folder_s_entries_are_shared_between_processes(tmp_path, helpers, monkeypatch):
+    """Blocks of names after a folder's first go to the helpers; the folders among them
+    are entered as ever."""
+    monkeypatch.setattr(digests, "_BLOCK", 4)
+    root = tmp_path / "flat"
+    (root / "Images").mkdir(parents=True)
+    for i in range(20):
+        (root / "Images" / f"{i:02d}.jpg").write_bytes(bytes([i]))
+    (root / "Images" / "17-inner").mkdir()
+    (root / "Images" / "17-inner" / "x.jpg").write_bytes(b"x")
+    (root / "Images" / "19.link").symlink_to("00.jpg")
+    alone = scan_tree(root, apart_after=10**9)
+    shared = scan_tree(root, apart_after=1)
+    assert "_named_run" in helpers and shared == alone and shared.files == 22
+    assert shared.links == (("Images/19.link", "00.jpg"),)
+    with open(root / "Images" / "18.jpg", "r+b") as handle:  # in a helper's block
+        handle.truncate(0)
     assert scan_tree(root, apart_after=1) != alone
 
 

@@ -48,14 +48,14 @@ def configure(folder: Path | None) -> None:
     _FOLDER_STATES.clear()
 
 
-def on_first_work(callback: Callable[[], None] | None) -> None:
+def on_first_work(callback: Callable[[], object] | None) -> None:
     """Call `callback` once, when the first node's work of the run begins (None: forget
     it). The engine's workers start then: a rerun with nothing changed starts none, whose
     start-up (a fork server importing the jobs' modules) took a core from its walks."""
     _first_work[:] = [] if callback is None else [callback]
 
 
-_first_work: list[Callable[[], None]] = []
+_first_work: list[Callable[[], object]] = []
 
 
 def _working() -> None:
