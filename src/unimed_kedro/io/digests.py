@@ -65,14 +65,13 @@ def scan_tree(
     of a large folder, a block of names at a time (the files layout's folders of 343k
     images)."""
     walk = _Walk(ctime)
-    with _Helpers(ctime) as helpers:
+    with _Helpers(ctime, apart_after) as helpers:
         pending = [(os.fspath(path), "")]
         while pending:
-            shared = helpers if walk.entries >= apart_after and helpers.cores > 1 else None
-            if shared and len(pending) > 1:
-                shared.walk_apart(pending[::-1])  # the stack holds the first name last
+            if helpers.wanted(walk) and len(pending) > 1:
+                helpers.walk_apart(pending[::-1])  # the stack holds the first name last
                 break
-            pending += reversed(walk.folder(*pending.pop(), shared))  # the first name next
+            pending += reversed(walk.folder(*pending.pop(), helpers))  # the first name next
         walk.merge(helpers.results())
     total = walk.sum % _MODULUS
     digest = hashlib.sha256(f"tree-sum-v1\0{walk.files}\0{total:032x}".encode()).hexdigest()
@@ -100,14 +99,14 @@ class _Walk:
         self, folder: str, prefix: str, helpers: _Helpers | None = None
     ) -> list[tuple[str, str]]:
         """Add the entries of `folder` (relative names start with `prefix`); return its
-        subfolders, by name. With `helpers`, the blocks after the first go to them (their
-        names: the folders among them are taken here)."""
+        subfolders, by name. A block after the first goes to the `helpers` once they are
+        wanted (its names: the folders among them are taken here)."""
         folders: list[tuple[str, str]] = []
         try:
             with os.scandir(folder) as found:
                 for i, block in enumerate(iter(lambda: list(islice(found, _BLOCK)), [])):
                     self.entries += len(block)
-                    if helpers is None or i == 0:
+                    if i == 0 or helpers is None or not helpers.wanted(self):
                         for entry in sorted(block, key=_name):
                             self._add(self._line(entry, prefix + entry.name, folders))
                     else:
@@ -190,8 +189,8 @@ class _Helpers:
     tree never forks) and gone when the walk ends. Forked, not started afresh: a helper
     needs nothing but this module, and starts in milliseconds."""
 
-    def __init__(self, ctime: bool) -> None:
-        self.ctime = ctime
+    def __init__(self, ctime: bool, after: int) -> None:
+        self.ctime, self.after = ctime, after
         self.cores = _cores()
         self._pool: ProcessPoolExecutor | None = None
         self._futures: list[Future] = []
@@ -202,6 +201,10 @@ class _Helpers:
     def __exit__(self, *_: object) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
+
+    def wanted(self, walk: _Walk) -> bool:
+        """Whether the walk is large enough to share (`after` entries seen)."""
+        return self.cores > 1 and walk.entries >= self.after
 
     def walk_apart(self, folders: list[tuple[str, str]]) -> None:
         """`folders` (name order) and what is under them, in contiguous runs, four a
