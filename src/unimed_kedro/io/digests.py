@@ -1,6 +1,7 @@
 """Digests that tell whether something on disk changed since a result was remembered: a
 folder tree as `lstat` sees it (`tree_state`, `scan_tree`), what its symbolic links lead
-to (`links_state`) and the code of given packages (`package_digest`). Nothing here knows what the files hold.
+to (`links_state`) and the code of given packages (`package_digest`). Nothing here knows
+what the files hold.
 
 A tree's state is taken without opening a file: one listing per folder (`os.scandir`) and
 one `lstat` per other entry. It holds every entry's relative path and, but for folders,
