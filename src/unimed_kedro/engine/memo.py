@@ -59,12 +59,11 @@ _first_work: list[Callable[[], object]] = []
 
 
 def _working() -> None:
-    while _first_work:
-        try:
-            callback = _first_work.pop()
-        except IndexError:  # another thread's work began at the same time
-            return
-        callback()
+    try:
+        callback = _first_work.pop()
+    except IndexError:  # none, or another thread's work began first
+        return
+    callback()
 
 
 class Deferred:
