@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 
@@ -50,6 +51,7 @@ def trim() -> None:
         libc.malloc_trim(0)
 
 
+@functools.cache  # find_library runs `ldconfig -p`: once a process, not once a node
 def _libc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     return ctypes.CDLL(name) if name else None

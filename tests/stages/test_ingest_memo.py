@@ -70,6 +70,8 @@ def _raw(raw_root: Path, name: str, memo: Path | None) -> RawSource:
 
 
 def _ingest(raw: RawSource, vocabulary: dict, params: dict | None = None) -> list:
+    """Every read kept, however small (the sample's sources are below the default bar)."""
+    params = {"memo_min_rows": 0, **(params or {})}
     manifest, rejects, info, corrections = ingest_source(raw, vocabulary, params)
     return [manifest, rejects, info, corrections]
 
@@ -125,6 +127,22 @@ def test_a_rerun_on_an_unchanged_folder_reads_nothing_and_gives_equal_tables(
         f"{name}: folder unchanged since the last read ({files} files); reusing its "
         f"{len(first[0])} records, {len(first[1])} rejects and {len(first[3])} corrections"
     ]
+
+
+def test_a_read_below_the_bar_is_not_kept(raw_root, tmp_path, vocabulary, reads):
+    """The default bar (10,000 rows) is above the sample's sources: each run reads the
+    folder, gives what a fresh run gives and writes no memo; at the bar, the read is kept."""
+    raw = _raw(raw_root, "chexpert", tmp_path / "memo")
+    first = ingest_source(raw, vocabulary, None)
+    rows = sum(len(t) for t in (first[0], first[1], first[3]))
+    assert 0 < rows < 10_000
+    assert not (tmp_path / "memo").exists()
+    _assert_same(list(ingest_source(raw, vocabulary, None)), list(first))
+    assert reads["chexpert"] == 2
+    ingest_source(raw, vocabulary, {"memo_min_rows": rows})
+    assert (tmp_path / "memo" / "key.json").is_file()
+    ingest_source(raw, vocabulary, {"memo_min_rows": rows})
+    assert reads["chexpert"] == 3
 
 
 def _edit_index(root: Path, *, mtime_back: bool) -> None:

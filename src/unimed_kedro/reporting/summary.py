@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from unimed_kedro.schema import (
@@ -30,17 +31,25 @@ def sources_of(frame: pd.DataFrame) -> list[str]:
 
 def label_counts(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
     """One row per (source, label): positive, negative, uncertain and not-annotated counts,
-    labels in vocabulary order."""
-    rows = []
-    for source in sources_of(frame):
-        part = frame[frame["source"].eq(source)]
-        for column in label_columns_in(frame.columns):
-            values = part[column]
-            row: dict[str, object] = {"source": source, "label": display_name(column, names)}
-            row.update({k: int(values.eq(v).sum()) for k, v in OUTCOMES.items()})
-            row["not_annotated"] = int(values.isna().sum())
-            rows.append(row)
-    return pd.DataFrame(rows, columns=["source", "label", *OUTCOMES, "not_annotated"])
+    labels in vocabulary order. One grouped sum per outcome, not a scan per cell."""
+    header = ["source", "label", *OUTCOMES, "not_annotated"]
+    columns = label_columns_in(frame.columns)
+    if not len(frame) or not columns:
+        return pd.DataFrame([], columns=header)
+    values, by = frame[columns], frame["source"].to_numpy()
+    counts = {k: values.eq(v).fillna(False) for k, v in OUTCOMES.items()}
+    counts["not_annotated"] = values.isna()
+    sums = {k: c.groupby(by, sort=True).sum() for k, c in counts.items()}
+    sources = sums["not_annotated"].index
+    table = pd.DataFrame(
+        {
+            "source": np.repeat(sources.to_numpy(), len(columns)),
+            "label": [display_name(c, names) for c in columns] * len(sources),
+        }
+    )
+    for key, summed in sums.items():
+        table[key] = summed.to_numpy(dtype="int64").ravel()
+    return table[header]
 
 
 def split_counts(frame: pd.DataFrame) -> pd.DataFrame:
@@ -61,31 +70,58 @@ def split_balance(
     `mix_columns` (`view=PA`, `view=unknown`, ...). Whether val and test look like train
     is read here: a split of few-film patients, or with half the prevalence, shows."""
     mixes = {c: _mix_values(frame, c) for c in mix_columns}
+    counts = _split_counts(frame, label_cols, mixes)
     rows = []
     for source in [*sources_of(frame), "all"]:
-        # one source's rows at a time: all of them at once were a copy of the samples
-        part = frame if source == "all" else frame[frame["source"].eq(source)]
+        scope = len(frame) if source == "all" else int(frame["source"].eq(source).sum())
         for split in SPLITS:
-            sub = part[part["split"].eq(split)]
-            patients = sub["patient_id"].nunique()
+            count = counts.get((source, split), {})
+            samples, patients = count.get("samples", 0), count.get("patients", 0)
             row: dict[str, object] = {
                 "source": source,
                 "split": split,
-                "samples": len(sub),
-                "share": round(len(sub) / len(part), 4) if len(part) else 0.0,
+                "samples": samples,
+                "share": round(samples / scope, 4) if scope else 0.0,
                 "patients": patients,
-                "images_per_patient": round(len(sub) / patients, 3) if patients else None,
+                "images_per_patient": round(samples / patients, 3) if patients else None,
             }
             for column in label_cols:
-                prevalence = _prevalence(sub[column])
-                row[column] = None if prevalence != prevalence else prevalence
+                annotated = count.get(("annotated", column), 0)
+                positive = count.get(("positive", column), 0)
+                row[column] = round(positive / annotated, 4) if annotated else None
             for column, values in mixes.items():
-                counts = sub[column].fillna(MISSING_VALUE).astype(str).value_counts()
                 for value in values:
-                    share = counts.get(value, 0) / len(sub) if len(sub) else None
+                    share = count.get((column, value), 0) / samples if samples else None
                     row[f"{column}={value}"] = None if share is None else round(share, 4)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _split_counts(
+    frame: pd.DataFrame, label_cols: list[str], mixes: dict[str, list[str]]
+) -> dict[tuple[str, str], dict]:
+    """Per (source, split), and per ("all", split), the counts `split_balance` divides:
+    grouped sums, one per measure, not a scan of the rows per scope and label."""
+    counts: dict[tuple[str, str], dict] = {}
+
+    def add(name: object, values: pd.Series) -> None:
+        for (source, split), value in values.items():
+            counts.setdefault((source, split), {})[name] = int(value)
+
+    splits = frame["split"]
+    for source in (frame["source"], pd.Series("all", index=frame.index)):
+        keys = [source.rename("s"), splits.rename("t")]
+        add("samples", frame.groupby(keys).size())
+        add("patients", frame["patient_id"].groupby(keys).nunique())
+        for column in label_cols:
+            values = frame[column]
+            add(("annotated", column), values.notna().groupby(keys).sum())
+            add(("positive", column), values.eq(POSITIVE).fillna(False).groupby(keys).sum())
+        for column in mixes:
+            mix = frame[column].fillna(MISSING_VALUE).astype(str)
+            for (s, t, value), n in mix.groupby([*keys, mix.rename("v")]).size().items():
+                counts.setdefault((s, t), {})[(column, value)] = int(n)
+    return counts
 
 
 def _mix_values(frame: pd.DataFrame, column: str) -> list[str]:

@@ -10,8 +10,6 @@ it. Pure functions over the normalized table (`sha256` is the raw file's digest)
 
 from __future__ import annotations
 
-from itertools import combinations
-
 import pandas as pd
 
 from unimed_kedro.schema import reject_records
@@ -64,13 +62,13 @@ def select(
 
 
 def overlap(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per pair of sources, how many distinct images (by bytes) both hold."""
-    sources = frame.groupby("sha256")["source"].unique()
-    counts: dict[tuple[str, str], int] = {}
-    for names in sources:
-        for pair in combinations(sorted(set(names)), 2):
-            counts[pair] = counts.get(pair, 0) + 1
-    rows = [
-        {"source_a": a, "source_b": b, "shared_images": n} for (a, b), n in sorted(counts.items())
-    ]
+    """Per pair of sources, how many distinct images (by bytes) both hold: the (image,
+    source) pairs joined on the image, not a Python loop over every image."""
+    held = frame[["sha256", "source"]].dropna(subset="sha256").astype({"source": str})
+    held = held.drop_duplicates()
+    shared = held[held["sha256"].duplicated(keep=False)]
+    pairs = shared.merge(shared, on="sha256", suffixes=("_a", "_b"))
+    pairs = pairs[pairs["source_a"] < pairs["source_b"]]
+    counts = pairs.groupby(["source_a", "source_b"]).size()
+    rows = [{"source_a": a, "source_b": b, "shared_images": int(n)} for (a, b), n in counts.items()]
     return pd.DataFrame(rows, columns=["source_a", "source_b", "shared_images"])

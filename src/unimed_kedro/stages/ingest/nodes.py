@@ -17,7 +17,7 @@ import pyarrow as pa
 from unimed_kedro.engine.jobs import fingerprint
 from unimed_kedro.io.digests import links_state, package_digest, scan_tree
 from unimed_kedro.schema import rejects_frame
-from unimed_kedro.schema.options import Options, flag, setting
+from unimed_kedro.schema.options import Options, flag, integer, setting
 from unimed_kedro.sources.base import RawSource, SourceTables
 from unimed_kedro.sources.registry import SourceEntry, entry
 
@@ -35,10 +35,12 @@ _LIBRARIES = {
 class IngestOptions(Options):
     """`<collection>.ingest` params: how raw folders are read, by ingest and by the
     normalize workers alike. `allow_symlinks`: follow symbolic links leading outside a
-    source folder (DVC's `cache.type: symlink`) instead of rejecting what they reach."""
+    source folder (DVC's `cache.type: symlink`) instead of rejecting what they reach.
+    `memo_min_rows`: a read of fewer table rows is not kept in the read memo (`_read`)."""
 
     SECTION = "ingest"
     allow_symlinks: bool = setting(flag, False)
+    memo_min_rows: int = setting(integer(0), 10_000)
 
 
 def ingest_options(params: Any) -> IngestOptions:
@@ -95,7 +97,9 @@ def _read(
         len(tables.corrections),
         _by_reason(tables.corrections),
     )
-    if raw.memo and key:
+    if raw.memo and key and sum(map(len, tables)) >= options.memo_min_rows:
+        # below the bar, reading the folder again costs less than writing and checking
+        # the memo (~0.05 s a source): the memo pays off for large sources only
         raw.memo.remember(key, tables)
     return tables
 
