@@ -1,6 +1,7 @@
 """Tables read and written a batch at a time give what whole frames give."""
 
 import io
+import os
 
 import numpy as np
 import pandas as pd
@@ -156,6 +157,26 @@ def test_write_sorted_gives_the_frame_sort_values_gives(tmp_path, monkeypatch):
     want = frame.sort_values("sample_id", kind="stable").reset_index(drop=True)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "s.parquet"), want)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.parquet"]  # its spill is gone
+
+
+def test_scratch_folders_a_killed_run_left_are_swept_and_a_live_one_s_kept(tmp_path, monkeypatch):
+    """A SIGKILL leaves a sort's scratch folder (its `finally` never runs); the next sort
+    in that folder removes it, and leaves the one a live writer (this process) holds."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    killed = tmp_path / f".sort.tmp-{child.pid}-0badc0de"
+    (killed / "unsorted.parquet").parent.mkdir()
+    (killed / "unsorted.parquet").write_bytes(b"PAR1 half")
+    live = tmp_path / f".spill.tmp-{os.getpid()}-00c0ffee"
+    live.mkdir()
+    monkeypatch.setattr(tables, "BATCH", 8)
+    tables.write_sorted(
+        batches_of(_frame(), rows=8), tmp_path / "s.parquet", "sample_id", spill=str(tmp_path)
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "s.parquet"]
 
 
 def test_a_compacted_slice_pickles_alone():

@@ -243,10 +243,31 @@ def remove_stale_temporaries(root: Path) -> int:
     (this one's index staged in a thread, another run's worker) is being written."""
     count = 0
     for folder, dirs, files in os.walk(root):
-        for name in dirs + files:
-            pid = temporary_writer(name)
-            if pid is not None and not process_alive(pid):
-                remove(os.path.join(folder, name))
-                count += 1
+        count += _sweep(folder, dirs + files)
         dirs[:] = [d for d in dirs if temporary_writer(d) is None]  # removed or being written
     return count
+
+
+def _sweep(folder: str, names: list[str]) -> int:
+    stale = [
+        n for n in names if (pid := temporary_writer(n)) is not None and not process_alive(pid)
+    ]
+    for name in stale:
+        remove(os.path.join(folder, name))
+    return len(stale)
+
+
+@contextmanager
+def scratch_dir(folder: str | Path, name: str) -> Iterator[str]:
+    """A folder `folder/.<name>.tmp-<pid>-<tag>` for one writer's intermediate files,
+    removed on exit. A killed run's scratch folders in `folder` are swept first (their
+    writers are dead): a temporary name is how a later run tells them from outputs."""
+    folder = os.fspath(folder)
+    with os.scandir(folder) as entries:
+        _sweep(folder, [e.name for e in entries])
+    path = temporary(os.path.join(folder, name))
+    os.mkdir(path)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

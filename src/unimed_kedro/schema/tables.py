@@ -24,6 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from unimed_kedro.io.atomic import scratch_dir
+
 BATCH = 1 << 15  # rows per batch: ~50 MB of a wide CXR row with its captions
 
 
@@ -258,7 +260,7 @@ def write_batches(
     whole-frame write would have, and every frame is cast to it."""
     writer, rows = None, 0
     group_rows = kwargs.pop("row_group_size", None)  # of each write, not of the writer
-    with tempfile.TemporaryDirectory(dir=spill, prefix=".spill-") as folder:
+    with scratch_dir(spill or tempfile.gettempdir(), "spill") as folder:
         waiting: list[tuple[str, pa.Schema]] = []
         try:
             for frame in frames:
@@ -288,7 +290,7 @@ def write_sorted(frames: Iterable[pd.DataFrame], where: object, key: str, *, spi
     """`write_batches` of the frames' rows in `key` order (stable): written as they come to
     a file under `spill` (a folder), then read back in order (`taken`), so they never all
     sit in memory. Returns the rows written."""
-    with tempfile.TemporaryDirectory(dir=spill, prefix=".sort-") as folder:
+    with scratch_dir(spill, "sort") as folder:
         path = os.path.join(folder, "unsorted.parquet")
         write_batches(frames, path, spill=folder)
         order = pc.sort_indices(pq.read_table(path, columns=[key])[key]).to_numpy()
@@ -335,7 +337,7 @@ def taken(table: Tabular, positions: np.ndarray, rows: int | None = None) -> Ite
         target = np.full(total, -1, dtype=np.int64)
         target[positions] = np.arange(len(positions))
         folder = os.path.dirname(os.path.abspath(table.path))
-        with tempfile.TemporaryDirectory(dir=folder, prefix=".reorder-") as tmp:
+        with scratch_dir(folder, "reorder") as tmp:
             count = _scatter(table, target, rows, tmp)
             for bucket in range(count):
                 yield _gathered(os.path.join(tmp, f"{bucket}.parquet"), table)
