@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -83,17 +84,23 @@ def write_files_chunk(task, out_dir: Path) -> tuple[list[dict], list[str]]:
     outputs = []
     with NewFiles(f"{out_dir}/{IMAGES}") as images, NewFiles(f"{out_dir}/{CAPTIONS}") as texts:
         for key, ext, caption, (path, _) in samples:
-            image, text = f"{key}.{ext}", f"{key}.txt"
+            image, text = image_name(key, ext), f"{key}.txt"
             images.link(path, image)
             texts.write(text, caption.encode())
             outputs += [f"{IMAGES}/{image}", f"{CAPTIONS}/{text}"]
     return [], outputs
 
 
+def image_name(key: Any, ext: Any) -> Any:
+    """A sample's image file name, `<key>.<ext>`: of one sample (text) or of a column of
+    them (pandas text Series)."""
+    return key + "." + ext
+
+
 def filename_order(keys: pa.Array, extensions: pa.Array) -> np.ndarray:
     """Row numbers of the export rows in the master index's order (by file name)."""
-    names = pc.binary_join_element_wise(keys.cast(pa.string()), extensions.cast(pa.string()), ".")
-    return pc.sort_indices(names).to_numpy()
+    names = image_name(*(a.cast(pa.string()).to_pandas() for a in (keys, extensions)))
+    return pc.sort_indices(pa.array(names, type=pa.string())).to_numpy()
 
 
 def master_index(samples: pd.DataFrame) -> pd.DataFrame:
@@ -101,7 +108,7 @@ def master_index(samples: pd.DataFrame) -> pd.DataFrame:
     names are made as text whatever the columns' dtypes: where normalize rejected every
     image, the empty table's `image_ext` has no value to be inferred a string from."""
     key, ext = samples["key"].astype("str"), samples["image_ext"].astype("str")
-    filename = key + "." + ext
+    filename = image_name(key, ext)
     frame = samples.assign(
         filename=filename,
         image_path=f"{IMAGES}/" + filename,
