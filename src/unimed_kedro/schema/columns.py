@@ -42,14 +42,14 @@ def records_frame(
     _store(pending, chunks)
     arrays = {}
     for name, parts in zip(columns, chunks):  # a column at a time: one column copied twice
-        arrays[name] = _concatenated(parts)
+        arrays[name] = concatenated(parts)
         parts.clear()
     return pa.table(arrays).to_pandas(types_mapper=_lists_as_arrow, self_destruct=True)
 
 
 def _store(pending: list[list[Any]], chunks: list[list[pa.Array]]) -> None:
     for values, parts in zip(pending, chunks):
-        parts.append(_few_values(_array(values)))
+        parts.append(_few_values(array_of(values)))
 
 
 def _few_values(array: pa.Array) -> pa.Array:
@@ -60,7 +60,7 @@ def _few_values(array: pa.Array) -> pa.Array:
     return encoded if len(encoded.dictionary) * _FEW <= len(array) else array
 
 
-def _concatenated(parts: list[pa.Array]) -> pa.Array:
+def concatenated(parts: list[pa.Array]) -> pa.Array:
     """One array of a column's chunks (Arrow's `take` over many chunks would first copy
     them into one), of one type: all-missing chunks take the others' type, int chunks
     and float ones are floats, and dictionary chunks are decoded where other chunks are
@@ -71,14 +71,14 @@ def _concatenated(parts: list[pa.Array]) -> pa.Array:
     return pa.concat_tables(tables, promote_options="permissive").column("v").combine_chunks()
 
 
-def _array(values: list[Any]) -> pa.Array:
+def array_of(values: list[Any]) -> pa.Array:
     """One chunk of a column. Text that is not UTF-8 (surrogates of undecoded bytes) is
     cleaned here, as every text cell is by `finish`; values of mixed types (a reader's
     slip) are kept as their text rather than stopping the read."""
     try:
         return pa.array(values, from_pandas=True)
     except UnicodeEncodeError:
-        return _array([clean_value(v) for v in values])
+        return array_of([clean_value(v) for v in values])
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array([None if is_missing(v) else str(v) for v in values])
 
