@@ -11,9 +11,10 @@ reader works row by row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -42,14 +43,14 @@ def records_frame(
     _store(pending, chunks)
     arrays = {}
     for name, parts in zip(columns, chunks):  # a column at a time: one column copied twice
-        arrays[name] = concatenated(parts)
+        arrays[name] = _concatenated(parts)
         parts.clear()
     return pa.table(arrays).to_pandas(types_mapper=_lists_as_arrow, self_destruct=True)
 
 
 def _store(pending: list[list[Any]], chunks: list[list[pa.Array]]) -> None:
     for values, parts in zip(pending, chunks):
-        parts.append(_few_values(array_of(values)))
+        parts.append(_few_values(_array(values)))
 
 
 def _few_values(array: pa.Array) -> pa.Array:
@@ -60,7 +61,7 @@ def _few_values(array: pa.Array) -> pa.Array:
     return encoded if len(encoded.dictionary) * _FEW <= len(array) else array
 
 
-def concatenated(parts: list[pa.Array]) -> pa.Array:
+def _concatenated(parts: list[pa.Array]) -> pa.Array:
     """One array of a column's chunks (Arrow's `take` over many chunks would first copy
     them into one), of one type: all-missing chunks take the others' type, int chunks
     and float ones are floats, and dictionary chunks are decoded where other chunks are
@@ -71,14 +72,14 @@ def concatenated(parts: list[pa.Array]) -> pa.Array:
     return pa.concat_tables(tables, promote_options="permissive").column("v").combine_chunks()
 
 
-def array_of(values: list[Any]) -> pa.Array:
+def _array(values: list[Any]) -> pa.Array:
     """One chunk of a column. Text that is not UTF-8 (surrogates of undecoded bytes) is
     cleaned here, as every text cell is by `finish`; values of mixed types (a reader's
     slip) are kept as their text rather than stopping the read."""
     try:
         return pa.array(values, from_pandas=True)
     except UnicodeEncodeError:
-        return array_of([clean_value(v) for v in values])
+        return _array([clean_value(v) for v in values])
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array([None if is_missing(v) else str(v) for v in values])
 
@@ -106,3 +107,29 @@ def plain(frame: pd.DataFrame) -> pd.DataFrame:
         if isinstance(frame[column].dtype, pd.CategoricalDtype):
             frame[column] = frame[column].astype("str")
     return frame
+
+
+def kept_rows(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """The rows `keep` (a mask) of `frame`, taken a column at a time, each dropped from
+    `frame` once taken: the table is never held twice (`.loc` copies every column at
+    once). `frame` itself when every row is kept."""
+    if keep.all():
+        return frame
+    rows = np.flatnonzero(keep)
+    taken = {c: frame.pop(c).take(rows) for c in list(frame.columns)}
+    return pd.DataFrame(taken, copy=False)
+
+
+def value_slices(
+    frame: pd.DataFrame, columns: Sequence[str], *, chunk: int = CHUNK
+) -> Iterator[list[list[Any]]]:
+    """The values of `columns`, `chunk` rows at a time, as Python lists: a step that works
+    row by row holds one chunk of boxed values, never a column of them."""
+    for start in range(0, len(frame), chunk):
+        yield [frame[c].iloc[start : start + chunk].tolist() for c in columns]
+
+
+def text_series(chunks: Iterable[list[Any]], index: pd.Index) -> pd.Series:
+    """A `str` column (Arrow text) of texts given a chunk at a time."""
+    arrays = [pa.array(values, type=pa.string()) for values in chunks]
+    return pd.Series(pa.chunked_array(arrays, type=pa.string()).to_pandas().array, index=index)
