@@ -11,6 +11,7 @@ reader works row by row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -43,14 +44,14 @@ def records_frame(
     _store(pending, chunks)
     arrays = {}
     for name, parts in zip(columns, chunks):  # a column at a time: one column copied twice
-        arrays[name] = _concatenated(parts)
+        arrays[name] = concatenated(parts)
         parts.clear()
     return pa.table(arrays).to_pandas(types_mapper=_lists_as_arrow, self_destruct=True)
 
 
 def _store(pending: list[list[Any]], chunks: list[list[pa.Array]]) -> None:
     for values, parts in zip(pending, chunks):
-        parts.append(_few_values(_array(values)))
+        parts.append(_few_values(array_of(values)))
 
 
 def _few_values(array: pa.Array) -> pa.Array:
@@ -61,7 +62,7 @@ def _few_values(array: pa.Array) -> pa.Array:
     return encoded if len(encoded.dictionary) * _FEW <= len(array) else array
 
 
-def _concatenated(parts: list[pa.Array]) -> pa.Array:
+def concatenated(parts: list[pa.Array]) -> pa.Array:
     """One array of a column's chunks (Arrow's `take` over many chunks would first copy
     them into one), of one type: all-missing chunks take the others' type, int chunks
     and float ones are floats, and dictionary chunks are decoded where other chunks are
@@ -72,14 +73,14 @@ def _concatenated(parts: list[pa.Array]) -> pa.Array:
     return pa.concat_tables(tables, promote_options="permissive").column("v").combine_chunks()
 
 
-def _array(values: list[Any]) -> pa.Array:
+def array_of(values: list[Any]) -> pa.Array:
     """One chunk of a column. Text that is not UTF-8 (surrogates of undecoded bytes) is
     cleaned here, as every text cell is by `finish`; values of mixed types (a reader's
     slip) are kept as their text rather than stopping the read."""
     try:
         return pa.array(values, from_pandas=True)
     except UnicodeEncodeError:
-        return _array([clean_value(v) for v in values])
+        return array_of([clean_value(v) for v in values])
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array([None if is_missing(v) else str(v) for v in values])
 
@@ -101,9 +102,51 @@ def list_values(series: pd.Series) -> list[Any]:
     return values
 
 
-def plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with its categorical columns as text (what `records_frame` encoded)."""
+def decoded_lists(frame: pd.DataFrame) -> pd.DataFrame:
+    """List columns of dictionary-encoded items (texts a reader keeps in file order while
+    rows move, `PerImage`) as lists of the texts themselves, a column at a time."""
     for column in frame.columns:
+        series = frame[column]
+        if is_list_column(series) and pa.types.is_dictionary(series.dtype.pyarrow_dtype.value_type):
+            plain_type = pa.list_(series.dtype.pyarrow_dtype.value_type.value_type)
+            lists = pa.array(series.array).cast(plain_type)
+            del series
+            frame[column] = pd.Series(
+                pd.arrays.ArrowExtensionArray(lists), index=frame.index, copy=False
+            )
+    return frame
+
+
+def python_lists(frame: pd.DataFrame) -> pd.DataFrame:
+    """Arrow list columns as columns of Python lists (None where missing)."""
+    for column in frame.columns:
+        if is_list_column(frame[column]):
+            values = list_values(frame[column])
+            frame[column] = pd.Series(values, index=frame.index, dtype=object)
+    return frame
+
+
+def arrow_table(frame: pd.DataFrame, **from_pandas: Any) -> pa.Table:
+    """`frame` as an Arrow table (`pa.Table.from_pandas`) whose pandas metadata names its
+    Arrow list columns as columns of objects, as Python lists would be written: pandas
+    rebuilds a dtype from that name when it reads the table, and cannot from a nested
+    Arrow type's (`read_parquet` fails). Read back, they are lists as ever."""
+    table = pa.Table.from_pandas(frame, **from_pandas)
+    lists = {str(c) for c in frame.columns if is_list_column(frame[c])}
+    metadata = table.schema.metadata or {}
+    if not lists or b"pandas" not in metadata:
+        return table
+    pandas = json.loads(metadata[b"pandas"])
+    for column in pandas["columns"]:
+        if column["name"] in lists:
+            column["numpy_type"] = "object"
+    return table.replace_schema_metadata({**metadata, b"pandas": json.dumps(pandas).encode()})
+
+
+def plain(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """The frame with its categorical columns (of `columns`, default all) as text (what
+    `records_frame` encoded)."""
+    for column in frame.columns if columns is None else columns:
         if isinstance(frame[column].dtype, pd.CategoricalDtype):
             frame[column] = frame[column].astype("str")
     return frame
