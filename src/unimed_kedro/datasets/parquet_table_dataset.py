@@ -16,7 +16,12 @@ from kedro_datasets.pandas import ParquetDataset
 from unimed_kedro.datasets.previews import published_path, redistributable_rows, sources_table
 from unimed_kedro.engine import memo
 from unimed_kedro.io.atomic import atomic_path
-from unimed_kedro.schema.columns import arrow_table, is_list_column, python_lists
+from unimed_kedro.schema.columns import (
+    arrow_table,
+    is_list_column,
+    python_lists,
+    untyped_empty_lists,
+)
 from unimed_kedro.schema.tables import Batches, Table, frame_of, write_batches
 
 
@@ -92,5 +97,5 @@ def _write_lists(frame: pd.DataFrame, handle: Any, save_args: dict[str, Any]) ->
     reads them back, the bytes those lists would give."""
     index = save_args.pop("index", None)
     compression = save_args.pop("compression", "snappy")
-    table = arrow_table(frame, preserve_index=index)
+    table = arrow_table(untyped_empty_lists(frame), preserve_index=index)
     pq.write_table(table, handle, compression=compression, **save_args)

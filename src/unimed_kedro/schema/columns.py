@@ -126,6 +126,20 @@ def python_lists(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def untyped_empty_lists(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` (a shallow copy when changed) with its Arrow list columns that hold no item
+    as lists of nulls: Python lists, all empty, are written so (`list<null>`)."""
+    empty = {}
+    for column in frame.columns:
+        series = frame[column]
+        if is_list_column(series) and not series.list.len().fillna(0).any():
+            mask = series.isna().to_numpy(dtype=bool)
+            offsets = pa.array(np.zeros(len(series) + 1, dtype=np.int32))
+            lists = pa.ListArray.from_arrays(offsets, pa.nulls(0), mask=pa.array(mask))
+            empty[column] = pd.Series(pd.arrays.ArrowExtensionArray(lists), index=frame.index)
+    return frame.assign(**empty) if empty else frame
+
+
 def arrow_table(frame: pd.DataFrame, **from_pandas: Any) -> pa.Table:
     """`frame` as an Arrow table (`pa.Table.from_pandas`) whose pandas metadata names its
     Arrow list columns as columns of objects, as Python lists would be written: pandas
