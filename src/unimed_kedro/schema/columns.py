@@ -6,7 +6,8 @@ time, so memory holds the text's bytes (and a dict per record of one chunk only)
 of texts become Arrow lists, strings Arrow strings, and a text column of few values (a
 source's name, licence, file) a categorical, a few bytes a row. `plain` turns
 categoricals back into text; `list_values` gives list cells as Python lists where a
-reader works row by row.
+reader works row by row. List columns leave ingest as Arrow lists; `arrow_table` writes
+them as Python lists would be written.
 """
 
 from __future__ import annotations

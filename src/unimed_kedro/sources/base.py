@@ -354,7 +354,7 @@ def _clean_text_cells(manifest: pd.DataFrame) -> pd.DataFrame:
 def _clean_lists(series: pd.Series) -> pd.Series:
     """An Arrow list column whose texts are cleaned (`clean_text`), the column itself when
     none needs it: only the texts holding a control character are cleaned one by one."""
-    arrow = pa.array(series.array)  # the column's own chunks (`__arrow_array__`)
+    arrow = pa.array(series.array)  # one chunk as is (several would be combined)
     chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
     cleaned = [_clean_list_chunk(chunk) for chunk in chunks]
     if all(c is chunk for c, chunk in zip(cleaned, chunks)):
