@@ -188,6 +188,8 @@ def value_slices(
 
 
 def text_series(chunks: Iterable[list[Any]], index: pd.Index) -> pd.Series:
-    """A `str` column (Arrow text) of texts given a chunk at a time."""
+    """A `str` column (Arrow text) of texts given a chunk at a time, as one array: how a
+    column is chunked decides the bytes Parquet writes of it."""
     arrays = [pa.array(values, type=pa.string()) for values in chunks]
-    return pd.Series(pa.chunked_array(arrays, type=pa.string()).to_pandas().array, index=index)
+    text = pa.concat_arrays(arrays) if arrays else pa.array([], pa.string())
+    return pd.Series(text.to_pandas().array, index=index)

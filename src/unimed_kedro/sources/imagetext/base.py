@@ -259,7 +259,7 @@ class Entries:
             self.chunks.append((images, hashes, firsts, array_of(self.values)))
         self.images, self.hashes, self.firsts, self.values = [], [], bytearray(), []
 
-    def grouped(self, count: int) -> pa.Array | pa.ChunkedArray:
+    def grouped(self, count: int) -> pa.Array:
         """A list per image `0..count-1`: its values in file order, a value it already
         holds left out (the first kept); the entries are let go."""
         self._store()
@@ -269,7 +269,7 @@ class Entries:
         )
         repeats = _repeats(images, hashes, firsts, [c[3] for c in self.chunks])
         in_order = _in_order(self.chunks, count) if not repeats.any() else None
-        if in_order is not None:  # one row an image, in order (LLaVA-Med): no copy
+        if in_order is not None:  # one row an image, in order: no dictionary
             self.chunks.clear()
             return in_order
         values = concatenated([c[3] for c in self.chunks] or [pa.array([], pa.string())])
@@ -288,9 +288,10 @@ class Entries:
 
 def _in_order(
     chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array]], count: int
-) -> pa.ChunkedArray | None:
-    """The lists of images `0..count-1` a chunk of entries at a time, when the entries
-    come image after image and no image's entries straddle two chunks; else None."""
+) -> pa.Array | None:
+    """The lists of images `0..count-1` made a chunk of entries at a time (one array: how
+    a column is chunked decides the bytes Parquet writes of it), when the entries come
+    image after image and no image's entries straddle two chunks; else None."""
     lists, start = [], 0
     for number, (images, _, _, values) in enumerate(chunks):
         last = count if number == len(chunks) - 1 else int(images[-1]) + 1
@@ -304,7 +305,7 @@ def _in_order(
     if start < count:  # no entries at all
         lists.append(pa.array([[]] * (count - start), pa.list_(pa.string())))
     types = {a.type for a in lists}
-    return pa.chunked_array(lists) if len(types) == 1 else None
+    return pa.concat_arrays(lists) if len(types) == 1 else None
 
 
 def _repeats(
