@@ -16,6 +16,12 @@ from kedro_datasets.pandas import ParquetDataset
 from unimed_kedro.datasets.previews import published_path, redistributable_rows, sources_table
 from unimed_kedro.engine import memo
 from unimed_kedro.io.atomic import atomic_path
+from unimed_kedro.schema.columns import (
+    arrow_table,
+    is_list_column,
+    python_lists,
+    untyped_empty_lists,
+)
 from unimed_kedro.schema.tables import Batches, Table, frame_of, write_batches
 
 
@@ -57,7 +63,7 @@ class ParquetTableDataset(ParquetDataset):
 
     def _write(self, data: pd.DataFrame | Batches) -> None:
         if self._protocol != "file" or "partition_cols" in self._save_args:
-            super().save(frame_of(data))  # which refuses partition_cols
+            super().save(python_lists(frame_of(data)))  # which refuses partition_cols
             return
         path = get_filepath_str(self._get_save_path(), self._protocol)
         if os.path.isdir(path):
@@ -65,6 +71,8 @@ class ParquetTableDataset(ParquetDataset):
         with atomic_path(path) as tmp, self._fs.open(tmp, **self._fs_open_args_save) as handle:
             if isinstance(data, Batches):
                 write_batches(data, handle, spill=os.path.dirname(path), **self._save_args)
+            elif any(is_list_column(data[c]) for c in data.columns):
+                _write_lists(data, handle, dict(self._save_args))
             else:
                 data.to_parquet(handle, **self._save_args)
         self._invalidate_cache()
@@ -81,3 +89,13 @@ class ParquetTableDataset(ParquetDataset):
             [v.tolist() if isinstance(v, np.ndarray) else v for v in row] for row in table["data"]
         ]
         return TablePreview(table)
+
+
+def _write_lists(frame: pd.DataFrame, handle: Any, save_args: dict[str, Any]) -> None:
+    """What `to_parquet` writes, for a frame with Arrow list columns (a manifest's
+    captions): their pandas metadata as Python lists' (`arrow_table`), so that pandas
+    reads them back, the bytes those lists would give."""
+    index = save_args.pop("index", None)
+    compression = save_args.pop("compression", "snappy")
+    table = arrow_table(untyped_empty_lists(frame), preserve_index=index)
+    pq.write_table(table, handle, compression=compression, **save_args)

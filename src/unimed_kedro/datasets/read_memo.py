@@ -28,6 +28,7 @@ from pandas.api.types import is_object_dtype
 
 from unimed_kedro.io.atomic import atomic_dir, remove_stale_temporaries
 from unimed_kedro.io.digests import TreeState, links_state, scan_tree
+from unimed_kedro.schema.columns import arrow_table, is_list_column, list_values
 from unimed_kedro.sources.base import SourceTables
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def _read_tables(folder: Path) -> SourceTables:
 
 
 def _write_table(frame: pd.DataFrame, path: Path) -> None:
-    table = pa.Table.from_pandas(frame)
+    table = arrow_table(frame)
     notes = json.dumps([_note(frame[column]) for column in frame.columns]).encode()
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), _NOTES: notes})
     pq.write_table(table, path)
@@ -141,25 +142,34 @@ def _note(values: pd.Series) -> dict[str, Any]:
 def _read_table(path: Path) -> pd.DataFrame:
     table = pq.read_table(path)
     notes = json.loads(table.schema.metadata[_NOTES])
-    frame = table.to_pandas()
+    frame = table.to_pandas(types_mapper=_lists_as_arrow)  # lists: no array per cell
     if len(notes) != len(frame.columns):
         raise ValueError(f"{path.name}: {len(frame.columns)} columns, {len(notes)} notes")
-    for column, note, arrow_field in zip(list(frame.columns), notes, table.schema):
-        frame[column] = _restore(frame[column], note, pa.types.is_list(arrow_field.type))
+    for column, note in zip(list(frame.columns), notes):
+        frame[column] = _restore(frame[column], note)
     return frame
 
 
-def _restore(values: pd.Series, note: dict[str, Any], lists: bool) -> pd.Series:
-    """A column as it was written: its dtype, lists where Parquet gives arrays, and None
-    or NaN for a missing value as the column had it."""
+def _lists_as_arrow(dtype: pa.DataType) -> pd.ArrowDtype | None:
+    """Lists as Arrow lists of `item`s, as `pa.array` builds them (Parquet names the
+    item `element`)."""
+    return pd.ArrowDtype(pa.list_(dtype.value_type)) if pa.types.is_list(dtype) else None
+
+
+def _restore(values: pd.Series, note: dict[str, Any]) -> pd.Series:
+    """A column as it was written: its dtype (Arrow lists as read), Python lists where it
+    held them, and None or NaN for a missing value as the column had it."""
+    lists = is_list_column(values)
+    if lists and str(values.dtype) == note["dtype"]:
+        return values
+    if lists:
+        cells = list_values(values)
+        values = pd.Series(cells, index=values.index, dtype=object, name=values.name)
     dtype = pd.api.types.pandas_dtype(note["dtype"])
     if values.dtype != dtype:
         values = values.astype(dtype)
     if not is_object_dtype(dtype):
         return values
-    if lists:
-        cells = [v.tolist() if isinstance(v, np.ndarray) else v for v in values.tolist()]
-        values = pd.Series(cells, index=values.index, dtype=object, name=values.name)
     if note["missing"] in ("none", "nan"):
         values = values.where(values.notna(), None if note["missing"] == "none" else np.nan)
     return values

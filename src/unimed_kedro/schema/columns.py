@@ -6,14 +6,17 @@ time, so memory holds the text's bytes (and a dict per record of one chunk only)
 of texts become Arrow lists, strings Arrow strings, and a text column of few values (a
 source's name, licence, file) a categorical, a few bytes a row. `plain` turns
 categoricals back into text; `list_values` gives list cells as Python lists where a
-reader works row by row.
+reader works row by row. List columns leave ingest as Arrow lists; `arrow_table` writes
+them as Python lists would be written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -42,14 +45,14 @@ def records_frame(
     _store(pending, chunks)
     arrays = {}
     for name, parts in zip(columns, chunks):  # a column at a time: one column copied twice
-        arrays[name] = _concatenated(parts)
+        arrays[name] = concatenated(parts)
         parts.clear()
     return pa.table(arrays).to_pandas(types_mapper=_lists_as_arrow, self_destruct=True)
 
 
 def _store(pending: list[list[Any]], chunks: list[list[pa.Array]]) -> None:
     for values, parts in zip(pending, chunks):
-        parts.append(_few_values(_array(values)))
+        parts.append(_few_values(array_of(values)))
 
 
 def _few_values(array: pa.Array) -> pa.Array:
@@ -60,7 +63,7 @@ def _few_values(array: pa.Array) -> pa.Array:
     return encoded if len(encoded.dictionary) * _FEW <= len(array) else array
 
 
-def _concatenated(parts: list[pa.Array]) -> pa.Array:
+def concatenated(parts: list[pa.Array]) -> pa.Array:
     """One array of a column's chunks (Arrow's `take` over many chunks would first copy
     them into one), of one type: all-missing chunks take the others' type, int chunks
     and float ones are floats, and dictionary chunks are decoded where other chunks are
@@ -71,14 +74,14 @@ def _concatenated(parts: list[pa.Array]) -> pa.Array:
     return pa.concat_tables(tables, promote_options="permissive").column("v").combine_chunks()
 
 
-def _array(values: list[Any]) -> pa.Array:
+def array_of(values: list[Any]) -> pa.Array:
     """One chunk of a column. Text that is not UTF-8 (surrogates of undecoded bytes) is
     cleaned here, as every text cell is by `finish`; values of mixed types (a reader's
     slip) are kept as their text rather than stopping the read."""
     try:
         return pa.array(values, from_pandas=True)
     except UnicodeEncodeError:
-        return _array([clean_value(v) for v in values])
+        return array_of([clean_value(v) for v in values])
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array([None if is_missing(v) else str(v) for v in values])
 
@@ -100,9 +103,93 @@ def list_values(series: pd.Series) -> list[Any]:
     return values
 
 
-def plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with its categorical columns as text (what `records_frame` encoded)."""
+def decoded_lists(frame: pd.DataFrame) -> pd.DataFrame:
+    """List columns of dictionary-encoded items (texts a reader keeps in file order while
+    rows move, `PerImage`) as lists of the texts themselves, a column at a time."""
     for column in frame.columns:
+        series = frame[column]
+        if is_list_column(series) and pa.types.is_dictionary(series.dtype.pyarrow_dtype.value_type):
+            plain_type = pa.list_(series.dtype.pyarrow_dtype.value_type.value_type)
+            lists = pa.array(series.array).cast(plain_type)
+            del series
+            frame[column] = pd.Series(
+                pd.arrays.ArrowExtensionArray(lists), index=frame.index, copy=False
+            )
+    return frame
+
+
+def python_lists(frame: pd.DataFrame) -> pd.DataFrame:
+    """Arrow list columns as columns of Python lists (None where missing)."""
+    for column in frame.columns:
+        if is_list_column(frame[column]):
+            values = list_values(frame[column])
+            frame[column] = pd.Series(values, index=frame.index, dtype=object)
+    return frame
+
+
+def untyped_empty_lists(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` (a shallow copy when changed) with its Arrow list columns that hold no item
+    as lists of nulls: Python lists, all empty, are written so (`list<null>`)."""
+    empty = {}
+    for column in frame.columns:
+        series = frame[column]
+        if is_list_column(series) and not series.list.len().fillna(0).any():
+            mask = series.isna().to_numpy(dtype=bool)
+            offsets = pa.array(np.zeros(len(series) + 1, dtype=np.int32))
+            lists = pa.ListArray.from_arrays(offsets, pa.nulls(0), mask=pa.array(mask))
+            empty[column] = pd.Series(pd.arrays.ArrowExtensionArray(lists), index=frame.index)
+    return frame.assign(**empty) if empty else frame
+
+
+def arrow_table(frame: pd.DataFrame, **from_pandas: Any) -> pa.Table:
+    """`frame` as an Arrow table (`pa.Table.from_pandas`) whose pandas metadata names its
+    Arrow list columns as columns of objects, as Python lists would be written: pandas
+    rebuilds a dtype from that name when it reads the table, and cannot from a nested
+    Arrow type's (`read_parquet` fails). Read back, they are lists as ever."""
+    table = pa.Table.from_pandas(frame, **from_pandas)
+    lists = {str(c) for c in frame.columns if is_list_column(frame[c])}
+    metadata = table.schema.metadata or {}
+    if not lists or b"pandas" not in metadata:
+        return table
+    pandas = json.loads(metadata[b"pandas"])
+    for column in pandas["columns"]:
+        if column["name"] in lists:
+            column["numpy_type"] = "object"
+    return table.replace_schema_metadata({**metadata, b"pandas": json.dumps(pandas).encode()})
+
+
+def plain(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """The frame with its categorical columns (of `columns`, default all) as text (what
+    `records_frame` encoded)."""
+    for column in frame.columns if columns is None else columns:
         if isinstance(frame[column].dtype, pd.CategoricalDtype):
             frame[column] = frame[column].astype("str")
     return frame
+
+
+def kept_rows(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """The rows `keep` (a mask) of `frame`, taken a column at a time, each dropped from
+    `frame` once taken: the table is never held twice (`.loc` copies every column at
+    once). `frame` itself when every row is kept."""
+    if keep.all():
+        return frame
+    rows = np.flatnonzero(keep)
+    taken = {c: frame.pop(c).take(rows) for c in list(frame.columns)}
+    return pd.DataFrame(taken, copy=False)
+
+
+def value_slices(
+    frame: pd.DataFrame, columns: Sequence[str], *, chunk: int = CHUNK
+) -> Iterator[list[list[Any]]]:
+    """The values of `columns`, `chunk` rows at a time, as Python lists: a step that works
+    row by row holds one chunk of boxed values, never a column of them."""
+    for start in range(0, len(frame), chunk):
+        yield [frame[c].iloc[start : start + chunk].tolist() for c in columns]
+
+
+def text_series(chunks: Iterable[list[Any]], index: pd.Index) -> pd.Series:
+    """A `str` column (Arrow text) of texts given a chunk at a time, as one array: how a
+    column is chunked decides the bytes Parquet writes of it."""
+    arrays = [pa.array(values, type=pa.string()) for values in chunks]
+    text = pa.concat_arrays(arrays) if arrays else pa.array([], pa.string())
+    return pd.Series(text.to_pandas().array, index=index)

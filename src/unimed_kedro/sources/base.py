@@ -18,11 +18,13 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api.types import is_object_dtype
 
 from unimed_kedro.schema import IMAGE, RecordKind, is_missing, rejects_frame
 from unimed_kedro.schema.base import check_sample_ids
-from unimed_kedro.schema.columns import is_list_column, list_values, plain, records_frame
+from unimed_kedro.schema.columns import decoded_lists, is_list_column, plain, records_frame
 from unimed_kedro.schema.text import clean_text, clean_value
 from unimed_kedro.sources.paths import SourceFolder
 
@@ -258,8 +260,9 @@ def finish(
     own location: a `duplicate_record` when it is the same raw record again, an
     `id_collision` naming both raw ids when two raw ids fold to one sample id. The first
     occurrence is kept, and a correction made to a repeat is dropped with it (it describes
-    no record of the manifest). Every text cell is cleaned (`clean_text`); list cells
-    (Arrow lists while read) leave as Python lists."""
+    no record of the manifest). Every text cell is cleaned (`clean_text`); list columns
+    leave as Arrow lists (`pd.ArrowDtype`: a caption costs its text, not a Python string),
+    written to Parquet as Python lists would be (`arrow_table`)."""
     columns = kind.manifest_columns(labels)
     frame = (
         records
@@ -267,7 +270,10 @@ def finish(
         else records_frame(records, [*columns, *WHERE_COLUMNS])
     )
     del records
-    frame = plain(frame.reindex(columns=[*columns, *WHERE_COLUMNS]))
+    # what repeats are found by as text now, the rest once rows are sorted and lists
+    # decoded (a column of few values costs a few bytes a row until then)
+    frame = frame.reindex(columns=[*columns, *WHERE_COLUMNS])
+    frame = plain(frame, ["sample_id", "raw_relpath", "_raw_id"])
     check_sample_ids(rejects.source, frame["sample_id"])
     check_sample_ids(rejects.source, _reject_ids(rejects))
     dup = _reject_repeats(frame, rejects)
@@ -275,9 +281,9 @@ def finish(
     rejects.corrections[:] = [
         c for c in rejects.corrections if (c["file"], c["row"]) not in repeats
     ]
-    manifest = _python_lists(_sorted_rows(frame, columns, ~dup))
-    del frame
-    manifest = kind.conform(_clean_text_cells(manifest), labels)
+    manifest = _sorted_rows(frame, columns, ~dup)
+    del frame  # what is left of it (where records were read) goes before lists are decoded
+    manifest = kind.conform(_clean_text_cells(plain(decoded_lists(manifest))), labels)
     return SourceTables(manifest, rejects_frame(rejects.rows), rejects_frame(rejects.corrections))
 
 
@@ -324,23 +330,16 @@ def _where(file: str, row: Any) -> str:
     return file if is_missing(row) else f"{file} line {int(row)}"
 
 
-def _python_lists(manifest: pd.DataFrame) -> pd.DataFrame:
-    """List columns as Python lists (what every later stage reads from parquet alike)."""
-    for column in manifest.columns:
-        if is_list_column(manifest[column]):
-            values = list_values(manifest[column])
-            manifest[column] = pd.Series(values, index=manifest.index, dtype=object)
-    return manifest
-
-
 def _clean_text_cells(manifest: pd.DataFrame) -> pd.DataFrame:
     """Manifest with every text cell valid UTF-8 without control characters: Arrow string
-    columns (which hold no surrogate) are searched at once, other columns of objects (lists
-    of captions, Python strings) cell by cell."""
+    and list columns (which hold no surrogate) are searched at once, other columns of
+    objects (lists of captions, Python strings) cell by cell."""
     for column in manifest.columns:
         series = manifest[column]
         dtype = series.dtype
-        if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        if is_list_column(series):
+            manifest[column] = _clean_lists(series)
+        elif isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
             bad = series.str.contains(_CONTROL, regex=True, na=False)
             if bad.any():
                 manifest.loc[bad, column] = series[bad].map(clean_text)
@@ -350,3 +349,30 @@ def _clean_text_cells(manifest: pd.DataFrame) -> pd.DataFrame:
             if any(c is not v for c, v in zip(cleaned, values)):
                 manifest[column] = pd.Series(cleaned, index=manifest.index, dtype=object)
     return manifest
+
+
+def _clean_lists(series: pd.Series) -> pd.Series:
+    """An Arrow list column whose texts are cleaned (`clean_text`), the column itself when
+    none needs it: only the texts holding a control character are cleaned one by one."""
+    arrow = pa.array(series.array)  # one chunk as is (several would be combined)
+    chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
+    cleaned = [_clean_list_chunk(chunk) for chunk in chunks]
+    if all(c is chunk for c, chunk in zip(cleaned, chunks)):
+        return series
+    lists = pd.arrays.ArrowExtensionArray(
+        pa.chunked_array(cleaned, type=series.dtype.pyarrow_dtype)
+    )
+    return pd.Series(lists, index=series.index, name=series.name, copy=False)
+
+
+def _clean_list_chunk(lists: pa.ListArray) -> pa.ListArray:
+    values = lists.flatten()
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return lists
+    bad = pc.fill_null(pc.match_substring_regex(values, _CONTROL), False)
+    if not pc.any(bad).as_py():
+        return lists
+    fixed = pa.array([clean_text(t) for t in values.filter(bad).to_pylist()], values.type)
+    values = pc.replace_with_mask(values, bad, fixed)
+    offsets = pc.subtract(lists.offsets, lists.offsets[0])
+    return pa.ListArray.from_arrays(offsets, values, mask=lists.is_null())

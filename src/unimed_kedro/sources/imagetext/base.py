@@ -14,7 +14,16 @@ import pandas as pd
 import pyarrow as pa
 
 from unimed_kedro.schema import IMAGE_TEXT, is_missing, make_sample_id
-from unimed_kedro.schema.columns import is_list_column, records_frame
+from unimed_kedro.schema.columns import (
+    CHUNK,
+    array_of,
+    concatenated,
+    is_list_column,
+    kept_rows,
+    records_frame,
+    text_series,
+    value_slices,
+)
 from unimed_kedro.sources.base import Source, SourceInfo
 from unimed_kedro.sources.paths import Where
 
@@ -102,8 +111,12 @@ class ImageTextSource(Source):
         the patient."""
         name = self.source.name
         raw_ids = frame["_raw_id"].astype("str")
-        frame["sample_id"] = pd.Series(
-            [make_sample_id(name, r) for r in raw_ids.tolist()], index=frame.index, dtype="str"
+        frame["sample_id"] = text_series(
+            (
+                [make_sample_id(name, r) for r in raw]
+                for (raw,) in value_slices(raw_ids.to_frame(), ["_raw_id"])
+            ),
+            frame.index,
         )
         patients = frame["patient_id"].astype("str")
         frame["patient_id"] = patients.where(patients.notna(), f"{name}:" + raw_ids)
@@ -112,16 +125,18 @@ class ImageTextSource(Source):
     def on_disk(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The records whose image `find` finds, with `raw_relpath` where it was found;
         the others are rejects (`outside_raw_root`, `missing_file`)."""
-        found = [
-            self.find(rel, {"file": file, "row": _line(row), "sample_id": sample_id})
-            for rel, file, row, sample_id in zip(
-                *(frame[c].tolist() for c in ("raw_relpath", "_file", "_row", "sample_id"))
+        found: list[list[str | None]] = []  # a chunk of rows at a time (`value_slices`)
+        for values in value_slices(frame, ["raw_relpath", "_file", "_row", "sample_id"]):
+            found.append(
+                [
+                    self.find(rel, {"file": file, "row": _line(row), "sample_id": sample_id})
+                    for rel, file, row, sample_id in zip(*values)
+                ]
             )
-        ]
-        kept = np.array([f is not None for f in found], dtype=bool)
-        frame = frame.loc[kept].copy()
-        frame["raw_relpath"] = pd.Series(
-            [f for f in found if f is not None], index=frame.index, dtype="str"
+        kept = np.array([f is not None for part in found for f in part], dtype=bool)
+        frame = kept_rows(frame, kept)
+        frame["raw_relpath"] = text_series(
+            ([f for f in part if f is not None] for part in found), frame.index
         )
         return frame
 
@@ -170,7 +185,7 @@ class ImageTextSource(Source):
                 row=_line(row),
                 sample_id=sample_id,
             )
-        return frame.loc[captioned]
+        return kept_rows(frame, captioned.to_numpy(dtype=bool))
 
 
 class PerImage:
@@ -179,24 +194,26 @@ class PerImage:
     of every row naming the image (file order, repeats dropped; each row's are clean as
     recorded) and the most held-out split of its rows (an image one row puts in val or
     test is evaluation data, whatever another row says). Memory holds, per image, its
-    path and its lists, never a dict per row."""
+    path and a few bytes, and per caption its text in Arrow (`Entries`), never a dict per
+    row nor a Python string per caption."""
 
     LISTS = ("source_captions", "findings")
 
     def __init__(self) -> None:
         self.index: dict[str, int] = {}
-        self.lists: dict[str, list[list[str]]] = {c: [] for c in self.LISTS}
+        self.lists = {c: Entries() for c in self.LISTS}
         self.ranks = bytearray()
 
     def frame(self, records: Iterable[dict], columns: list[str]) -> pd.DataFrame:
         own = [c for c in columns if c not in (*self.LISTS, "official_split")]
         frame = records_frame(self._firsts(records), own)
-        for column, values in self.lists.items():
-            frame[column] = pd.Series(values, index=frame.index, dtype=object)
+        self.index.clear()  # the paths go before the lists are grouped (a peak less)
+        for column, entries in self.lists.items():
+            lists = pd.arrays.ArrowExtensionArray(entries.grouped(len(frame)))
+            frame[column] = pd.Series(lists, index=frame.index, copy=False)
         ranks = np.frombuffer(bytes(self.ranks), dtype=np.uint8)
         splits = pa.array(np.array(_SPLITS_BY_RANK, dtype=object)[ranks], from_pandas=True)
         frame["official_split"] = splits.to_pandas()  # typed as `records_frame` would
-        self.index.clear()
         return frame
 
     def _firsts(self, records: Iterable[dict]) -> Iterator[dict]:
@@ -204,16 +221,115 @@ class PerImage:
             new = len(self.ranks)
             at = self.index.setdefault(record["raw_relpath"], new)
             rank = _SPLIT_RANK.get(record.get("official_split") or "", 0)
+            for column, entries in self.lists.items():
+                entries.add(at, record.get(column) or (), first=at == new)
             if at == new:
-                for column, values in self.lists.items():
-                    values.append(list(record.get(column) or ()))
                 self.ranks.append(rank)
                 yield record
-                continue
-            for column, values in self.lists.items():
-                kept = values[at]
-                kept.extend(v for v in record.get(column) or () if v not in kept)
-            self.ranks[at] = max(self.ranks[at], rank)
+            elif rank > self.ranks[at]:
+                self.ranks[at] = rank
+
+
+class Entries:
+    """The values of one list column as rows give them, `(image, value)` in file order,
+    held as Arrow text a chunk at a time (a Python string costs ~50 bytes more than its
+    text, a list per image ~70); `grouped` makes them one list per image."""
+
+    def __init__(self) -> None:
+        self.images: list[int] = []
+        self.hashes: list[int] = []  # to find repeats without comparing every text
+        self.firsts = bytearray()  # 1: given by the image's first row, kept as given
+        self.values: list[Any] = []
+        self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array]] = []
+
+    def add(self, image: int, values: Iterable[Any], *, first: bool) -> None:
+        for value in values:
+            self.images.append(image)
+            self.hashes.append(hash(value))
+            self.firsts.append(first)
+            self.values.append(value)
+        if len(self.values) >= CHUNK:
+            self._store()
+
+    def _store(self) -> None:
+        if self.values:
+            images = np.array(self.images, dtype=np.int64)
+            hashes = np.array(self.hashes, dtype=np.int64)
+            firsts = np.frombuffer(bytes(self.firsts), dtype=bool)
+            self.chunks.append((images, hashes, firsts, array_of(self.values)))
+        self.images, self.hashes, self.firsts, self.values = [], [], bytearray(), []
+
+    def grouped(self, count: int) -> pa.Array:
+        """A list per image `0..count-1`: its values in file order, a value it already
+        holds left out (the first kept); the entries are let go."""
+        self._store()
+        images, hashes, firsts = (
+            np.concatenate([c[i] for c in self.chunks] or [np.zeros(0, t)])
+            for i, t in enumerate((np.int64, np.int64, bool))
+        )
+        repeats = _repeats(images, hashes, firsts, [c[3] for c in self.chunks])
+        in_order = _in_order(self.chunks, count) if not repeats.any() else None
+        if in_order is not None:  # one row an image, in order: no dictionary
+            self.chunks.clear()
+            return in_order
+        values = concatenated([c[3] for c in self.chunks] or [pa.array([], pa.string())])
+        self.chunks.clear()
+        kept = np.flatnonzero(~repeats)
+        kept = kept[np.argsort(images[kept], kind="stable")]  # by image, file order within
+        sizes = np.bincount(images[kept], minlength=count)
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
+        if not pa.types.is_string(values.type) or len(values) >= 2**31:
+            return pa.ListArray.from_arrays(pa.array(offsets), values.take(pa.array(kept)))
+        # the texts stay in file order, the lists name them (dictionary-encoded): later
+        # steps move 4 bytes a text, `finish` puts them in order once (`decoded_lists`)
+        items = pa.DictionaryArray.from_arrays(pa.array(kept, pa.int32()), values)
+        return pa.ListArray.from_arrays(pa.array(offsets), items)
+
+
+def _in_order(
+    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array]], count: int
+) -> pa.Array | None:
+    """The lists of images `0..count-1` made a chunk of entries at a time (one array: how
+    a column is chunked decides the bytes Parquet writes of it), when the entries come
+    image after image and no image's entries straddle two chunks; else None."""
+    lists, start = [], 0
+    for number, (images, _, _, values) in enumerate(chunks):
+        last = count if number == len(chunks) - 1 else int(images[-1]) + 1
+        following = chunks[number + 1][0][0] if number < len(chunks) - 1 else count
+        if (len(images) and (images[0] < start or following < last)) or np.any(np.diff(images) < 0):
+            return None
+        sizes = np.bincount(images - start, minlength=last - start)
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
+        lists.append(pa.ListArray.from_arrays(pa.array(offsets), values))
+        start = last
+    if start < count:  # no entries at all
+        lists.append(pa.array([[]] * (count - start), pa.list_(pa.string())))
+    types = {a.type for a in lists}
+    return pa.concat_arrays(lists) if len(types) == 1 else None
+
+
+def _repeats(
+    images: np.ndarray, hashes: np.ndarray, firsts: np.ndarray, chunks: list[pa.Array]
+) -> np.ndarray:
+    """The entries whose image holds their value at an earlier entry (its first row's
+    values are all kept, as given). Entries of one image and one hash (few: a repeat, or
+    a hash shared by two texts) are compared by value."""
+    repeat = np.zeros(len(images), dtype=bool)
+    order = np.lexsort((hashes, images))  # stable: file order within an (image, hash)
+    same = (images[order][1:] == images[order][:-1]) & (hashes[order][1:] == hashes[order][:-1])
+    if not same.any():
+        return repeat
+    runs = np.cumsum(np.concatenate([[True], ~same]))  # run number of each sorted entry
+    shared = np.flatnonzero(np.bincount(runs)[runs] > 1)  # sorted entries in runs of 2+
+    at = order[shared]
+    texts = pa.chunked_array(chunks).take(pa.array(at)).to_pylist()
+    seen: set[tuple[int, Any]] = set()
+    for entry, run, first, text in zip(
+        at.tolist(), runs[shared].tolist(), firsts[at].tolist(), texts
+    ):
+        repeat[entry] = not first and (run, text) in seen
+        seen.add((run, text))
+    return repeat
 
 
 def _has_items(series: pd.Series) -> pd.Series:

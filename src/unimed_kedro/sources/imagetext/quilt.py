@@ -16,7 +16,8 @@ than train or val, is a `bad_csv_row`.
 
 The lookup (1,017,712 rows, long text columns) is streamed: read one row at a time with
 the csv module, each row merged as it comes into its image's record (`PerImage`): memory
-holds per image its path, its captions and a few bytes, never the table or a dict a row.
+holds per image its path and a few bytes, per caption its text in Arrow, never the table
+or a dict a row.
 """
 
 from __future__ import annotations

@@ -147,7 +147,9 @@ class RadImageNet(ImageTextSource):
             ),
             ["raw_relpath"],
         )
-        by_image = pd.Series(given["source_captions"].to_numpy(), index=given["raw_relpath"])
+        by_image = pd.Series(
+            list_values(given["source_captions"]), index=given["raw_relpath"], dtype=object
+        )
         first = frame["raw_relpath"].where(~frame["raw_relpath"].duplicated())
         captions = first.map(by_image).tolist()  # NaN where the record is no image's first
         own = list_values(frame["source_captions"])
