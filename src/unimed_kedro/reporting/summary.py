@@ -37,9 +37,9 @@ def label_counts(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
     if not len(frame) or not columns:
         return pd.DataFrame([], columns=header)
     values, by = frame[columns], frame["source"].to_numpy()
-    counts = {k: values.eq(v).fillna(False) for k, v in OUTCOMES.items()}
-    counts["not_annotated"] = values.isna()
-    sums = {k: c.groupby(by, sort=True).sum() for k, c in counts.items()}
+    # one outcome's mask at a time: each is a bool per sample and label
+    sums = {k: values.eq(v).fillna(False).groupby(by, sort=True).sum() for k, v in OUTCOMES.items()}
+    sums["not_annotated"] = values.isna().groupby(by, sort=True).sum()
     sources = sums["not_annotated"].index
     table = pd.DataFrame(
         {
