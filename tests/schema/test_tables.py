@@ -179,6 +179,16 @@ def test_scratch_folders_a_killed_run_left_are_swept_and_a_live_one_s_kept(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "s.parquet"]
 
 
+def test_batches_with_arrow_list_columns_read_back_as_lists(tmp_path):
+    """Ingest's manifests carry captions as Arrow lists; written a batch at a time, pandas
+    must still read them (a nested ArrowDtype named in the metadata made it fail)."""
+    lists = pa.array([["x", "y"], [], None])
+    frame = pd.DataFrame({"n": [1, 2, 3], "captions": pd.arrays.ArrowExtensionArray(lists)})
+    write_batches(batches_of(frame, rows=2), tmp_path / "t.parquet", spill=str(tmp_path))
+    back = pd.read_parquet(tmp_path / "t.parquet")
+    assert [None if v is None else list(v) for v in back["captions"]] == [["x", "y"], [], None]
+
+
 def test_a_compacted_slice_pickles_alone():
     """A task's slice of the plan's table is sent without the rest of the table."""
     import pickle

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from unimed_kedro.io.atomic import scratch_dir
+from unimed_kedro.schema.columns import arrow_table
 
 BATCH = 1 << 15  # rows per batch: ~50 MB of a wide CXR row with its captions
 
@@ -266,7 +267,7 @@ def write_batches(
             for frame in frames:
                 if not isinstance(frame.index, pd.RangeIndex):  # as a column, it would vary
                     frame = frame.reset_index(drop=True)
-                table, rows = pa.Table.from_pandas(frame), rows + len(frame)
+                table, rows = arrow_table(frame), rows + len(frame)  # lists readable by pandas
                 if writer is None:
                     waiting.append(_spilled(table, folder, len(waiting)))
                     schema = _unified([s for _, s in waiting])
