@@ -372,6 +372,7 @@ def run_kedro(project: Path, params: dict[str, object], log_path: Path) -> dict:
         "wall_s": round(seconds, 3),
         "peak_parent_rss_mb": round(parent_peak / 2**20, 1),
         "peak_tree_rss_mb": round(monitor.peak / 2**20, 1),
+        "peak_tree_pss_mb": round(monitor.peak_pss / 2**20, 1),
         "parent_rss_at_startup_mb": round(_rss_at(monitor.series, timeline) / 2**20, 1),
         "outside_load_cores": round(monitor.outside_cores, 3),
         "steal_cores": round(monitor.steal_cores, 3),
