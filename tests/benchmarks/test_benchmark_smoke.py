@@ -47,6 +47,8 @@ def test_benchmark_runs_three_methods(tmp_path: Path, monkeypatch: pytest.Monkey
     kedro = methods["unimed-kedro"]
     assert len(kedro["rounds_ratio"]) == len(methods["pillow-best"]["rounds_images_per_s"]) == 2
     assert round(kedro["ratio_to_pillow_best"], 3) in kedro["rounds_ratio"]
+    # PSS divides what forked processes share, so the tree's can only be below its RSS sum
+    assert 0 < kedro["peak_pss_mb"] <= kedro["peak_rss_mb"]
 
 
 def test_skip_flags_parse(monkeypatch: pytest.MonkeyPatch) -> None:
