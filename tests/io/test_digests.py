@@ -19,10 +19,13 @@ from unimed_kedro.io.digests import (
 )
 
 
-def _tree(root: Path) -> Path:
+def _tree(root: Path, more: int = 0) -> Path:
+    """Two images (and `more`) in one folder, and an index beside."""
     (root / "images" / "p1").mkdir(parents=True)
     (root / "images" / "p1" / "a.jpg").write_bytes(b"\xff\xd8 one")
     (root / "images" / "p1" / "b.jpg").write_bytes(b"\xff\xd8 two")
+    for i in range(more):
+        (root / "images" / "p1" / f"m{i}.jpg").write_bytes(b"\xff\xd8 %d" % i)
     (root / "index.csv").write_text("path,age\nimages/p1/a.jpg,68\n")
     return root
 
@@ -64,8 +67,10 @@ def test_reading_the_files_changes_nothing(tmp_path):
         "add_file_deep",
     ],
 )
-def test_every_change_under_the_folder_changes_the_state(tmp_path, change):
-    root = _tree(tmp_path / "src")
+# a folder of many files has them looked up by name in the open folder, of few by path
+@pytest.mark.parametrize("more", [0, digests._BY_NAME])
+def test_every_change_under_the_folder_changes_the_state(tmp_path, change, more):
+    root = _tree(tmp_path / "src", more)
     index, image = root / "index.csv", root / "images" / "p1" / "a.jpg"
     before = tree_state(root)
     stat = index.stat()
