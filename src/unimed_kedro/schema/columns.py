@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from unimed_kedro.schema.base import is_missing
 from unimed_kedro.schema.text import clean_value
@@ -109,13 +110,29 @@ def decoded_lists(frame: pd.DataFrame) -> pd.DataFrame:
     for column in frame.columns:
         series = frame[column]
         if is_list_column(series) and pa.types.is_dictionary(series.dtype.pyarrow_dtype.value_type):
-            plain_type = pa.list_(series.dtype.pyarrow_dtype.value_type.value_type)
-            lists = pa.array(series.array).cast(plain_type)
+            lists = _decoded(pa.array(series.array))
             del series
             frame[column] = pd.Series(
                 pd.arrays.ArrowExtensionArray(lists), index=frame.index, copy=False
             )
     return frame
+
+
+def _decoded(lists: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Lists of dictionary-encoded texts as lists of the texts: the dictionary itself, not
+    a copy, when the lists name each of its texts once and in order (a reader laid them
+    out in the order records are written, `Entries.grouped`)."""
+    plain_type = pa.list_(lists.type.value_type.value_type)
+    one = lists.chunk(0) if isinstance(lists, pa.ChunkedArray) and lists.num_chunks == 1 else lists
+    if isinstance(one, pa.ListArray):
+        items = one.flatten()
+        dictionary = items.dictionary
+        in_order = len(items) == len(dictionary) and items.null_count == 0
+        if in_order and np.array_equal(items.indices, np.arange(len(items))):
+            offsets = pc.subtract(one.offsets, one.offsets[0])
+            mask = one.is_null() if one.null_count else None
+            return pa.ListArray.from_arrays(offsets, dictionary, type=plain_type, mask=mask)
+    return lists.cast(plain_type)
 
 
 def python_lists(frame: pd.DataFrame) -> pd.DataFrame:
@@ -193,9 +210,9 @@ def value_slices(
         yield [frame[c].iloc[start : start + chunk].tolist() for c in columns]
 
 
-def text_series(chunks: Iterable[list[Any]], index: pd.Index) -> pd.Series:
-    """A `str` column (Arrow text) of texts given a chunk at a time, as one array: how a
-    column is chunked decides the bytes Parquet writes of it."""
-    arrays = [pa.array(values, type=pa.string()) for values in chunks]
+def text_series(chunks: Iterable[list[Any] | pa.Array], index: pd.Index) -> pd.Series:
+    """A `str` column (Arrow text) of texts given a chunk at a time (Python values or Arrow
+    text), as one array: how a column is chunked decides the bytes Parquet writes of it."""
+    arrays = [v if isinstance(v, pa.Array) else pa.array(v, type=pa.string()) for v in chunks]
     text = pa.concat_arrays(arrays) if arrays else pa.array([], pa.string())
     return pd.Series(text.to_pandas().array, index=index)

@@ -6,13 +6,16 @@ holding all their captions."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from unimed_kedro.allocator import trim
 from unimed_kedro.schema import IMAGE_TEXT, is_missing, make_sample_id
 from unimed_kedro.schema.columns import (
     CHUNK,
@@ -36,8 +39,9 @@ class ImageTextSource(Source):
     `citation`, `patient_note`, and the reader's own.
 
     `records` yields one record per row of the source's files; `collect` gathers them one
-    record per image (`PerImage`); `assemble` gives each its ids, checks its file once
-    (`on_disk`) and keeps the images with a caption (`paired`). A reader says how it
+    record per image (`PerImage`) and gives each its ids (`identified`: its captions are
+    laid out in sample-id order); `assemble` checks each file once (`on_disk`) and keeps
+    the images with a caption (`paired`). A reader says how it
     differs in three attributes and by overriding `combine` or `find`."""
 
     kind = IMAGE_TEXT
@@ -93,10 +97,20 @@ class ImageTextSource(Source):
     def collect(self, records: Iterable[dict], columns: list[str]) -> pd.DataFrame:
         if not self.one_record_per_image:
             return super().collect(records, columns)
-        return PerImage().frame(records, columns)
+        return PerImage().frame(records, columns, arrange=self._sample_order)
+
+    def _sample_order(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each record's place in sample-id order, its ids made now (`identified`): the
+        order `finish` writes records in, so their captions are laid out in it once."""
+        order = pc.sort_indices(pa.array(self.identified(frame)["sample_id"].array))
+        rank = np.empty(len(frame), np.int64)
+        rank[np.asarray(order)] = np.arange(len(frame))
+        return rank
 
     def assemble(self, frame: pd.DataFrame) -> pd.DataFrame:
-        frame = self.identified(self.combine(frame))
+        frame = self.combine(frame)
+        if not self.one_record_per_image:  # else identified as gathered (`collect`)
+            frame = self.identified(frame)
         if not self.checks_files_when_read:
             frame = self.on_disk(frame)
         return self.paired(frame)
@@ -118,26 +132,28 @@ class ImageTextSource(Source):
             ),
             frame.index,
         )
-        patients = frame["patient_id"].astype("str")
-        frame["patient_id"] = patients.where(patients.notna(), f"{name}:" + raw_ids)
+        # the image where no patient is given (`coalesce`: `where` costs ~3 copies)
+        patients = pa.array(frame["patient_id"].astype("str").array)
+        images = pa.array((f"{name}:" + raw_ids).array)
+        frame["patient_id"] = pd.Series(
+            pc.coalesce(patients, images).to_pandas().array, index=frame.index
+        )
         return frame
 
     def on_disk(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The records whose image `find` finds, with `raw_relpath` where it was found;
         the others are rejects (`outside_raw_root`, `missing_file`)."""
-        found: list[list[str | None]] = []  # a chunk of rows at a time (`value_slices`)
+        found: list[pa.Array] = []  # a chunk of rows at a time (`value_slices`), as text
+        kept: list[np.ndarray] = []
         for values in value_slices(frame, ["raw_relpath", "_file", "_row", "sample_id"]):
-            found.append(
-                [
-                    self.find(rel, {"file": file, "row": _line(row), "sample_id": sample_id})
-                    for rel, file, row, sample_id in zip(*values)
-                ]
-            )
-        kept = np.array([f is not None for part in found for f in part], dtype=bool)
-        frame = kept_rows(frame, kept)
-        frame["raw_relpath"] = text_series(
-            ([f for f in part if f is not None] for part in found), frame.index
-        )
+            paths = [
+                self.find(rel, {"file": file, "row": _line(row), "sample_id": sample_id})
+                for rel, file, row, sample_id in zip(*values)
+            ]
+            kept.append(np.array([f is not None for f in paths], dtype=bool))
+            found.append(pa.array([f for f in paths if f is not None], pa.string()))
+        frame = kept_rows(frame, np.concatenate(kept) if kept else np.zeros(0, bool))
+        frame["raw_relpath"] = text_series(found, frame.index)
         return frame
 
     def find(self, image: str, where: Where) -> str | None:
@@ -204,12 +220,22 @@ class PerImage:
         self.lists = {c: Entries() for c in self.LISTS}
         self.ranks = bytearray()
 
-    def frame(self, records: Iterable[dict], columns: list[str]) -> pd.DataFrame:
+    def frame(
+        self,
+        records: Iterable[dict],
+        columns: list[str],
+        arrange: Callable[[pd.DataFrame], np.ndarray] | None = None,
+    ) -> pd.DataFrame:
+        """The records, one per image; `arrange`, given the frame without its lists,
+        may add to it and gives each image's place in the order the lists' texts are to be
+        laid out (`Entries.grouped`)."""
         own = [c for c in columns if c not in (*self.LISTS, "official_split")]
         frame = records_frame(self._firsts(records), own)
         self.index.clear()  # the paths go before the lists are grouped (a peak less)
+        trim()
+        rank = arrange(frame) if arrange is not None else None
         for column, entries in self.lists.items():
-            lists = pd.arrays.ArrowExtensionArray(entries.grouped(len(frame)))
+            lists = pd.arrays.ArrowExtensionArray(entries.grouped(len(frame), rank))
             frame[column] = pd.Series(lists, index=frame.index, copy=False)
         ranks = np.frombuffer(bytes(self.ranks), dtype=np.uint8)
         splits = pa.array(np.array(_SPLITS_BY_RANK, dtype=object)[ranks], from_pandas=True)
@@ -259,22 +285,28 @@ class Entries:
             self.chunks.append((images, hashes, firsts, array_of(self.values)))
         self.images, self.hashes, self.firsts, self.values = [], [], bytearray(), []
 
-    def grouped(self, count: int) -> pa.Array:
+    def grouped(self, count: int, rank: np.ndarray | None = None) -> pa.Array:
         """A list per image `0..count-1`: its values in file order, a value it already
-        holds left out (the first kept); the entries are let go."""
+        holds left out (the first kept); the entries are let go. With `rank` (each
+        image's place in the order its record will be written), the texts are laid out
+        in that order, a chunk of entries at a time (`_laid_out`)."""
         self._store()
         images, hashes, firsts = (
             np.concatenate([c[i] for c in self.chunks] or [np.zeros(0, t)])
             for i, t in enumerate((np.int64, np.int64, bool))
         )
         repeats = _repeats(images, hashes, firsts, [c[3] for c in self.chunks])
+        kept = np.flatnonzero(~repeats)
+        if rank is not None and _layable([c[3] for c in self.chunks]):
+            texts = deque(c[3] for c in self.chunks)
+            self.chunks.clear()
+            return _laid_out(texts, images, kept, rank)
         in_order = _in_order(self.chunks, count) if not repeats.any() else None
         if in_order is not None:  # one row an image, in order: no dictionary
             self.chunks.clear()
             return in_order
         values = concatenated([c[3] for c in self.chunks] or [pa.array([], pa.string())])
         self.chunks.clear()
-        kept = np.flatnonzero(~repeats)
         kept = kept[np.argsort(images[kept], kind="stable")]  # by image, file order within
         sizes = np.bincount(images[kept], minlength=count)
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
@@ -284,6 +316,91 @@ class Entries:
         # steps move 4 bytes a text, `finish` puts them in order once (`decoded_lists`)
         items = pa.DictionaryArray.from_arrays(pa.array(kept, pa.int32()), values)
         return pa.ListArray.from_arrays(pa.array(offsets), items)
+
+
+# Texts laid out a slab at a time: each chunk of entries is cut into one piece per slab
+# (then let go), each slab's pieces are put in order into the one buffer (then let go).
+_SLABS = 16
+
+
+def _layable(chunks: list[pa.Array]) -> bool:
+    """Text chunks without a missing value, short enough for 32-bit offsets."""
+    return (
+        all(pa.types.is_string(c.type) and c.null_count == 0 for c in chunks)
+        and sum(c.nbytes for c in chunks) < 2**31 - 1
+    )
+
+
+def _laid_out(
+    texts: deque[pa.Array], images: np.ndarray, kept: np.ndarray, rank: np.ndarray
+) -> pa.Array:
+    """The lists of images `0..len(rank)-1` naming texts laid out by their image's `rank`
+    (file order within an image): the dictionary is built without ever holding the texts
+    twice (`texts`, chunks of entries in file order, are consumed), and when no record
+    is left out `finish` decodes the lists into it without a copy (`decoded_lists`)."""
+    count = len(rank)
+    kept = kept[np.argsort(rank[images[kept]], kind="stable")]  # in laid-out order
+    place = np.full(len(images), -1, np.int64)
+    place[kept] = np.arange(len(kept))
+    lengths = np.concatenate(
+        [np.asarray(pc.binary_length(c), np.int64) for c in texts] or [np.zeros(0, np.int64)]
+    )
+    offsets = np.concatenate([[0], np.cumsum(lengths[kept])]).astype(np.int32)
+    bounds = np.linspace(0, len(kept), _SLABS + 1).astype(np.int64)
+    data = _slabs_joined(_slab_pieces(texts, place, bounds), offsets, bounds)
+    dictionary = pa.StringArray.from_buffers(len(kept), pa.py_buffer(offsets), pa.py_buffer(data))
+    by_image = np.sort(kept)
+    by_image = by_image[np.argsort(images[by_image], kind="stable")]  # file order within
+    sizes = np.bincount(images[by_image], minlength=count)
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
+    items = pa.DictionaryArray.from_arrays(pa.array(place[by_image], pa.int32()), dictionary)
+    return pa.ListArray.from_arrays(pa.array(starts), items)
+
+
+def _slab_pieces(
+    texts: deque[pa.Array], place: np.ndarray, bounds: np.ndarray
+) -> list[list[tuple[np.ndarray, pa.Array]]]:
+    """Per slab (places `bounds[s]..bounds[s+1]`), the pieces of each chunk falling in
+    it: the places and texts of its entries, in place order. Each chunk goes once cut."""
+    pieces: list[list[tuple[np.ndarray, pa.Array]]] = [[] for _ in range(len(bounds) - 1)]
+    start = 0
+    while texts:
+        chunk = texts.popleft()
+        at = place[start : start + len(chunk)]
+        start += len(chunk)
+        local = np.flatnonzero(at >= 0)
+        local = local[np.argsort(at[local])]
+        cuts = np.searchsorted(at[local], bounds)
+        for slab, (low, high) in enumerate(zip(cuts[:-1], cuts[1:])):
+            if low < high:
+                part = local[low:high]
+                pieces[slab].append((at[part], chunk.take(pa.array(part))))
+        del chunk
+    return pieces
+
+
+def _slabs_joined(
+    pieces: list[list[tuple[np.ndarray, pa.Array]]], offsets: np.ndarray, bounds: np.ndarray
+) -> np.ndarray:
+    """The bytes of every text at its place (`offsets`), a slab at a time: the buffer is
+    written front to back as the pieces are let go (their heap pages given back)."""
+    data = np.empty(int(offsets[-1]), np.uint8)  # pages are taken as they are written
+    for slab, (low, high) in enumerate(zip(bounds[:-1], bounds[1:])):
+        parts, pieces[slab] = pieces[slab], []
+        if not parts:
+            continue
+        at = np.concatenate([p[0] for p in parts])
+        slab_texts = pa.concat_arrays([p[1] for p in parts]).take(pa.array(np.argsort(at)))
+        del parts
+        size = int(offsets[high] - offsets[low])
+        if size:
+            _, starts, body_buffer = slab_texts.buffers()
+            first = int(np.frombuffer(starts, np.int32)[slab_texts.offset])
+            body = np.frombuffer(body_buffer, np.uint8)[first : first + size]
+            data[offsets[low] : offsets[high]] = body
+        del slab_texts
+        trim()
+    return data
 
 
 def _in_order(
@@ -322,7 +439,7 @@ def _repeats(
     runs = np.cumsum(np.concatenate([[True], ~same]))  # run number of each sorted entry
     shared = np.flatnonzero(np.bincount(runs)[runs] > 1)  # sorted entries in runs of 2+
     at = order[shared]
-    texts = pa.chunked_array(chunks).take(pa.array(at)).to_pylist()
+    texts = _texts_at(chunks, at)
     seen: set[tuple[int, Any]] = set()
     for entry, run, first, text in zip(
         at.tolist(), runs[shared].tolist(), firsts[at].tolist(), texts
@@ -330,6 +447,20 @@ def _repeats(
         repeat[entry] = not first and (run, text) in seen
         seen.add((run, text))
     return repeat
+
+
+def _texts_at(chunks: list[pa.Array], at: np.ndarray) -> list[Any]:
+    """The values at entry numbers `at` of `chunks` (one after another) as Python values,
+    taken chunk by chunk: a `take` on the chunked array would first join them all."""
+    starts = np.cumsum([0, *(len(c) for c in chunks)])
+    chunk_of = np.searchsorted(starts, at, side="right") - 1
+    texts: list[Any] = [None] * len(at)
+    for number in np.unique(chunk_of).tolist():
+        mine = np.flatnonzero(chunk_of == number)
+        values = chunks[number].take(pa.array(at[mine] - starts[number])).to_pylist()
+        for position, value in zip(mine.tolist(), values):
+            texts[position] = value
+    return texts
 
 
 def _has_items(series: pd.Series) -> pd.Series:
