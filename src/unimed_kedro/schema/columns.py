@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from unimed_kedro.allocator import trim
 from unimed_kedro.schema.base import is_missing
 from unimed_kedro.schema.text import clean_value
 
@@ -35,6 +36,13 @@ def records_frame(
     time. A column's chunks are unified (all-missing chunks take the others' type); list
     columns are `pd.ArrowDtype` lists, integer columns with a missing value float64 (as
     pandas builds them from dicts)."""
+    return table_frame(records_table(records, columns, chunk=chunk))
+
+
+def records_table(
+    records: Iterable[dict], columns: Sequence[str], *, chunk: int = CHUNK
+) -> pa.Table:
+    """The Arrow table `records_frame` makes its frame of."""
     chunks: list[list[pa.Array]] = [[] for _ in columns]
     pending: list[list[Any]] = [[] for _ in columns]
     for record in records:
@@ -48,7 +56,24 @@ def records_frame(
     for name, parts in zip(columns, chunks):  # a column at a time: one column copied twice
         arrays[name] = concatenated(parts)
         parts.clear()
-    return pa.table(arrays).to_pandas(types_mapper=_lists_as_arrow, self_destruct=True)
+    return pa.table(arrays)
+
+
+def table_frame(table: pa.Table) -> pd.DataFrame:
+    """A table of `records_table` as `records_frame` gives it, its buffers let go as the
+    columns are converted."""
+    return table.to_pandas(types_mapper=_lists_as_arrow, self_destruct=True)
+
+
+def taken_table(columns: dict[str, pa.ChunkedArray], rows: np.ndarray) -> pa.Table:
+    """The rows `rows` of the columns of a table of `records_table` as `records_table`
+    would make them of those rows' records: a column missing in every row taken holds
+    nulls, not its type. A column at a time, each let go (popped) once taken."""
+    taken = {}
+    for name in list(columns):
+        column = columns.pop(name).take(pa.array(rows))
+        taken[name] = pa.nulls(len(rows)) if column.null_count == len(rows) else column
+    return pa.table(taken)
 
 
 def _store(pending: list[list[Any]], chunks: list[list[pa.Array]]) -> None:
@@ -198,6 +223,7 @@ def taken_rows(
     held twice (`.loc` copies every column at once; at 650k Quilt images a second copy
     was ~200 MB of a 1.1 GB peak)."""
     columns = list(frame.columns) if columns is None else columns
+    trim()  # what earlier steps freed on the heap, given back before the copies are made
     return pd.DataFrame({c: frame.pop(c).take(rows) for c in columns}, copy=False)
 
 

@@ -23,7 +23,9 @@ from unimed_kedro.schema.columns import (
     concatenated,
     is_list_column,
     kept_rows,
-    records_frame,
+    records_table,
+    table_frame,
+    taken_table,
     text_series,
     value_slices,
 )
@@ -205,20 +207,20 @@ class ImageTextSource(Source):
 
 
 class PerImage:
-    """Rows gathered into one record per image (`raw_relpath`) as they stream by: the
-    first row's fields (column by column, `records_frame`), the captions and class names
-    of every row naming the image (file order, repeats dropped; each row's are clean as
-    recorded) and the most held-out split of its rows (an image one row puts in val or
-    test is evaluation data, whatever another row says). Memory holds, per image, its
-    path and a few bytes, and per caption its text in Arrow (`Entries`), never a dict per
-    row nor a Python string per caption."""
+    """Rows gathered into one record per image (`raw_relpath`): the first row's fields,
+    the captions and class names of every row naming the image (file order, repeats
+    dropped; each row's are clean as recorded) and the most held-out split of its rows
+    (an image one row puts in val or test is evaluation data, whatever another row says).
+    As rows stream by, memory holds per row its fields in Arrow (`records_table`) and per
+    caption its text in Arrow (`Entries`), never a dict per row, a Python string per
+    caption nor a dict of paths (~170 bytes a path, on a heap it leaves fragmented);
+    images are told apart once the rows are read (`_images`)."""
 
     LISTS = ("source_captions", "findings")
 
     def __init__(self) -> None:
-        self.index: dict[str, int] = {}
         self.lists = {c: Entries() for c in self.LISTS}
-        self.ranks = bytearray()
+        self.ranks = bytearray()  # per row
 
     def frame(
         self,
@@ -230,83 +232,98 @@ class PerImage:
         may add to it and gives each image's place in the order the lists' texts are to be
         laid out (`Entries.grouped`)."""
         own = [c for c in columns if c not in (*self.LISTS, "official_split")]
-        frame = records_frame(self._firsts(records), own)
-        self.index.clear()  # the paths go before the lists are grouped (a peak less)
-        trim()
+        table = records_table(self._rows(records), own)
+        trim()  # what the rows' records left on the heap
+        parts = dict(zip(table.column_names, table.columns))
+        del table
+        images, firsts = _images(parts["raw_relpath"])
+        frame = table_frame(taken_table(parts, firsts))
         rank = arrange(frame) if arrange is not None else None
+        trim()  # and what arranging left there, before the lists' texts are laid out
         for column, entries in self.lists.items():
-            lists = pd.arrays.ArrowExtensionArray(entries.grouped(len(frame), rank))
+            grouped = entries.grouped(images, firsts, rank)
+            lists = pd.arrays.ArrowExtensionArray(grouped)
             frame[column] = pd.Series(lists, index=frame.index, copy=False)
-        ranks = np.frombuffer(bytes(self.ranks), dtype=np.uint8)
+        ranks = np.zeros(len(firsts), dtype=np.uint8)
+        np.maximum.at(ranks, images, np.frombuffer(bytes(self.ranks), dtype=np.uint8))
         splits = pa.array(np.array(_SPLITS_BY_RANK, dtype=object)[ranks], from_pandas=True)
         frame["official_split"] = splits.to_pandas()  # typed as `records_frame` would
         return frame
 
-    def _firsts(self, records: Iterable[dict]) -> Iterator[dict]:
-        for record in records:
-            new = len(self.ranks)
-            at = self.index.setdefault(record["raw_relpath"], new)
-            rank = _SPLIT_RANK.get(record.get("official_split") or "", 0)
+    def _rows(self, records: Iterable[dict]) -> Iterator[dict]:
+        for row, record in enumerate(records):
+            self.ranks.append(_SPLIT_RANK.get(record.get("official_split") or "", 0))
             for column, entries in self.lists.items():
-                entries.add(at, record.get(column) or (), first=at == new)
-            if at == new:
-                self.ranks.append(rank)
-                yield record
-            elif rank > self.ranks[at]:
-                self.ranks[at] = rank
+                entries.add(row, record.get(column) or ())
+            yield record
+
+
+def _images(paths: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's image (numbered in the order images are first named) and each image's
+    first row, from the rows' paths."""
+    if not len(paths):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    codes = pc.dictionary_encode(paths, null_encoding="encode").combine_chunks().indices
+    images = np.asarray(codes, dtype=np.int64)
+    return images, np.unique(images, return_index=True)[1]
 
 
 class Entries:
-    """The values of one list column as rows give them, `(image, value)` in file order,
+    """The values of one list column as rows give them, `(row, value)` in file order,
     held as Arrow text a chunk at a time (a Python string costs ~50 bytes more than its
     text, a list per image ~70); `grouped` makes them one list per image."""
 
     def __init__(self) -> None:
-        self.images: list[int] = []
+        self.rows: list[int] = []
         self.hashes: list[int] = []  # to find repeats without comparing every text
-        self.firsts = bytearray()  # 1: given by the image's first row, kept as given
         self.values: list[Any] = []
-        self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array]] = []
+        self.chunks: list[tuple[np.ndarray, np.ndarray, pa.Array]] = []
 
-    def add(self, image: int, values: Iterable[Any], *, first: bool) -> None:
+    def add(self, row: int, values: Iterable[Any]) -> None:
         for value in values:
-            self.images.append(image)
+            self.rows.append(row)
             self.hashes.append(hash(value))
-            self.firsts.append(first)
             self.values.append(value)
         if len(self.values) >= CHUNK:
             self._store()
 
     def _store(self) -> None:
         if self.values:
-            images = np.array(self.images, dtype=np.int64)
+            rows = np.array(self.rows, dtype=np.int64)
             hashes = np.array(self.hashes, dtype=np.int64)
-            firsts = np.frombuffer(bytes(self.firsts), dtype=bool)
-            self.chunks.append((images, hashes, firsts, array_of(self.values)))
-        self.images, self.hashes, self.firsts, self.values = [], [], bytearray(), []
+            self.chunks.append((rows, hashes, array_of(self.values)))
+        self.rows, self.hashes, self.values = [], [], []
 
-    def grouped(self, count: int, rank: np.ndarray | None = None) -> pa.Array:
-        """A list per image `0..count-1`: its values in file order, a value it already
-        holds left out (the first kept); the entries are let go. With `rank` (each
+    def grouped(
+        self, images: np.ndarray, firsts: np.ndarray, rank: np.ndarray | None = None
+    ) -> pa.Array:
+        """A list per image `0..len(firsts)-1` (`images`: each row's; `firsts`: each
+        image's first row): its values in file order, a value it already holds left out
+        (the first row's all kept, as given); the entries are let go. With `rank` (each
         image's place in the order its record will be written), the texts are laid out
         in that order, a chunk of entries at a time (`_laid_out`)."""
         self._store()
-        images, hashes, firsts = (
-            np.concatenate([c[i] for c in self.chunks] or [np.zeros(0, t)])
+        count = len(firsts)
+        chunks = [  # (image, hash, given by the image's first row, value) per entry
+            (images[rows], hashes, rows == firsts[images[rows]], values)
+            for rows, hashes, values in self.chunks
+        ]
+        self.chunks.clear()
+        images, hashes, first = (
+            np.concatenate([c[i] for c in chunks] or [np.zeros(0, t)])
             for i, t in enumerate((np.int64, np.int64, bool))
         )
-        repeats = _repeats(images, hashes, firsts, [c[3] for c in self.chunks])
+        repeats = _repeats(images, hashes, first, [c[3] for c in chunks])
         kept = np.flatnonzero(~repeats)
-        if rank is not None and _layable([c[3] for c in self.chunks]):
-            texts = deque(c[3] for c in self.chunks)
-            self.chunks.clear()
+        if rank is not None and _layable([c[3] for c in chunks]):
+            texts = deque(c[3] for c in chunks)
+            chunks.clear()
             return _laid_out(texts, images, kept, rank)
-        in_order = _in_order(self.chunks, count) if not repeats.any() else None
+        in_order = _in_order(chunks, count) if not repeats.any() else None
         if in_order is not None:  # one row an image, in order: no dictionary
-            self.chunks.clear()
             return in_order
-        values = concatenated([c[3] for c in self.chunks] or [pa.array([], pa.string())])
-        self.chunks.clear()
+        values = concatenated([c[3] for c in chunks] or [pa.array([], pa.string())])
+        chunks.clear()
         kept = kept[np.argsort(images[kept], kind="stable")]  # by image, file order within
         sizes = np.bincount(images[kept], minlength=count)
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
