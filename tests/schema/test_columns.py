@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 
-from unimed_kedro.schema.columns import list_values, plain, records_frame
+from unimed_kedro.schema.columns import (
+    decoded_lists,
+    list_values,
+    plain,
+    records_frame,
+    records_table,
+    taken_table,
+    text_series,
+)
 
 COLUMNS = ["name", "source", "row", "captions", "note"]
 
@@ -57,3 +66,44 @@ def test_mixed_types_in_a_column_are_kept_as_text_and_empty_input_gives_no_row()
     empty = records_frame([], ["a", "b"])
     assert list(empty.columns) == ["a", "b"] and len(empty) == 0
     assert pa.types.is_null(pa.array(empty["a"], from_pandas=True).type)
+
+
+def test_rows_taken_from_a_records_table_are_typed_as_a_table_of_those_records():
+    records = [{"name": f"n{k}", "note": "late" if k == 3 else None} for k in range(4)]
+    columns = dict(zip(["name", "note"], records_table(records, ["name", "note"]).columns))
+    taken = taken_table(columns, np.array([2, 0]))
+    assert not columns  # each column let go once taken
+    assert taken.equals(records_table([records[2], records[0]], ["name", "note"]))
+    assert taken.column("note").type == pa.null()
+
+
+def _dictionary_lists(indices: list[int], offsets: list[int], texts: list[str]) -> pd.Series:
+    items = pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(texts))
+    lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items)
+    return pd.Series(pd.arrays.ArrowExtensionArray(lists))
+
+
+def test_lists_naming_their_texts_in_order_decode_to_the_texts_themselves():
+    texts = ["a", "b", "c", "d"]
+    frame = pd.DataFrame({"lists": _dictionary_lists([0, 1, 2, 3], [0, 2, 2, 4], texts)})
+    dictionary = pa.array(frame["lists"].array).flatten().dictionary
+    lists = pa.array(decoded_lists(frame)["lists"].array)
+    assert lists.type == pa.list_(pa.string())
+    assert lists.to_pylist() == [["a", "b"], [], ["c", "d"]]
+    # no copy: the decoded lists hold the dictionary's own bytes
+    assert lists.values.buffers()[2].address == dictionary.buffers()[2].address
+
+
+def test_lists_naming_their_texts_out_of_order_decode_to_a_copy():
+    texts = ["a", "b", "c", "d"]
+    frame = pd.DataFrame({"lists": _dictionary_lists([3, 1, 1], [0, 1, 1, 3], texts)})
+    lists = pa.array(decoded_lists(frame)["lists"].array)
+    assert lists.type == pa.list_(pa.string())
+    assert lists.to_pylist() == [["d"], [], ["b", "b"]]
+
+
+def test_a_text_column_is_built_of_python_or_arrow_chunks():
+    chunks = [["a", None], pa.array(["b"], pa.string()), []]
+    series = text_series(chunks, pd.RangeIndex(3))
+    assert series.isna().tolist() == [False, True, False]
+    assert series.dropna().tolist() == ["a", "b"]

@@ -101,3 +101,13 @@ def _texts(frame: pd.DataFrame) -> list[str]:
     cells = frame.to_numpy(dtype=object).ravel().tolist()
     flat = [v for cell in cells for v in (cell if isinstance(cell, list) else [cell])]
     return [v for v in flat if isinstance(v, str)]
+
+
+def test_repeated_sample_ids_keep_the_first_listed_and_the_rest_in_id_order():
+    records = [_record(raw, line) for line, raw in enumerate(["b", "a.x", "c", "a_x", "b"], 2)]
+    rejects = Rejects("toy")
+    manifest, found, _ = finish(records, rejects, IMAGE, LABELS)
+    assert manifest["sample_id"].tolist() == ["toy-a_x", "toy-b", "toy-c"]
+    assert manifest["study_id"].tolist() == ["a.x", "b", "c"]  # the first of each id kept
+    assert found["row"].tolist() == [5, 6]  # rejected in the order they were listed
+    assert found["reason"].tolist() == [ID_COLLISION, "duplicate_record"]

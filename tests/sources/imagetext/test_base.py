@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
-from unimed_kedro.schema.columns import plain
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from unimed_kedro.schema.columns import decoded_lists, plain
+from unimed_kedro.sources.imagetext import base
 from unimed_kedro.sources.imagetext.base import PerImage
 
 COLUMNS = ["raw_relpath", "official_split", "source_captions", "findings", "_row"]
@@ -42,3 +47,29 @@ def test_rows_of_one_image_are_one_record_with_every_caption_in_file_order():
 def test_no_rows_give_an_empty_frame_of_the_columns():
     frame = PerImage().frame([], COLUMNS)
     assert len(frame) == 0 and set(COLUMNS) <= set(frame.columns)
+
+
+def test_captions_are_laid_out_in_the_arranged_order_whatever_the_chunks(monkeypatch):
+    monkeypatch.setattr(base, "CHUNK", 2)  # entries held a few at a time: many chunks
+    rows = [
+        _row("c.jpg", 2, ["c1"]),
+        _row("a.jpg", 3, ["a1", "a2"]),
+        _row("b.jpg", 4, ["b1"]),
+        _row("c.jpg", 5, ["c2", "c1"]),
+        _row("a.jpg", 6, ["a3"]),
+        _row("d.jpg", 7, []),
+        _row("b.jpg", 8, ["b2"]),
+    ]
+
+    def by_path(frame: pd.DataFrame) -> np.ndarray:  # each image's place: path order
+        return frame["raw_relpath"].astype(str).rank(method="first").to_numpy(int) - 1
+
+    frame = PerImage().frame(rows, COLUMNS, arrange=by_path)
+    assert frame["raw_relpath"].tolist() == ["c.jpg", "a.jpg", "b.jpg", "d.jpg"]
+    expected = [["c1", "c2"], ["a1", "a2", "a3"], ["b1", "b2"], []]
+    assert frame["source_captions"].tolist() == expected
+    lists = pa.array(frame["source_captions"].array)
+    # the texts themselves in path order, so records sorted so decode without a copy
+    assert lists.flatten().dictionary.to_pylist() == ["a1", "a2", "a3", "b1", "b2", "c1", "c2"]
+    in_order = decoded_lists(frame.iloc[[1, 2, 0, 3]].reset_index(drop=True))
+    assert in_order["source_captions"].tolist() == [expected[i] for i in (1, 2, 0, 3)]
