@@ -107,3 +107,13 @@ def test_a_text_column_is_built_of_python_or_arrow_chunks():
     series = text_series(chunks, pd.RangeIndex(3))
     assert series.isna().tolist() == [False, True, False]
     assert series.dropna().tolist() == ["a", "b"]
+
+
+def test_plain_text_is_what_astype_str_gives_for_text_and_other_categories():
+    frame = pd.DataFrame(
+        {"text": pd.Categorical(["x", None, "y", "x"]), "number": pd.Categorical([1, 2, None, 1])}
+    )
+    expected = frame.astype({"text": "str", "number": "str"})
+    made = plain(frame.copy())
+    assert made.equals(expected) and made.dtypes.tolist() == expected.dtypes.tolist()
+    assert pa.array(made["text"].array).type == pa.array(expected["text"].array).type

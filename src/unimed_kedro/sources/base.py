@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.types import is_object_dtype
 
+from unimed_kedro.allocator import trim
 from unimed_kedro.schema import IMAGE, RecordKind, is_missing, rejects_frame
 from unimed_kedro.schema.base import check_sample_ids
 from unimed_kedro.schema.columns import (
@@ -290,6 +291,7 @@ def finish(
     ]
     manifest = taken_rows(frame, order[~dup[order]], columns).reset_index(drop=True)
     del frame  # what is left of it (where records were read) goes before lists are decoded
+    trim()  # with what the steps before left on the heap: the manifest's text comes next
     manifest = kind.conform(_clean_text_cells(plain(decoded_lists(manifest))), labels)
     return SourceTables(manifest, rejects_frame(rejects.rows), rejects_frame(rejects.corrections))
 
