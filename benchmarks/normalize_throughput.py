@@ -220,9 +220,10 @@ class Monitor:
     descendants (sampled in a thread), and the CPU other processes or the host took
     meanwhile (in cores; above ~0.15 figures skew). Summed RSS counts a page shared after a
     fork once per sharer (the engine's forked walkers each showed the parent's ~140 MB);
-    PSS divides it among them, so the tree's PSS is what it holds. Several roots: a Dask run's memory is the client's tree plus the
-    scheduler's and workers'. The trees' own CPU is sampled per process too: forkserver
-    workers are never reaped by the measured process, so `os.times()` alone misses them."""
+    PSS divides it among them, so the tree's PSS is what it holds. Several roots: a Dask
+    run's memory is the client's tree plus the scheduler's and workers'. The trees' own
+    CPU is sampled per process too: forkserver workers are never reaped by the measured
+    process, so `os.times()` alone misses them."""
 
     def __init__(self, *pids: int) -> None:
         self.peak = self.peak_pss = 0

@@ -4,9 +4,10 @@ to (`links_state`) and the code of given packages (`package_digest`). Nothing he
 what the files hold.
 
 A tree's state is taken without opening a file: one listing per folder (`os.scandir`) and
-one `lstat` per other entry (by name in its open folder where the folder holds many). It holds every entry's relative path and, but for folders,
-type and permissions, size, modification and change times (`st_ctime_ns` too: no tool can
-set it back, so an edit that keeps size and mtime still shows) and a link's target text.
+one `lstat` per other entry (by name in its open folder where the folder holds many). It
+holds every entry's relative path and, but for folders, type and permissions, size,
+modification and change times (`st_ctime_ns` too: no tool can set it back, so an edit that
+keeps size and mtime still shows) and a link's target text.
 Links are not followed: a link to `/` costs one entry, not a walk of the machine;
 `links_state` says what they lead to.
 """
@@ -58,9 +59,9 @@ def scan_tree(
     The digest is the sum of the hashes of every folder entry and of every block of a
     folder's listing (its files' texts, in name order), in whatever order and by
     whichever process they come, so no listing is held whole (a sorted listing of 1M
-    files held ~260 MB) and the walk can be shared. Entries are `lstat`ed, and folders entered, in
-    name order (a block of entries at a time): on a cold cache, 670k CheXpert images took
-    139 s in name order, 191 s in inode order. The walk is kernel work (~20 µs a folder
+    files held ~260 MB) and the walk can be shared. Entries are `lstat`ed, and folders
+    entered, in name order (a block of entries at a time): on a cold cache, 670k CheXpert
+    images took 139 s in name order, 191 s in inode order. The walk is kernel work (~20 µs a folder
     and ~10 µs a file on a 2-vCPU VM), so once `apart_after` entries are seen, forked
     helpers share it, one per core: the folders still to walk, in runs of folders in name
     order (CheXpert, a folder per study: 223k images warm 10.0 → 5.6 s), and the entries
