@@ -119,7 +119,9 @@ class ImageTextSource(Source):
 
     def combine(self, frame: pd.DataFrame) -> pd.DataFrame:
         """What a reader adds once its records are gathered (RadImageNet: UniMed's
-        captions); nothing by default."""
+        captions); nothing by default. A one-record-per-image reader's records already
+        carry their ids here (made in `collect` to lay captions out): an override must not
+        change `_raw_id` or `patient_id`."""
         return frame
 
     def identified(self, frame: pd.DataFrame) -> pd.DataFrame:
