@@ -113,10 +113,14 @@ def _split_counts(
         keys = [source.rename("s"), splits.rename("t")]
         add("samples", frame.groupby(keys).size())
         add("patients", frame["patient_id"].groupby(keys).nunique())
-        for column in label_cols:
-            values = frame[column]
-            add(("annotated", column), values.notna().groupby(keys).sum())
-            add(("positive", column), values.eq(POSITIVE).fillna(False).groupby(keys).sum())
+        if label_cols:  # every label in one grouped sum per measure
+            labels = frame[label_cols]
+            for measure, table in (
+                ("annotated", labels.notna()),
+                ("positive", labels.eq(POSITIVE).fillna(False)),
+            ):
+                for column, sums in table.groupby(keys).sum().items():
+                    add((measure, column), sums)
         for column in mixes:
             mix = frame[column].fillna(MISSING_VALUE).astype(str)
             for (s, t, value), n in mix.groupby([*keys, mix.rename("v")]).size().items():

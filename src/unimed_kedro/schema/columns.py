@@ -239,7 +239,11 @@ def taken_rows(
     columns = list(frame.columns) if columns is None else columns
     trim()  # what earlier steps freed on the heap, given back before the copies are made
     index = frame.index.take(rows)  # once: a Series' `take` takes its own copy
-    taken = {c: frame.pop(c).array.take(rows) for c in columns}
+    # Dropped from the frame at once (a column at a time cost ~0.5 ms each), held by
+    # this dict alone, so each is freed as soon as its copy is made.
+    arrays = {c: frame[c].array for c in columns}
+    frame.drop(columns=columns, inplace=True)
+    taken = {c: arrays.pop(c).take(rows) for c in columns}
     return pd.DataFrame(taken, index=index, columns=columns, copy=False)
 
 
