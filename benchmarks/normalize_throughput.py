@@ -74,6 +74,7 @@ HEADER = [
 ]
 ROW_TAIL = ["Female", "60", "Frontal", "PA", "", "", "1.0"] + [""] * 11
 SIZE, BASE_SIDE, NOISE_SIGMA = 1024, 1100, 1.0  # generated films: ~210-240 KB at q95
+BASE_MARGIN = 76  # the base's shorter side exceeds a film's by this much: crops differ
 SHORT_SIDE, QUALITY = 512, 95  # as conf/base/cxr/parameters.yml
 SAMPLE_INTERVAL = 0.05
 PSS_INTERVAL, PSS_NEAR_PEAK = 0.5, 0.9  # PSS: every 0.5 s at most, at >= 90% of the RSS peak
@@ -123,8 +124,9 @@ _BASE: np.ndarray | None = None  # the base film, set in each generator worker
 # --- input generation (untimed) -------------------------------------------------------
 
 
-def base_radiograph() -> np.ndarray:
-    """pydicom-data's RG1_UNCI.dcm (MONOCHROME1, uint16) as an 8-bit ~1100 px film."""
+def base_radiograph(side: int = SIZE) -> np.ndarray:
+    """pydicom-data's RG1_UNCI.dcm (MONOCHROME1, uint16; 1841 px on its shorter side) as
+    an 8-bit film 1100 px on its shorter side, or larger for films over 1024 px."""
     try:
         import pydicom
         from pydicom.data import get_testdata_file
@@ -140,7 +142,7 @@ def base_radiograph() -> np.ndarray:
         pixels = 900 + 2200 * (1 - lungs) + rng.normal(0, 60, xx.shape).astype(np.float32)
     low, high = np.percentile(pixels, [0.5, 99.5])
     film = Image.fromarray(np.clip((pixels - low) * (255 / (high - low)), 0, 255).astype(np.uint8))
-    scale = BASE_SIDE / min(film.size)
+    scale = max(BASE_SIDE, side + BASE_MARGIN) / min(film.size)
     film = film.resize(
         (round(film.width * scale), round(film.height * scale)), Image.Resampling.LANCZOS
     )
@@ -166,20 +168,21 @@ def _init_worker(base: np.ndarray) -> None:
     _BASE = base
 
 
-def _write_film(job: tuple[int, str]) -> None:
-    """One film: a seeded random 1024 crop of the base plus mild noise, JPEG q95."""
-    index, path = job
+def _write_film(job: tuple[int, str, int]) -> None:
+    """One film: a seeded random `side`² crop of the base plus mild noise, JPEG q95."""
+    index, path, side = job
     rng = np.random.default_rng(index)
-    top = int(rng.integers(0, _BASE.shape[0] - SIZE + 1))
-    left = int(rng.integers(0, _BASE.shape[1] - SIZE + 1))
-    crop = _BASE[top : top + SIZE, left : left + SIZE].astype(np.float32)
+    top = int(rng.integers(0, _BASE.shape[0] - side + 1))
+    left = int(rng.integers(0, _BASE.shape[1] - side + 1))
+    crop = _BASE[top : top + side, left : left + side].astype(np.float32)
     crop += rng.normal(0, NOISE_SIGMA, crop.shape).astype(np.float32)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.clip(crop, 0, 255).astype(np.uint8)).save(path, "JPEG", quality=QUALITY)
 
 
-def generate(raw: Path, n: int) -> list[Path]:
-    """`raw/CheXpert-v1.0-small/{train.csv,train/...}` with n films; reused if complete."""
+def generate(raw: Path, n: int, side: int = SIZE) -> list[Path]:
+    """`raw/CheXpert-v1.0-small/{train.csv,train/...}` with n films of `side`² px; reused
+    if complete."""
     root = raw / DATASET
     rels = relpaths(n)
     files = [root / rel for rel in rels]
@@ -187,8 +190,8 @@ def generate(raw: Path, n: int) -> list[Path]:
         return files
     shutil.rmtree(raw, ignore_errors=True)
     context = multiprocessing.get_context("fork")  # the module may not be importable by name
-    with context.Pool(os.cpu_count(), _init_worker, (base_radiograph(),)) as pool:
-        pool.map(_write_film, [(i, str(f)) for i, f in enumerate(files)], chunksize=16)
+    with context.Pool(os.cpu_count(), _init_worker, (base_radiograph(side),)) as pool:
+        pool.map(_write_film, [(i, str(f), side) for i, f in enumerate(files)], chunksize=16)
     with open(root / "train.csv", "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(HEADER)
@@ -373,11 +376,11 @@ def kedro_executable() -> Path:
     raise FileNotFoundError("no kedro in this interpreter's venv nor in .venv; `make install`")
 
 
-def prepare_project(workdir: Path) -> Path:
-    """A throwaway project: the repo's conf/ and pyproject.toml; code from the venv install.
-    An empty src/ exists only because Kedro's bootstrap requires the source_dir; logging.yml
-    (outside conf/) is the benchmark's log format."""
-    project = workdir / "project"
+def prepare_project(workdir: Path, name: str = "project") -> Path:
+    """A throwaway project `<workdir>/<name>`: the repo's conf/ and pyproject.toml; code
+    from the venv install. An empty src/ exists only because Kedro's bootstrap requires the
+    source_dir; logging.yml (outside conf/) is the benchmark's log format."""
+    project = workdir / name
     retire(project, workdir)
     shutil.copytree(REPO / "conf", project / "conf")
     shutil.copy2(REPO / "pyproject.toml", project / "pyproject.toml")
@@ -710,6 +713,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds", type=int, default=1, help="time pillow-best and kedro this many times, in pairs"
     )
+    parser.add_argument(
+        "--side",
+        type=int,
+        default=SIZE,
+        help="generated films' side in px (default 1024: CheXpert-like; 2048: heavy, like "
+        "full-size MIMIC-CXR-JPG films); other sides live in <workdir>/side-<side>/",
+    )
     parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / "out")
     parser.add_argument(
         "--skip-naive",
@@ -774,9 +784,10 @@ def median_round(pairs: list[dict[str, dict]], name: str) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    workdir = args.workdir.resolve()
+    # films of another size get a folder of their own: inputs, project, logs and results
+    workdir = args.workdir.resolve() / (f"side-{args.side}" if args.side != SIZE else "")
     raw = workdir / f"raw-{args.n}"
-    files = generate(raw, args.n)
+    files = generate(raw, args.n, args.side)
     total_bytes = warm_page_cache(files)
     methods = measure(args, workdir, raw, files)
     empty_trash(workdir)
@@ -785,6 +796,7 @@ def main(argv: list[str] | None = None) -> dict:
         m["ratio_to_pillow_best"] = m.get("pair_ratio", m["images_per_s"] / base)
     results = {
         "n": args.n,
+        "film_side": args.side,
         "cpu_count": os.cpu_count(),
         "mean_input_kb": total_bytes / args.n / 1024,
         "python": platform.python_version(),
@@ -793,7 +805,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     (workdir / f"results-{args.n}.json").write_text(json.dumps(results, indent=2) + "\n")
     print(
-        f"{args.n} images of {results['mean_input_kb']:.0f} KB (1024² L JPEG q95), "
+        f"{args.n} images of {results['mean_input_kb']:.0f} KB ({args.side}² L JPEG q95), "
         f"{os.cpu_count()} CPUs\n\n{table(methods)}"
     )
     for name, m in methods.items():

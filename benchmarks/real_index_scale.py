@@ -493,7 +493,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--keep-project",
         action="store_true",
-        help="keep <workdir>/project (its data/) after the runs instead of deleting it",
+        help="keep <workdir>/project-f<F>-k<K> (its data/) after the runs instead of deleting it",
     )
     return parser.parse_args(argv)
 
@@ -503,7 +503,7 @@ def measure(args: argparse.Namespace, workdir: Path, raw: Path) -> tuple[dict, d
     the raw tree's page cache warmed before each (this VM evicts idle page cache) unless
     `--no-warm`."""
     nt.empty_trash(workdir)  # before any timing: deletions slow later file creation
-    project = freeze_code(nt.prepare_project(workdir))
+    project = freeze_code(nt.prepare_project(workdir, project_name(args)))
     params = {"raw_root": str(raw), **validation_overrides()}
     name = f"kedro-f{args.fraction:g}-k{args.replicate}"
     if not args.no_warm:
@@ -518,6 +518,12 @@ def measure(args: argparse.Namespace, workdir: Path, raw: Path) -> tuple[dict, d
         nt.warm_page_cache(raw_files(raw))
     rerun = run_kedro(project, params, workdir / f"{name}-rerun.log")
     return first, rerun, statistics
+
+
+def project_name(args: argparse.Namespace) -> str:
+    """A project folder per fraction and replication: a small run never replaces the
+    project a large one kept."""
+    return f"project-f{args.fraction:g}-k{args.replicate}"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -548,8 +554,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{len(layout.images)} records, {os.cpu_count()} CPUs\n\n{table(results)}")
     warn(results, len(layout.images))
     if not args.keep_project:  # millions of files: deleted now, not before the next timing
-        print(f"deleting {workdir / 'project'} (--keep-project keeps it)", flush=True)
-        nt.retire(workdir / "project", workdir)
+        project = workdir / project_name(args)
+        print(f"deleting {project} (--keep-project keeps it)", flush=True)
+        nt.retire(project, workdir)
         nt.empty_trash(workdir)
     return results
 
