@@ -61,12 +61,12 @@ def scan_tree(
     whichever process they come, so no listing is held whole (a sorted listing of 1M
     files held ~260 MB) and the walk can be shared. Entries are `lstat`ed, and folders
     entered, in name order (a block of entries at a time): on a cold cache, 670k CheXpert
-    images took 139 s in name order, 191 s in inode order. The walk is kernel work (~20 µs a folder
-    and ~10 µs a file on a 2-vCPU VM), so once `apart_after` entries are seen, forked
-    helpers share it, one per core: the folders still to walk, in runs of folders in name
-    order (CheXpert, a folder per study: 223k images warm 10.0 → 5.6 s), and the entries
-    of a large folder, a block of names at a time (the files layout's folders of 343k
-    images)."""
+    images took 139 s in name order, 191 s in inode order. The walk is kernel work (~20 µs
+    a folder and ~10 µs a file on a 2-vCPU VM), so once `apart_after` entries are seen,
+    forked helpers share it, one per core: the folders still to walk, in runs of folders
+    in name order (CheXpert, a folder per study: 223k images warm 10.0 → 5.6 s), and the
+    entries of a large folder, a block of names at a time (the files layout's folders of
+    343k images)."""
     walk = _Walk(ctime)
     with _Helpers(ctime, apart_after) as helpers:
         pending = [(os.fspath(path), "")]
